@@ -1,0 +1,59 @@
+/**
+ * Linux perf_event counters for Deno and Bun, read from userspace.
+ *
+ * perfmmap opens hardware and software performance counters with
+ * `perf_event_open(2)` through a small native core (Zig, no libc), maps each
+ * counter's metadata page, and reads it without a syscall (x86 `rdpmc`,
+ * arm64 `mrs`) when the kernel allows; otherwise with `read(2)`. The same
+ * script runs under `deno run --allow-ffi` and under `bun`.
+ *
+ * @example Counting a workload
+ * ```ts
+ * import { Counter, Group } from "@perfmmap/perfmmap";
+ *
+ * using clock = Counter.open("task-clock");
+ * const start = clock.read();
+ * for (let i = 0; i < 1e6; i++);
+ * console.log(`${clock.read() - start} ns on CPU`);
+ *
+ * using group = Group.open(["page-faults", "context-switches"]);
+ * new Uint8Array(1 << 20).fill(1);
+ * console.log(group.read().values);
+ * ```
+ *
+ * @module
+ */
+
+export {
+  Counter,
+  type CounterOptions,
+  type CounterReading,
+  type PageCapabilities,
+  type ReadSource,
+  type ReadStats,
+  type UserspaceMode,
+} from "./src/counter.ts";
+export {
+  Group,
+  GROUP_MAX_EVENTS,
+  type GroupReading,
+  type GroupReadingBigInt,
+} from "./src/group.ts";
+export {
+  type EventInput,
+  type EventKind,
+  type EventModifiers,
+  type EventObject,
+  type EventSpec,
+  parseEvent,
+} from "./src/event.ts";
+export {
+  errnoMessage,
+  errnoName,
+  errnoNumber,
+  PerfError,
+  type PerfErrorCode,
+  type PerfErrorOptions,
+} from "./src/errors.ts";
+export { type EventProbe, probe, PROBE_EVENTS, type ProbeResult } from "./src/probe.ts";
+export { type EventListing, listEvents, type ListEventsOptions } from "./src/list_events.ts";

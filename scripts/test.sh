@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# All tests: set up, then Zig unit tests, the static checks, the Deno run and
+# the Bun run of the same test files. Prints one closing line:
+#   tests: N passed, N failed, N skipped
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+deno=node_modules/.bin/deno
+bun=node_modules/.bin/bun
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+
+step() {
+  echo "== $1" >&2
+  shift
+  "$@"
+}
+
+step "zig unit tests (build.ts test)" "$deno" run -A build.ts test
+step "deno fmt --check" "$deno" fmt --check
+step "deno lint" "$deno" lint
+step "deno check" "$deno" check mod.ts src/testing.ts examples/demo.ts bench/read_cost.ts
+step "deno doc --lint" "$deno" doc --lint mod.ts src/testing.ts
+step "doc examples run (deno test --doc)" "$deno" test --doc --allow-ffi --quiet mod.ts src/*.ts README.md
+step "tsc (the Bun-side type check)" node_modules/.bin/tsc -p tsconfig.bun.json
+step "deno publish --dry-run (JSR: slow types, file list)" "$deno" publish --dry-run --allow-dirty --quiet
+
+# One suite: every test/**/*.test.ts except the arm64 tier's folder (deno.json
+# "test" says the same for Deno). -A: the leak test counts /proc/self/fd and
+# /proc/self/maps, which Deno opens only to --allow-all; test/runtime.test.ts
+# proves that the API itself needs only --allow-ffi.
+mapfile -t files < <(find test -name '*.test.ts' -not -path 'test/arm64/*' | sort)
+set +e
+echo "== deno test" >&2
+"$deno" test -A "${files[@]}" 2>&1 | tee "$logs/deno.txt"
+deno_status=${PIPESTATUS[0]}
+echo "== bun test" >&2
+"$bun" test "${files[@]/#/./}" 2>&1 | tee "$logs/bun.txt"
+bun_status=${PIPESTATUS[0]}
+set -e
+
+# ---- arm64 QEMU tier: the lead adds `bash test/arm64/run.sh` here. ----
+
+# Deno: "ok | 23 passed (188 steps) | 0 failed | 0 ignored (10 steps)"
+deno_line=$(sed 's/\x1b\[[0-9;]*m//g' "$logs/deno.txt" | grep -E '^(ok|FAILED) \|' | tail -1)
+deno_passed=$(grep -oE '[0-9]+ passed \(([0-9]+) steps?\)' <<<"$deno_line" | grep -oE '\(([0-9]+)' | tr -d '(' || true)
+deno_failed=$(grep -oE '[0-9]+ failed( \(([0-9]+) steps?\))?' <<<"$deno_line" | grep -oE '[0-9]+' | tail -1 || true)
+deno_skipped=$(grep -oE 'ignored \(([0-9]+) steps?\)' <<<"$deno_line" | grep -oE '[0-9]+' || true)
+# Bun: " 188 pass", " 10 skip", " 0 fail"
+bun_passed=$(grep -oE '^ *[0-9]+ pass$' "$logs/bun.txt" | grep -oE '[0-9]+' || true)
+bun_failed=$(grep -oE '^ *[0-9]+ fail$' "$logs/bun.txt" | grep -oE '[0-9]+' || true)
+bun_skipped=$(grep -oE '^ *[0-9]+ skip$' "$logs/bun.txt" | grep -oE '[0-9]+' || true)
+
+passed=$((${deno_passed:-0} + ${bun_passed:-0}))
+failed=$((${deno_failed:-0} + ${bun_failed:-0}))
+skipped=$((${deno_skipped:-0} + ${bun_skipped:-0}))
+echo "deno: ${deno_passed:-0} passed, ${deno_failed:-0} failed, ${deno_skipped:-0} skipped" >&2
+echo "bun: ${bun_passed:-0} passed, ${bun_failed:-0} failed, ${bun_skipped:-0} skipped" >&2
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+[[ $deno_status -eq 0 && $bun_status -eq 0 && $failed -eq 0 && $passed -gt 0 ]]

@@ -1,0 +1,211 @@
+// Turning a negative native result into one PerfError with a hint built from
+// what this machine says (sysctls, capabilities, PMUs present).
+
+import { errnoMessage, errnoName, PerfError } from "./errors.ts";
+import { CORE_CODES } from "./ffi/symbols.ts";
+import { native } from "./ffi/native.ts";
+import type { EventKind } from "./event.ts";
+import { cpuPmus, listPmus, privileges, readLine, sysctl, uname } from "./_sysfs.ts";
+
+/** What was being done when the core failed. */
+export interface FailureContext {
+  op: string;
+  event?: string;
+  kind?: EventKind;
+  pmu?: string;
+  type?: number;
+  pid?: number;
+  cpu?: number;
+  excludeKernel?: boolean;
+  attrSize?: number;
+}
+
+const CORE_MESSAGES: Readonly<Record<string, string>> = {
+  RETRY_EXHAUSTED: "the userspace read did not settle within 50 000 attempts",
+  STALE_HANDLE: "the counter is closed",
+  BAD_HANDLE: "not a valid counter handle",
+  TABLE_FULL: "all 4095 counter slots are in use",
+  NO_USER_RDPMC: "the kernel does not allow userspace reads of this counter (cap_user_rdpmc=0)",
+  NO_ARCH_READER: "perfmmap has no userspace counter reader for this CPU architecture",
+  USER_INDEX_ZERO: "the counter is enabled but has no hardware register for userspace (index 0)",
+  NOT_SIMULATED: "this is not a simulated counter",
+  NO_PAGE: 'the counter has no mmap page (opened with userspace: "off")',
+  PATH_DENIED: "the path is outside the core's allow-list",
+};
+
+/** The code name of a positive native code. */
+export function codeName(code: number): string {
+  return (CORE_CODES as Record<number, string>)[code] ?? errnoName(code);
+}
+
+function isArm64(): boolean {
+  return uname().machine === "aarch64";
+}
+
+function noPmuHint(): string | undefined {
+  if (cpuPmus().length > 0) return undefined;
+  const present = listPmus().map((p) => p.name).join(", ");
+  return `this VM exposes no hardware PMU (PMUs here: ${present}), so hardware and cache events cannot be counted; use software events such as task-clock, or a machine with a (virtual) PMU`;
+}
+
+function permissionHint(ctx: FailureContext): string {
+  const p = privileges();
+  const paranoid = p.paranoid ?? "unknown";
+  const lacks = p.perfmon === null
+    ? "this process's capabilities could not be read"
+    : "this process lacks CAP_PERFMON";
+  if (p.perfmon || p.sysAdmin) {
+    return `the kernel refused although this process has ${
+      p.sysAdmin ? "CAP_SYS_ADMIN" : "CAP_PERFMON"
+    }; a security module (SELinux, AppArmor, lockdown) may forbid perf_event_open`;
+  }
+  if (typeof p.paranoid === "number" && p.paranoid >= 3) {
+    return `perf_event_paranoid is ${paranoid}, which forbids perf_event_open to unprivileged users: run \`sudo sysctl -w kernel.perf_event_paranoid=2\` or grant CAP_PERFMON to the runtime`;
+  }
+  if (ctx.cpu !== undefined && ctx.cpu >= 0 && (ctx.pid ?? 0) === -1) {
+    return `counting a whole CPU needs perf_event_paranoid <= 0 or CAP_PERFMON, and it is ${paranoid}: run \`sudo sysctl -w kernel.perf_event_paranoid=0\``;
+  }
+  if (ctx.excludeKernel === false) {
+    return `perf_event_paranoid is ${paranoid} and ${lacks}, so kernel-mode counting is denied: add ":u" to the event, or run \`sudo sysctl -w kernel.perf_event_paranoid=1\``;
+  }
+  if (ctx.pid !== undefined && ctx.pid > 0) {
+    return `counting process ${ctx.pid} needs ptrace rights over it (same user, and kernel.yama.ptrace_scope permitting), or CAP_PERFMON`;
+  }
+  return `perf_event_paranoid is ${paranoid} and ${lacks}: run \`sudo sysctl -w kernel.perf_event_paranoid=1\` or grant CAP_PERFMON`;
+}
+
+function missingEventHint(ctx: FailureContext, name: string): string | undefined {
+  const kind = ctx.kind;
+  if (kind === "hardware" || kind === "cache" || kind === "raw") {
+    return noPmuHint() ??
+      (kind === "cache"
+        ? `this CPU's PMU has no generic mapping for "${ctx.event}"; try a raw or PMU event from \`perfmmap list\``
+        : `this CPU's PMU does not support "${ctx.event}"${
+          name === "EOPNOTSUPP" ? " in this mode (try without modifiers)" : ""
+        }`);
+  }
+  if (kind === "software") {
+    return `this kernel has no software event "${ctx.event}" (it may be too old)`;
+  }
+  if (kind === "object" && ctx.type !== undefined) {
+    const pmus = listPmus();
+    if (ctx.type >= 6 && !pmus.some((p) => p.type === ctx.type)) {
+      return `no PMU has type ${ctx.type} here (${
+        pmus.map((p) => `${p.name}=${p.type}`).join(", ")
+      })`;
+    }
+    return `the PMU of type ${ctx.type} has no event with this config`;
+  }
+  if (kind === "pmu") {
+    return `PMU "${ctx.pmu}" refused this config; see its events with \`perfmmap list ${ctx.pmu}\``;
+  }
+  return undefined;
+}
+
+function userspaceHint(ctx: FailureContext, code: string): string {
+  if (ctx.kind === "software") {
+    return `"${ctx.event}" is a software event, and the kernel never offers userspace reads for software events; use userspace: "auto" so reads go through read()`;
+  }
+  if (ctx.kind === "simulated") {
+    return "the simulated page says the userspace read is unavailable; set capabilities and index";
+  }
+  if (code === "NO_ARCH_READER") {
+    return `perfmmap reads counters from userspace on x86_64 and aarch64 only, and this is ${uname().machine}; use userspace: "auto"`;
+  }
+  if (isArm64()) {
+    const access = sysctl("PERF_USER_ACCESS");
+    if (access !== 1) {
+      return `kernel.perf_user_access is ${
+        access ?? "missing (kernel older than 5.17)"
+      }: run \`sudo sysctl -w kernel.perf_user_access=1\``;
+    }
+    return "perf_user_access is 1, but the kernel gave no register: userspace reads need a task-bound event (pid 0 or a tid, cpu -1) that is enabled and not chained";
+  }
+  const knob = sysctl("RDPMC_CPU") ?? sysctl("RDPMC_CPU_CORE");
+  if (knob === 0) {
+    return "the rdpmc knob /sys/bus/event_source/devices/cpu/rdpmc is 0: run `echo 1 | sudo tee /sys/bus/event_source/devices/cpu/rdpmc`";
+  }
+  if (code === "USER_INDEX_ZERO") {
+    return "the counter has no hardware register now (disabled, or multiplexed out by other events); enable it or open fewer events";
+  }
+  return noPmuHint() ??
+    `the kernel reports cap_user_rdpmc=0 for "${ctx.event}" (rdpmc knob: ${knob ?? "missing"})`;
+}
+
+function hintFor(code: string, ctx: FailureContext): string | undefined {
+  switch (code) {
+    case "EACCES":
+    case "EPERM":
+      return permissionHint(ctx);
+    case "ENOENT":
+    case "EOPNOTSUPP":
+    case "ENODEV":
+    case "ENXIO":
+    case "ENOTSUPP":
+      return missingEventHint(ctx, code);
+    case "EINVAL":
+      if (ctx.kind === "pmu") {
+        return `PMU "${ctx.pmu}" refused these attributes: many PMUs reject exclude_* bits (":u", or the defaults when unprivileged), a pid, or a config outside their format`;
+      }
+      if (ctx.cpu !== undefined && ctx.cpu >= 0) {
+        const online = readLine("/sys/devices/system/cpu/online");
+        return `cpu ${ctx.cpu} may not exist: the online CPUs are ${online ?? "unknown"}`;
+      }
+      return "the kernel rejected this combination of attributes: check the exclude bits, inherit with a group, and the config";
+    case "E2BIG":
+      return `this kernel's perf_event_attr is ${
+        ctx.attrSize ?? "smaller than ours"
+      } bytes and ours is 136; a field it does not know is set (config3 needs Linux 6.3)`;
+    case "ESRCH":
+      return `no process or thread has pid ${ctx.pid}`;
+    case "EMFILE":
+    case "ENFILE":
+      return "too many open files: close counters you no longer need, or raise `ulimit -n`";
+    case "EBUSY":
+      return "the counter is taken: another exclusive or pinned event, or the NMI watchdog (`sudo sysctl -w kernel.nmi_watchdog=0`) holds it";
+    case "ENOSPC":
+      return "no hardware slot left (for breakpoints: the CPU has only a few debug registers)";
+    case "NO_USER_RDPMC":
+    case "NO_ARCH_READER":
+    case "USER_INDEX_ZERO":
+      return userspaceHint(ctx, code);
+    case "RETRY_EXHAUSTED":
+      return 'the mmap page\'s seqlock or index never settled; if this happens on real hardware, open the counter with userspace: "off"';
+    case "STALE_HANDLE":
+      return "open a new counter; a closed one cannot be used again";
+    case "TABLE_FULL":
+      return "close counters you no longer need (`using` closes them at the end of a block)";
+    case "NO_PAGE":
+      return 'open the counter with userspace: "auto" to map its page';
+    default:
+      return undefined;
+  }
+}
+
+function safeHint(code: string, ctx: FailureContext): string | undefined {
+  try {
+    return hintFor(code, ctx);
+  } catch {
+    return undefined; // a hint must never hide the error it explains
+  }
+}
+
+/** The PerfError for a negative native result. */
+export function nativeFailure(result: number, ctx: FailureContext): PerfError {
+  const code = Number.isFinite(result) && result < 0 ? Math.round(-result) : 0;
+  const name = code === 0 ? "UNKNOWN_ERROR" : codeName(code);
+  const isErrno = code > 0 && code < 4096;
+  const detail = isErrno ? errnoMessage(code) : CORE_MESSAGES[name] ?? `native result ${result}`;
+  const subject = ctx.event === undefined ? ctx.op : `${ctx.op} "${ctx.event}"`;
+  return new PerfError(name, `${subject}: ${name} (${detail})`, {
+    errno: isErrno ? code : undefined,
+    op: ctx.op,
+    event: ctx.event,
+    hint: safeHint(name, ctx),
+  });
+}
+
+/** Forces the library to load so that load errors surface first. */
+export function ensureNative(): void {
+  native();
+}

@@ -1,0 +1,240 @@
+// `<pmu>/term=value,.../` events: the PMU's type, its format/ bit ranges and
+// its events/ aliases, all read from sysfs through the core.
+
+import { PerfError } from "./errors.ts";
+import { listDir, PMU_ROOT, readLine } from "./_sysfs.ts";
+
+/** The four config words of perf_event_attr. */
+export type ConfigField = "config" | "config1" | "config2" | "config3";
+
+/** The config words a PMU event sets. */
+export type ConfigWords = Record<ConfigField, bigint>;
+
+/** One format term: which config word and which bit ranges, low first. */
+export interface FormatSpec {
+  field: ConfigField;
+  ranges: [number, number][];
+}
+
+const MAX_U64 = (1n << 64n) - 1n;
+const NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.:-]*$/;
+const TERM_PATTERN = /^([A-Za-z_][A-Za-z0-9_.-]*)(?:=(.*))?$/;
+
+function invalid(event: string, message: string, code = "INVALID_EVENT"): PerfError {
+  return new PerfError(code, `event "${event}": ${message}`, {
+    op: "parse",
+    event,
+  });
+}
+
+/**
+ * Parses a sysfs format line such as `config:0-7,32-35` or `config1:8`.
+ * Returns `null` when the line is malformed.
+ */
+export function parseFormat(text: string): FormatSpec | null {
+  const match = /^(config[123]?):([0-9,\s-]+)$/.exec(text.trim());
+  if (match === null) return null;
+  const ranges: [number, number][] = [];
+  for (const part of match[2].split(",")) {
+    const bounds = /^\s*(\d+)(?:\s*-\s*(\d+))?\s*$/.exec(part);
+    if (bounds === null) return null;
+    const low = Number(bounds[1]);
+    const high = bounds[2] === undefined ? low : Number(bounds[2]);
+    if (low > high || high > 63) return null;
+    ranges.push([low, high]);
+  }
+  return { field: match[1] as ConfigField, ranges };
+}
+
+/** Number of bits a format spec holds. */
+export function formatWidth(spec: FormatSpec): number {
+  return spec.ranges.reduce((sum, [low, high]) => sum + high - low + 1, 0);
+}
+
+/**
+ * Places `value` into the bit ranges of `spec`: its low bits go to the first
+ * range, the next bits to the next range. Returns the bits and their mask,
+ * or `null` when the value does not fit.
+ */
+export function placeBits(
+  value: bigint,
+  spec: FormatSpec,
+): { bits: bigint; mask: bigint } | null {
+  const width = formatWidth(spec);
+  if (value < 0n || value >= (1n << BigInt(width))) return null;
+  let bits = 0n;
+  let mask = 0n;
+  let rest = value;
+  for (const [low, high] of spec.ranges) {
+    const size = BigInt(high - low + 1);
+    const fieldMask = ((1n << size) - 1n) << BigInt(low);
+    bits |= (rest & ((1n << size) - 1n)) << BigInt(low);
+    mask |= fieldMask;
+    rest >>= size;
+  }
+  return { bits, mask };
+}
+
+/** Parses a term value: decimal or `0x` hex; `null` when it is neither. */
+export function parseNumber(text: string): bigint | null {
+  const trimmed = text.trim();
+  if (!/^(0x[0-9a-fA-F]+|[0-9]+)$/.test(trimmed)) return null;
+  return BigInt(trimmed);
+}
+
+/** The PMU's `type`, or `null` if no such PMU. */
+export function pmuType(pmu: string): number | null {
+  if (!NAME_PATTERN.test(pmu)) return null;
+  const type = readLine(`${PMU_ROOT}/${pmu}/type`);
+  if (type === null || !/^\d+$/.test(type)) return null;
+  return Number(type);
+}
+
+/** The PMU's format terms, name -> spec text. */
+export function pmuFormats(pmu: string): Map<string, string> {
+  const formats = new Map<string, string>();
+  for (const name of listDir(`${PMU_ROOT}/${pmu}/format`) ?? []) {
+    const text = readLine(`${PMU_ROOT}/${pmu}/format/${name}`);
+    if (text !== null) formats.set(name, text);
+  }
+  return formats;
+}
+
+/** The PMU's event aliases (without `.scale`/`.unit` files), name -> terms. */
+export function pmuAliases(pmu: string): Map<string, string> {
+  const aliases = new Map<string, string>();
+  for (const name of listDir(`${PMU_ROOT}/${pmu}/events`) ?? []) {
+    if (name.includes(".")) continue;
+    const text = readLine(`${PMU_ROOT}/${pmu}/events/${name}`);
+    if (text !== null) aliases.set(name, text);
+  }
+  return aliases;
+}
+
+interface _Term {
+  key: string;
+  value: string | undefined;
+}
+
+function splitTerms(event: string, text: string): _Term[] {
+  if (text.trim() === "") throw invalid(event, "the PMU event has no terms");
+  return text.split(",").map((raw) => {
+    const match = TERM_PATTERN.exec(raw.trim());
+    if (match === null) throw invalid(event, `malformed term "${raw}"`);
+    return { key: match[1], value: match[2] };
+  });
+}
+
+class _Builder {
+  readonly words: ConfigWords = { config: 0n, config1: 0n, config2: 0n, config3: 0n };
+  readonly formats: Map<string, string>;
+  readonly aliases: Map<string, string>;
+  readonly needed = new Set<string>();
+
+  constructor(readonly event: string, readonly pmu: string) {
+    this.formats = pmuFormats(pmu);
+    this.aliases = pmuAliases(pmu);
+  }
+
+  apply(term: _Term, fromAlias: boolean): void {
+    const { key, value } = term;
+    if (key === "name") return;
+    if (key === "config" || key === "config1" || key === "config2" || key === "config3") {
+      const number = value === undefined ? null : parseNumber(value);
+      if (number === null) {
+        throw invalid(
+          this.event,
+          `term "${key}" needs a decimal or 0x number, got "${value ?? ""}"`,
+        );
+      }
+      if (number > MAX_U64) {
+        throw invalid(
+          this.event,
+          `term "${key}" must fit 64 bits, got ${value}`,
+          "VALUE_OUT_OF_RANGE",
+        );
+      }
+      this.words[key] = number;
+      return;
+    }
+    const formatText = this.formats.get(key);
+    if (formatText !== undefined) return this.setFormat(key, formatText, value, fromAlias);
+    if (value === undefined && !fromAlias && this.aliases.has(key)) {
+      for (const inner of splitTerms(this.event, this.aliases.get(key)!)) {
+        this.apply(inner, true);
+      }
+      return;
+    }
+    const known = [...this.formats.keys(), ...this.aliases.keys()].slice(0, 24);
+    throw invalid(
+      this.event,
+      `PMU "${this.pmu}" has no format term or event named "${key}"` +
+        (known.length > 0 ? `; it knows: ${known.join(", ")}` : ""),
+      "UNKNOWN_TERM",
+    );
+  }
+
+  setFormat(key: string, formatText: string, value: string | undefined, fromAlias: boolean): void {
+    const spec = parseFormat(formatText);
+    if (spec === null) {
+      throw invalid(this.event, `cannot parse ${this.pmu}/format/${key}: "${formatText}"`);
+    }
+    if (value === "?") {
+      if (fromAlias) this.needed.add(key);
+      else throw invalid(this.event, `term "${key}" needs a value, not "?"`);
+      return;
+    }
+    this.needed.delete(key);
+    const number = value === undefined ? 1n : parseNumber(value);
+    if (number === null) {
+      throw invalid(this.event, `term "${key}" needs a decimal or 0x number, got "${value}"`);
+    }
+    const placed = placeBits(number, spec);
+    if (placed === null) {
+      throw invalid(
+        this.event,
+        `value ${number} of term "${key}" does not fit ${formatText} (${formatWidth(spec)} bits)`,
+        "VALUE_OUT_OF_RANGE",
+      );
+    }
+    this.words[spec.field] = (this.words[spec.field] & ~placed.mask) | placed.bits;
+  }
+}
+
+/**
+ * Resolves `pmu/terms/` into the PMU's type and config words.
+ *
+ * @param event The whole event string, for errors.
+ * @param pmu The PMU's sysfs name.
+ * @param terms The text between the slashes.
+ */
+export function resolvePmuEvent(
+  event: string,
+  pmu: string,
+  terms: string,
+): { type: number; words: ConfigWords } {
+  const type = pmuType(pmu);
+  if (type === null) {
+    const known = (listDir(PMU_ROOT) ?? []).join(", ");
+    throw invalid(event, `no PMU named "${pmu}" in ${PMU_ROOT} (there: ${known})`, "UNKNOWN_PMU");
+  }
+  const builder = new _Builder(event, pmu);
+  const list = splitTerms(event, terms);
+  // Aliases first, so that explicit terms written next to them win.
+  const isAlias = (t: _Term) =>
+    t.value === undefined && builder.aliases.has(t.key) && !builder.formats.has(t.key);
+  for (const term of list.filter(isAlias)) builder.apply(term, false);
+  for (const term of list.filter((t) => !isAlias(t))) builder.apply(term, false);
+  if (builder.needed.size > 0) {
+    throw invalid(event, `the event alias needs a value for: ${[...builder.needed].join(", ")}`);
+  }
+  return { type, words: builder.words };
+}
+
+/** The PMUs whose events/ directory has an alias named `name`. */
+export function pmusWithAlias(name: string): string[] {
+  if (!NAME_PATTERN.test(name) || name.includes(".")) return [];
+  return (listDir(PMU_ROOT) ?? []).filter((pmu) =>
+    readLine(`${PMU_ROOT}/${pmu}/events/${name}`) !== null
+  );
+}

@@ -1,0 +1,144 @@
+// sysfs and procfs through the core (pm_read_text, pm_list_dir, pm_sysctl,
+// pm_has_capability, pm_uname), so that --allow-ffi alone is enough.
+
+import { native } from "./ffi/native.ts";
+import { SYSCTL } from "./ffi/symbols.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Where the kernel lists the PMUs. */
+export const PMU_ROOT = "/sys/bus/event_source/devices";
+
+function encodePath(path: string): number {
+  const { pathBuffer } = native();
+  const { read, written } = encoder.encodeInto(path, pathBuffer);
+  return read === path.length ? written : -1;
+}
+
+const ERANGE = 34;
+const TEXT_BYTES_MAX = 16 << 20;
+let large: Uint8Array | undefined;
+
+/**
+ * Calls `pm_read_text` or `pm_list_dir` with the shared buffer, and on ERANGE
+ * (the file or listing is larger, e.g. /proc/cpuinfo on a big machine) with a
+ * larger buffer kept for later calls. Returns the bytes, or `null`.
+ */
+function withText(
+  path: string,
+  call: (path: Uint8Array, length: number, out: Uint8Array, cap: number) => number,
+): Uint8Array | null {
+  const n = native();
+  const length = encodePath(path);
+  if (length < 0) return null;
+  let out = large ?? n.text;
+  for (;;) {
+    const result = call(n.pathBuffer, length, out, out.length);
+    if (result >= 0) return out.subarray(0, result);
+    if (result !== -ERANGE || out.length >= TEXT_BYTES_MAX) return null;
+    out = large = new Uint8Array(out.length * 4);
+  }
+}
+
+/** A file's text, or `null` when it is missing, denied or unreadable. */
+export function readText(path: string): string | null {
+  const bytes = withText(path, native().symbols.pm_read_text);
+  return bytes === null ? null : decoder.decode(bytes);
+}
+
+/** A file's first line, trimmed, or `null`. */
+export function readLine(path: string): string | null {
+  const text = readText(path);
+  return text === null ? null : text.split("\n")[0].trim();
+}
+
+/** A directory's entry names, sorted, or `null`. */
+export function listDir(path: string): string[] | null {
+  const bytes = withText(path, native().symbols.pm_list_dir);
+  if (bytes === null) return null;
+  return decoder.decode(bytes).split("\0").filter((name) => name !== "").sort();
+}
+
+/** Which knob {@link sysctl} reads. */
+export type Knob = keyof typeof SYSCTL;
+
+/** An integer knob, or `null` when the file does not exist on this kernel. */
+export function sysctl(knob: Knob): number | null {
+  const value = native().symbols.pm_sysctl(SYSCTL[knob]);
+  return value < 0 ? null : value;
+}
+
+/** Linux capability numbers. */
+export const CAP_SYS_ADMIN = 21;
+/** Linux capability numbers. */
+export const CAP_PERFMON = 38;
+
+/** Whether the effective capability set holds `cap`; `null` if unknown. */
+export function hasCapability(cap: number): boolean | null {
+  const result = native().symbols.pm_has_capability(cap);
+  return result < 0 ? null : result === 1;
+}
+
+/** `uname(2)`: sysname, release and machine. */
+export function uname(): { sysname: string; release: string; machine: string } {
+  const n = native();
+  const result = n.symbols.pm_uname(n.text, n.text.length);
+  if (result < 0) return { sysname: "Linux", release: "unknown", machine: "unknown" };
+  const [sysname = "", release = "", machine = ""] = decoder
+    .decode(n.text.subarray(0, result)).split("\0");
+  return { sysname, release, machine };
+}
+
+/** The PMUs of this machine with their types, sorted by name. */
+export function listPmus(): { name: string; type: number }[] {
+  const pmus: { name: string; type: number }[] = [];
+  for (const name of listDir(PMU_ROOT) ?? []) {
+    const type = Number(readLine(`${PMU_ROOT}/${name}/type`));
+    if (Number.isInteger(type)) pmus.push({ name, type });
+  }
+  return pmus;
+}
+
+/** Privilege facts that decide defaults and hints, cached per process. */
+export interface Privilege {
+  /** `perf_event_paranoid`, or `null` if the file is missing. */
+  paranoid: number | null;
+  /** CAP_PERFMON in the effective set, or `null` if capget failed. */
+  perfmon: boolean | null;
+  /** CAP_SYS_ADMIN in the effective set, or `null` if capget failed. */
+  sysAdmin: boolean | null;
+  /**
+   * Whether kernel-mode counting is allowed (paranoid < 2 or a cap), or
+   * `null` when that cannot be known; then opens try and fall back.
+   */
+  kernelAllowed: boolean | null;
+}
+
+let privilege: Privilege | undefined;
+
+/** The privilege facts, read once. */
+export function privileges(): Privilege {
+  if (privilege !== undefined) return privilege;
+  const paranoid = sysctl("PERF_EVENT_PARANOID");
+  const perfmon = hasCapability(CAP_PERFMON);
+  const sysAdmin = hasCapability(CAP_SYS_ADMIN);
+  let kernelAllowed: boolean | null;
+  if (perfmon === true || sysAdmin === true || (paranoid !== null && paranoid < 2)) {
+    kernelAllowed = true;
+  } else if (perfmon === false && sysAdmin === false && paranoid !== null) {
+    kernelAllowed = false;
+  } else {
+    kernelAllowed = null;
+  }
+  return privilege = { paranoid, perfmon, sysAdmin, kernelAllowed };
+}
+
+/** Names of the PMUs that count CPU events (cycles, instructions). */
+export function cpuPmus(): string[] {
+  return (listDir(PMU_ROOT) ?? []).filter((name) =>
+    name === "cpu" || name === "cpu_core" || name === "cpu_atom" ||
+    name.startsWith("armv8_") || name.startsWith("armv7_") ||
+    name.startsWith("arm_cortex") || name === "arm_pmu"
+  );
+}

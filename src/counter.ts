@@ -1,0 +1,623 @@
+/**
+ * One perf event counter, read from userspace when the kernel allows it.
+ *
+ * @module
+ */
+
+import { type Native, native } from "./ffi/native.ts";
+import { DETAILED, OPEN_FLAGS, PAGE_INFO, STATS } from "./ffi/symbols.ts";
+import { type EventInput, type EventSpec, parseEvent } from "./event.ts";
+import { type Exclusions, kernelAttrSize, READ_FORMAT, writeAttr } from "./_attr.ts";
+import { nativeFailure } from "./_fail.ts";
+import {
+  exclusions,
+  mayRetryRestricted,
+  type ResolvedOptions,
+  resolveOptions,
+  type UserspaceMode,
+} from "./_options.ts";
+import type { PerfError } from "./errors.ts";
+
+export type { UserspaceMode };
+
+/** How to open a counter. Every field is optional. */
+export interface CounterOptions {
+  /** Thread to count: 0 (default) is the calling thread, -1 every process (needs `cpu`). */
+  pid?: number;
+  /** CPU to count on: -1 (default) is any CPU the thread runs on. */
+  cpu?: number;
+  /**
+   * What not to count. By default nothing is excluded, except kernel and
+   * hypervisor mode when this process may not count them
+   * (`perf_event_paranoid` >= 2 without CAP_PERFMON), as `perf` does.
+   * `:u`, `:k` and `:h` in the event name override this.
+   */
+  exclude?: { kernel?: boolean; hv?: boolean; user?: boolean; idle?: boolean };
+  /** Count child threads and processes created after opening (default false). */
+  inherit?: boolean;
+  /**
+   * Start counting when the counted task next calls exec (`enable_on_exec`;
+   * default false). Use with `enabled: false` and the `pid` of a process
+   * that is about to exec, as `perfmmap stat` does.
+   */
+  enableOnExec?: boolean;
+  /** Keep the event on the PMU at all times, or fail (default false). */
+  pinned?: boolean;
+  /** Be the only group on the PMU while counting (default false). */
+  exclusive?: boolean;
+  /** Start counting at once (default true); else call `enable()`. */
+  enabled?: boolean;
+  /**
+   * The userspace read: `"auto"` (default) uses it when the kernel offers
+   * it, `"require"` fails at open with a hint saying why it is unavailable,
+   * `"off"` always reads with `read(2)`.
+   */
+  userspace?: UserspaceMode;
+  /**
+   * When the userspace read finds no register (index 0) past the fast-spin
+   * phase, serve the read with `read(2)` (default true).
+   */
+  fallback?: boolean;
+}
+
+/** Where a value came from. */
+export type ReadSource = "userspace" | "syscall";
+
+/** A read with its times and how it was served. */
+export interface CounterReading {
+  /** The count. */
+  value: number;
+  /** Nanoseconds the event was enabled. */
+  timeEnabled: number;
+  /** Nanoseconds the event was on the PMU. */
+  timeRunning: number;
+  /**
+   * `value * timeEnabled / timeRunning` when the event was multiplexed;
+   * `value` when it was not, or when it never ran (`timeRunning` 0).
+   */
+  scaled: number;
+  /** `"userspace"` (mmap page + register) or `"syscall"` (`read(2)`). */
+  source: ReadSource;
+  /** Seqlock attempts the read took (0 for a direct syscall). */
+  attempts: number;
+  /** `sched_yield` calls the read made. */
+  yields: number;
+  /** The page's `index` seen by the read (0: no register). */
+  index: number;
+  /** The page's `pmc_width` seen by the read. */
+  pmcWidth: number;
+}
+
+/** The counter's mmap page as the core decoded it. */
+export interface PageCapabilities {
+  /** Whether the counter has an mmap page at all. */
+  hasPage: boolean;
+  /** The page's `version`. */
+  version: number;
+  /** The page's `compat_version`. */
+  compatVersion: number;
+  /** The raw `capabilities` word. */
+  raw: number;
+  /** `cap_user_rdpmc`: the kernel allows reading the register. */
+  userRdpmc: boolean;
+  /** `cap_user_time`. */
+  userTime: boolean;
+  /** `cap_user_time_zero`. */
+  userTimeZero: boolean;
+  /** `cap_user_time_short`. */
+  userTimeShort: boolean;
+  /** The page's `index` now (0: no register). */
+  index: number;
+  /** The page's `pmc_width`. */
+  pmcWidth: number;
+  /** Whether perfmmap has a register reader for this CPU architecture. */
+  archReader: boolean;
+  /** Whether reads are served from userspace. */
+  userspaceActive: boolean;
+  /** The `config1` the core used at open (arm64 user-access bits). */
+  config1: number;
+  /** The page's `time_shift`. */
+  timeShift: number;
+  /** The page's `time_mult`. */
+  timeMult: number;
+}
+
+/** How reads of a counter were served so far. */
+export interface ReadStats {
+  /** Reads served from userspace. */
+  userspaceReads: number;
+  /** Reads served by `read(2)`. */
+  syscallReads: number;
+  /** Reads that failed with RETRY_EXHAUSTED. */
+  exhausted: number;
+  /** Lines written to stderr about exhaustion (at most 1 per counter). */
+  exhaustionLogLines: number;
+  /** Attempts of the last read. */
+  lastAttempts: number;
+  /** `sched_yield` calls of the last read. */
+  lastYields: number;
+  /** Reads that fell back to `read(2)` because index stayed 0. */
+  indexZeroFallbacks: number;
+}
+
+let pmRead: (handle: number) => number = () => -10003;
+let adopt: (handle: number, spec: EventSpec) => Counter;
+
+function modeFlags(mode: UserspaceMode, fallback: boolean): number {
+  const bits = mode === "off"
+    ? OPEN_FLAGS.MODE_OFF
+    : mode === "auto"
+    ? OPEN_FLAGS.MODE_AUTO
+    : OPEN_FLAGS.MODE_REQUIRE;
+  return bits | (fallback ? OPEN_FLAGS.FALLBACK : 0);
+}
+
+const EACCES = 13;
+const EPERM = 1;
+
+/** Opens a handle for `spec`; shared by Counter and Group. */
+export function openHandle(
+  spec: EventSpec,
+  options: ResolvedOptions,
+  group: { leader: number; readFormat: number; disabled: boolean } | undefined,
+): number {
+  const n = native();
+  let excluded = exclusions(options, spec);
+  let handle = openOnce(n, spec, options, group, excluded);
+  if (
+    (handle === -EACCES || handle === -EPERM) && !excluded.kernel &&
+    mayRetryRestricted(options, spec)
+  ) {
+    // As perf does: without the right to count kernel mode, count user mode.
+    excluded = exclusions(options, spec, true);
+    handle = openOnce(n, spec, options, group, excluded);
+  }
+  if (handle < 0) {
+    throw nativeFailure(handle, {
+      op: "open",
+      event: spec.name,
+      kind: spec.kind,
+      type: spec.type,
+      pmu: spec.pmu,
+      pid: options.pid,
+      cpu: options.cpu,
+      excludeKernel: excluded.kernel,
+      attrSize: kernelAttrSize(n),
+    });
+  }
+  pmRead = n.symbols.pm_read;
+  return handle;
+}
+
+function openOnce(
+  n: Native,
+  spec: EventSpec,
+  options: ResolvedOptions,
+  group: { leader: number; readFormat: number; disabled: boolean } | undefined,
+  exclude: Exclusions,
+): number {
+  const attr = writeAttr(n, {
+    spec,
+    exclude,
+    inherit: options.inherit,
+    enableOnExec: options.enableOnExec,
+    pinned: spec.modifiers.pinned ?? options.pinned,
+    exclusive: spec.modifiers.exclusive ?? options.exclusive,
+    disabled: group?.disabled ?? !options.enabled,
+    precise: spec.modifiers.precise ?? 0,
+    readFormat: group?.readFormat ??
+      (READ_FORMAT.TOTAL_TIME_ENABLED | READ_FORMAT.TOTAL_TIME_RUNNING),
+  });
+  return n.symbols.pm_open(
+    attr,
+    options.pid,
+    options.cpu,
+    group?.leader ?? -1,
+    modeFlags(options.userspace, options.fallback),
+  );
+}
+
+/** Opens a simulated handle (see `testing.ts`). */
+export function openSimulatedHandle(mode: UserspaceMode, fallback: boolean): number {
+  const n = native();
+  const handle = n.symbols.pm_sim_open(modeFlags(mode, fallback));
+  if (handle < 0) {
+    throw nativeFailure(handle, { op: "open", event: "simulated", kind: "simulated" });
+  }
+  pmRead = n.symbols.pm_read;
+  return handle;
+}
+
+/**
+ * A perf event counter on this thread (by default), read with no syscall
+ * when the kernel maps the counter for userspace.
+ *
+ * @example Counting page faults
+ * ```ts
+ * import { Counter } from "@perfmmap/perfmmap";
+ *
+ * using faults = Counter.open("page-faults");
+ * const before = faults.read();
+ * new Uint8Array(1 << 20).fill(1);
+ * console.log(faults.read() - before, "page faults");
+ * ```
+ */
+export class Counter implements Disposable {
+  #handle: number;
+  #spec: EventSpec;
+  #native: Native;
+  #closed = false;
+  #id: bigint | undefined;
+
+  /**
+   * Wraps an open handle. Use {@link Counter.open}; this is for subclasses
+   * in this package.
+   *
+   * @param handle A handle from the native core.
+   * @param spec The resolved event.
+   */
+  protected constructor(handle: number, spec: EventSpec) {
+    this.#handle = handle;
+    this.#spec = spec;
+    this.#native = native();
+  }
+
+  static {
+    adopt = (handle, spec) => new Counter(handle, spec);
+  }
+
+  /**
+   * Opens a counter.
+   *
+   * @param event A string in perf's syntax (`"task-clock"`, `"cycles:u"`,
+   * `"L1-dcache-load-misses"`, `"r1a8"`, `"msr/tsc/"`) or
+   * `{ type, config, config1?, config2?, config3? }`.
+   * @param options See {@link CounterOptions}.
+   * @returns The open counter; close it, or declare it with `using`.
+   * @throws {PerfError} For a bad event or option, or when the kernel refuses
+   * (with `code` the errno name and a `hint` for this machine).
+   *
+   * @example Opening with options
+   * ```ts
+   * import { Counter } from "@perfmmap/perfmmap";
+   *
+   * using clock = Counter.open("task-clock", { userspace: "auto" });
+   * console.log(clock.read(), "ns on CPU");
+   * ```
+   */
+  static open(event: EventInput, options?: CounterOptions): Counter {
+    const spec = parseEvent(event);
+    const resolved = resolveOptions("open", options, { userspace: "auto" });
+    return new Counter(openHandle(spec, resolved, undefined), spec);
+  }
+
+  #fail(result: number, op: string): PerfError {
+    return nativeFailure(result, {
+      op,
+      event: this.#spec.name,
+      kind: this.#spec.kind,
+      pmu: this.#spec.pmu,
+    });
+  }
+
+  #check(result: number, op: string): void {
+    if (result < 0) throw this.#fail(result, op);
+  }
+
+  /**
+   * The current count: the hot path. No allocation, no BigInt; from
+   * userspace when the page allows it, else `read(2)`. Exact up to 2^53;
+   * use {@link Counter.readBigInt} beyond.
+   *
+   * @returns The count.
+   * @throws {PerfError} `STALE_HANDLE` after close, `RETRY_EXHAUSTED`, or an errno.
+   *
+   * @example Reading before and after
+   * ```ts
+   * import { Counter } from "@perfmmap/perfmmap";
+   * using c = Counter.open("task-clock");
+   * const start = c.read();
+   * for (let i = 0; i < 1e6; i++);
+   * console.log(c.read() - start);
+   * ```
+   */
+  read(): number {
+    const value = pmRead(this.#handle);
+    if (value >= 0) return value;
+    throw this.#fail(value, "read");
+  }
+
+  /**
+   * The current count as an exact 64-bit value.
+   *
+   * @returns The count as a bigint.
+   *
+   * @example Reading exactly
+   * ```ts
+   * import { Counter } from "@perfmmap/perfmmap";
+   * using c = Counter.open("task-clock");
+   * const exact: bigint = c.readBigInt();
+   * ```
+   */
+  readBigInt(): bigint {
+    const n = this.#native;
+    this.#check(n.symbols.pm_read_detailed(this.#handle, n.out), "read");
+    return n.outU64[DETAILED.VALUE_U64];
+  }
+
+  /**
+   * The count with its times, scaled value, and how the read was served.
+   *
+   * @returns A {@link CounterReading}.
+   *
+   * @example Seeing the source
+   * ```ts
+   * import { Counter } from "@perfmmap/perfmmap";
+   * using c = Counter.open("task-clock");
+   * const { value, source, timeRunning } = c.readDetailed();
+   * console.log(value, source, timeRunning);
+   * ```
+   */
+  readDetailed(): CounterReading {
+    const n = this.#native;
+    this.#check(n.symbols.pm_read_detailed(this.#handle, n.out), "read");
+    const f = n.outF64;
+    const value = f[DETAILED.VALUE];
+    const timeEnabled = f[DETAILED.TIME_ENABLED];
+    const timeRunning = f[DETAILED.TIME_RUNNING];
+    return {
+      value,
+      timeEnabled,
+      timeRunning,
+      scaled: timeRunning > 0 && timeEnabled > timeRunning
+        ? value * (timeEnabled / timeRunning)
+        : value,
+      source: f[DETAILED.SOURCE] === 1 ? "userspace" : "syscall",
+      attempts: f[DETAILED.ATTEMPTS],
+      yields: f[DETAILED.YIELDS],
+      index: f[DETAILED.INDEX],
+      pmcWidth: f[DETAILED.PMC_WIDTH],
+    };
+  }
+
+  /**
+   * The count by `read(2)` on the counter's fd, bypassing the userspace
+   * path; for comparisons and tests.
+   *
+   * @returns The count.
+   *
+   * @example Comparing with the fast path
+   * ```ts
+   * import { Counter } from "@perfmmap/perfmmap";
+   * using c = Counter.open("task-clock");
+   * console.log(c.readSyscall() <= c.read());
+   * ```
+   */
+  readSyscall(): number {
+    const n = this.#native;
+    const slots = n.out.length / 8;
+    this.#check(n.symbols.pm_read_values(this.#handle, n.out, slots, 0), "read");
+    return n.outF64[3];
+  }
+
+  /**
+   * Starts counting.
+   *
+   * @example Counting a section only
+   * ```ts
+   * import { Counter } from "@perfmmap/perfmmap";
+   * using c = Counter.open("page-faults", { enabled: false });
+   * c.enable();
+   * new Uint8Array(1 << 16).fill(1);
+   * c.disable();
+   * ```
+   */
+  enable(): void {
+    this.#check(this.#native.symbols.pm_enable(this.#handle, 0), "enable");
+  }
+
+  /**
+   * Stops counting; the value stays.
+   *
+   * @example Pausing
+   * ```ts
+   * import { Counter } from "@perfmmap/perfmmap";
+   * using c = Counter.open("task-clock");
+   * c.disable();
+   * const frozen = c.read();
+   * ```
+   */
+  disable(): void {
+    this.#check(this.#native.symbols.pm_disable(this.#handle, 0), "disable");
+  }
+
+  /**
+   * Sets the count to zero.
+   *
+   * @example Starting over
+   * ```ts
+   * import { Counter } from "@perfmmap/perfmmap";
+   * using c = Counter.open("task-clock");
+   * c.reset();
+   * ```
+   */
+  reset(): void {
+    this.#check(this.#native.symbols.pm_reset(this.#handle, 0), "reset");
+  }
+
+  /**
+   * Whether reads are served from userspace (mmap page + register) now.
+   *
+   * @example Checking the fast path
+   * ```ts
+   * import { Counter } from "@perfmmap/perfmmap";
+   * using c = Counter.open("task-clock");
+   * console.log(c.userspace); // false: software events have no register
+   * ```
+   */
+  get userspace(): boolean {
+    return this.capabilities.userspaceActive;
+  }
+
+  /**
+   * The counter's mmap page as decoded by the core.
+   *
+   * @example Inspecting the page
+   * ```ts
+   * import { Counter } from "@perfmmap/perfmmap";
+   * using c = Counter.open("task-clock");
+   * console.log(c.capabilities.userRdpmc, c.capabilities.index);
+   * ```
+   */
+  get capabilities(): PageCapabilities {
+    const n = this.#native;
+    this.#check(n.symbols.pm_page_info(this.#handle, n.out), "page_info");
+    const f = n.outF64;
+    return {
+      hasPage: f[PAGE_INFO.HAS_PAGE] === 1,
+      version: f[PAGE_INFO.VERSION],
+      compatVersion: f[PAGE_INFO.COMPAT_VERSION],
+      raw: f[PAGE_INFO.CAPABILITIES],
+      userRdpmc: f[PAGE_INFO.CAP_USER_RDPMC] === 1,
+      userTime: f[PAGE_INFO.CAP_USER_TIME] === 1,
+      userTimeZero: f[PAGE_INFO.CAP_USER_TIME_ZERO] === 1,
+      userTimeShort: f[PAGE_INFO.CAP_USER_TIME_SHORT] === 1,
+      index: f[PAGE_INFO.INDEX],
+      pmcWidth: f[PAGE_INFO.PMC_WIDTH],
+      archReader: f[PAGE_INFO.ARCH_HAS_READER] === 1,
+      userspaceActive: f[PAGE_INFO.USERSPACE_ACTIVE] === 1,
+      config1: f[PAGE_INFO.CONFIG1_AT_OPEN],
+      timeShift: f[PAGE_INFO.TIME_SHIFT],
+      timeMult: f[PAGE_INFO.TIME_MULT],
+    };
+  }
+
+  /**
+   * How reads were served so far (userspace, syscall, retries).
+   *
+   * @returns A {@link ReadStats}.
+   *
+   * @example Counting fallbacks
+   * ```ts
+   * import { Counter } from "@perfmmap/perfmmap";
+   * using c = Counter.open("task-clock");
+   * c.read();
+   * console.log(c.stats().syscallReads); // 1
+   * ```
+   */
+  stats(): ReadStats {
+    const n = this.#native;
+    this.#check(n.symbols.pm_stats(this.#handle, n.out), "stats");
+    const f = n.outF64;
+    return {
+      userspaceReads: f[STATS.USERSPACE_READS],
+      syscallReads: f[STATS.SYSCALL_READS],
+      exhausted: f[STATS.EXHAUSTED],
+      exhaustionLogLines: f[STATS.EXHAUSTION_LOG_LINES],
+      lastAttempts: f[STATS.LAST_ATTEMPTS],
+      lastYields: f[STATS.LAST_YIELDS],
+      indexZeroFallbacks: f[STATS.INDEX_ZERO_FALLBACKS],
+    };
+  }
+
+  /**
+   * The counter's file descriptor, or -1 for a simulated counter.
+   *
+   * @example Getting the fd
+   * ```ts
+   * import { Counter } from "@perfmmap/perfmmap";
+   * using c = Counter.open("task-clock");
+   * console.log(c.fd);
+   * ```
+   */
+  get fd(): number {
+    const fd = this.#native.symbols.pm_fd(this.#handle);
+    if (fd === -1) return -1; // a simulated counter has no fd
+    this.#check(fd, "fd");
+    return fd;
+  }
+
+  /**
+   * The kernel's id of the event (`PERF_EVENT_IOC_ID`).
+   *
+   * @example Getting the id
+   * ```ts
+   * import { Counter } from "@perfmmap/perfmmap";
+   * using c = Counter.open("task-clock");
+   * console.log(c.id); // e.g. 1234n
+   * ```
+   */
+  get id(): bigint {
+    if (this.#id !== undefined) return this.#id;
+    const n = this.#native;
+    this.#check(n.symbols.pm_id(this.#handle, n.out), "id");
+    return this.#id = n.outU64[0];
+  }
+
+  /**
+   * The resolved event.
+   *
+   * @example Reading the config
+   * ```ts
+   * import { Counter } from "@perfmmap/perfmmap";
+   * using c = Counter.open("task-clock");
+   * console.log(c.event.type, c.event.config); // 1 1n
+   * ```
+   */
+  get event(): EventSpec {
+    return this.#spec;
+  }
+
+  /**
+   * Whether {@link Counter.close} was called.
+   *
+   * @example After close
+   * ```ts
+   * import { Counter } from "@perfmmap/perfmmap";
+   * const c = Counter.open("task-clock");
+   * c.close();
+   * console.log(c.closed); // true
+   * ```
+   */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Closes the counter: unmaps its page and closes its fd. A second close
+   * throws `STALE_HANDLE`, like any use after close.
+   *
+   * @example Closing
+   * ```ts
+   * import { Counter } from "@perfmmap/perfmmap";
+   * const c = Counter.open("task-clock");
+   * c.close();
+   * ```
+   */
+  close(): void {
+    const result = this.#native.symbols.pm_close(this.#handle);
+    this.#closed = true;
+    this.#check(result, "close");
+  }
+
+  /**
+   * Closes the counter unless already closed; `using` calls this.
+   *
+   * @example Scoped counter
+   * ```ts
+   * import { Counter } from "@perfmmap/perfmmap";
+   * {
+   *   using c = Counter.open("task-clock");
+   *   c.read();
+   * } // closed here
+   * ```
+   */
+  [Symbol.dispose](): void {
+    if (!this.#closed) this.close();
+  }
+}
+
+/** Wraps a handle opened by {@link openHandle} (used by Group). */
+export function adoptCounter(handle: number, spec: EventSpec): Counter {
+  return adopt(handle, spec);
+}

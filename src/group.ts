@@ -1,0 +1,329 @@
+/**
+ * A group of counters that the kernel schedules together and that one
+ * `read(2)` returns at once.
+ *
+ * @module
+ */
+
+import { type Native, native } from "./ffi/native.ts";
+import { IOC_FLAG_GROUP } from "./ffi/symbols.ts";
+import { adoptCounter, type Counter, type CounterOptions, openHandle } from "./counter.ts";
+import { type EventInput, type EventSpec, parseEvent } from "./event.ts";
+import { PerfError } from "./errors.ts";
+import { READ_FORMAT } from "./_attr.ts";
+import { nativeFailure } from "./_fail.ts";
+import { resolveOptions } from "./_options.ts";
+
+/** Largest group the core decodes (`pm_read_values`). */
+export const GROUP_MAX_EVENTS = 256;
+
+const GROUP_FORMAT = READ_FORMAT.TOTAL_TIME_ENABLED |
+  READ_FORMAT.TOTAL_TIME_RUNNING | READ_FORMAT.ID | READ_FORMAT.GROUP;
+
+/** One read of a whole group. */
+export interface GroupReading {
+  /** Counts, in the order of the events given to {@link Group.open}. */
+  values: number[];
+  /**
+   * Counts scaled by `timeEnabled / timeRunning` when the group was
+   * multiplexed; equal to `values` when it was not, or never ran.
+   */
+  scaled: number[];
+  /** Nanoseconds the group was enabled. */
+  timeEnabled: number;
+  /** Nanoseconds the group was on the PMU. */
+  timeRunning: number;
+}
+
+/** One exact read of a whole group. */
+export interface GroupReadingBigInt {
+  /** Exact counts, in the order of the events. */
+  values: bigint[];
+  /** Nanoseconds the group was enabled. */
+  timeEnabled: bigint;
+  /** Nanoseconds the group was on the PMU. */
+  timeRunning: bigint;
+}
+
+/**
+ * A leader and its members, counted together and read with one syscall
+ * (`PERF_FORMAT_GROUP | ID | TOTAL_TIME_ENABLED | TOTAL_TIME_RUNNING`).
+ *
+ * @example Four software events at once
+ * ```ts
+ * import { Group } from "@perfmmap/perfmmap";
+ *
+ * using g = Group.open(["task-clock", "page-faults", "context-switches", "cpu-migrations"]);
+ * new Uint8Array(1 << 20).fill(1);
+ * const { values } = g.read();
+ * console.log(values); // [ns, faults, switches, migrations]
+ * ```
+ */
+export class Group implements Disposable {
+  #counters: Counter[];
+  #leader: number;
+  #native: Native;
+  #buffer: Uint8Array;
+  #f64: Float64Array;
+  #u64: BigUint64Array;
+  #slots: number;
+  #order: Int32Array;
+  #closed = false;
+
+  private constructor(counters: Counter[], handles: number[]) {
+    this.#counters = counters;
+    this.#leader = handles[0];
+    this.#native = native();
+    this.#slots = 3 + 3 * counters.length;
+    this.#buffer = new Uint8Array(this.#slots * 8);
+    this.#f64 = new Float64Array(this.#buffer.buffer);
+    this.#u64 = new BigUint64Array(this.#buffer.buffer);
+    this.#order = new Int32Array(counters.length);
+    this.#mapOrder();
+  }
+
+  /**
+   * Opens the events as one group: the first is the leader. Unless
+   * `enabled: false`, the whole group starts counting at once.
+   *
+   * @param events One to 256 events, as for {@link Counter.open}.
+   * @param options As for {@link Counter.open}; `userspace` defaults to
+   * `"off"` because the group is read with one syscall.
+   * @returns The open group.
+   * @throws {PerfError} `EMPTY_GROUP`, a bad event or option, or the
+   * kernel's refusal of any member.
+   *
+   * @example Opening disabled and enabling later
+   * ```ts
+   * import { Group } from "@perfmmap/perfmmap";
+   * using g = Group.open(["task-clock", "page-faults"], { enabled: false });
+   * g.enable();
+   * ```
+   */
+  static open(events: readonly EventInput[], options?: CounterOptions): Group {
+    if (!Array.isArray(events)) {
+      throw new PerfError("INVALID_EVENT", `events must be an array, got ${typeof events}`, {
+        op: "open",
+      });
+    }
+    if (events.length === 0) {
+      throw new PerfError("EMPTY_GROUP", "a group needs at least one event", {
+        op: "open",
+        hint: 'pass the events to count together, e.g. ["task-clock", "page-faults"]',
+      });
+    }
+    if (events.length > GROUP_MAX_EVENTS) {
+      throw new PerfError(
+        "GROUP_TOO_LARGE",
+        `a group holds at most ${GROUP_MAX_EVENTS} events, got ${events.length}`,
+        {
+          op: "open",
+        },
+      );
+    }
+    const specs: EventSpec[] = events.map((event) => parseEvent(event));
+    const resolved = resolveOptions("open", options, { userspace: "off" });
+    const handles: number[] = [];
+    const counters: Counter[] = [];
+    try {
+      for (const spec of specs) {
+        const handle = openHandle(spec, resolved, {
+          leader: handles.length === 0 ? -1 : handles[0],
+          readFormat: GROUP_FORMAT,
+          disabled: handles.length === 0,
+        });
+        handles.push(handle);
+        counters.push(adoptCounter(handle, spec));
+      }
+    } catch (error) {
+      for (const counter of counters.reverse()) counter[Symbol.dispose]();
+      throw error;
+    }
+    const group = new Group(counters, handles);
+    if (resolved.enabled) group.enable();
+    return group;
+  }
+
+  #check(result: number, op: string): void {
+    if (result < 0) {
+      throw nativeFailure(result, { op, event: this.#counters[0].event.name });
+    }
+  }
+
+  #readRaw(exact: number): number {
+    const nr = this.#native.symbols.pm_read_values(this.#leader, this.#buffer, this.#slots, exact);
+    this.#check(nr, "read");
+    return nr;
+  }
+
+  #mapOrder(): void {
+    const nr = this.#readRaw(0);
+    const ids = this.#counters.map((counter) => Number(counter.id));
+    for (let i = 0; i < this.#counters.length; i++) {
+      let position = -1;
+      for (let p = 0; p < nr; p++) {
+        if (this.#f64[4 + 3 * p] === ids[i]) position = p;
+      }
+      this.#order[i] = position < 0 ? i : position;
+    }
+  }
+
+  /**
+   * The members as counters, in the order of the events; each can also be
+   * read on its own.
+   *
+   * @example Reading one member
+   * ```ts
+   * import { Group } from "@perfmmap/perfmmap";
+   * using g = Group.open(["task-clock", "page-faults"]);
+   * console.log(g.counters[1].read());
+   * ```
+   */
+  get counters(): readonly Counter[] {
+    return this.#counters;
+  }
+
+  /**
+   * All counts with one syscall, in the order of the events.
+   *
+   * @returns A {@link GroupReading}.
+   *
+   * @example Reading a group
+   * ```ts
+   * import { Group } from "@perfmmap/perfmmap";
+   * using g = Group.open(["task-clock", "page-faults"]);
+   * const { values, timeEnabled, timeRunning } = g.read();
+   * ```
+   */
+  read(): GroupReading {
+    this.#readRaw(0);
+    const f = this.#f64;
+    const timeEnabled = f[1];
+    const timeRunning = f[2];
+    const factor = timeRunning > 0 && timeEnabled > timeRunning ? timeEnabled / timeRunning : 1;
+    const count = this.#order.length;
+    const values = new Array<number>(count);
+    const scaled = new Array<number>(count);
+    for (let i = 0; i < count; i++) {
+      const value = f[3 + 3 * this.#order[i]];
+      values[i] = value;
+      scaled[i] = value * factor;
+    }
+    return { values, scaled, timeEnabled, timeRunning };
+  }
+
+  /**
+   * All counts as exact 64-bit values, in the order of the events.
+   *
+   * @returns A {@link GroupReadingBigInt}.
+   *
+   * @example Reading exactly
+   * ```ts
+   * import { Group } from "@perfmmap/perfmmap";
+   * using g = Group.open(["task-clock", "page-faults"]);
+   * const { values } = g.readBigInt();
+   * ```
+   */
+  readBigInt(): GroupReadingBigInt {
+    this.#readRaw(1);
+    const u = this.#u64;
+    const values = Array.from(this.#order, (position) => u[3 + 3 * position]);
+    return { values, timeEnabled: u[1], timeRunning: u[2] };
+  }
+
+  /**
+   * Starts the whole group.
+   *
+   * @example Enabling
+   * ```ts
+   * import { Group } from "@perfmmap/perfmmap";
+   * using g = Group.open(["task-clock"], { enabled: false });
+   * g.enable();
+   * ```
+   */
+  enable(): void {
+    this.#check(this.#native.symbols.pm_enable(this.#leader, IOC_FLAG_GROUP), "enable");
+  }
+
+  /**
+   * Stops the whole group; the values stay.
+   *
+   * @example Disabling
+   * ```ts
+   * import { Group } from "@perfmmap/perfmmap";
+   * using g = Group.open(["task-clock"]);
+   * g.disable();
+   * ```
+   */
+  disable(): void {
+    this.#check(this.#native.symbols.pm_disable(this.#leader, IOC_FLAG_GROUP), "disable");
+  }
+
+  /**
+   * Sets every count of the group to zero.
+   *
+   * @example Resetting
+   * ```ts
+   * import { Group } from "@perfmmap/perfmmap";
+   * using g = Group.open(["task-clock"]);
+   * g.reset();
+   * ```
+   */
+  reset(): void {
+    this.#check(this.#native.symbols.pm_reset(this.#leader, IOC_FLAG_GROUP), "reset");
+  }
+
+  /**
+   * Whether {@link Group.close} was called.
+   *
+   * @example After close
+   * ```ts
+   * import { Group } from "@perfmmap/perfmmap";
+   * const g = Group.open(["task-clock"]);
+   * g.close();
+   * console.log(g.closed); // true
+   * ```
+   */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Closes every member, then the leader. A second close throws
+   * `STALE_HANDLE`.
+   *
+   * @example Closing
+   * ```ts
+   * import { Group } from "@perfmmap/perfmmap";
+   * const g = Group.open(["task-clock"]);
+   * g.close();
+   * ```
+   */
+  close(): void {
+    let first: unknown;
+    for (const counter of [...this.#counters].reverse()) {
+      try {
+        counter.close();
+      } catch (error) {
+        first ??= error;
+      }
+    }
+    this.#closed = true;
+    if (first !== undefined) throw first;
+  }
+
+  /**
+   * Closes the group unless already closed; `using` calls this.
+   *
+   * @example Scoped group
+   * ```ts
+   * import { Group } from "@perfmmap/perfmmap";
+   * {
+   *   using g = Group.open(["task-clock"]);
+   * } // closed here
+   * ```
+   */
+  [Symbol.dispose](): void {
+    if (!this.#closed) this.close();
+  }
+}

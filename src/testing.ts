@@ -1,0 +1,211 @@
+/**
+ * A simulated counter for tests and benchmarks: the core's real userspace
+ * read loop over a heap page that plays the kernel, with a memory cell as the
+ * hardware register. Proves the seqlock, retry and fallback logic on a
+ * machine without a PMU.
+ *
+ * @example Driving the retry policy
+ * ```ts
+ * import { SimulatedCounter } from "@perfmmap/perfmmap/testing";
+ *
+ * using sim = SimulatedCounter.create();
+ * sim.set("offset", 1000).set("register", 42);
+ * console.log(sim.read()); // 1042, read from "userspace"
+ * sim.set("index", 0).set("syscallValue", 7);
+ * console.log(sim.readDetailed().source); // "syscall", after 1000 attempts
+ * ```
+ *
+ * @module
+ */
+
+import { Counter, openSimulatedHandle, type UserspaceMode } from "./counter.ts";
+import { PerfError } from "./errors.ts";
+import type { EventSpec } from "./event.ts";
+import { native } from "./ffi/native.ts";
+import { SIM_FIELDS } from "./ffi/symbols.ts";
+import { nativeFailure } from "./_fail.ts";
+
+/**
+ * A field of the simulated page or register:
+ * `lock`, `index`, `offset` (signed), `pmcWidth`, `capabilities` (raw word;
+ * bit 2 is cap_user_rdpmc), `timeEnabled`, `timeRunning`, `timeMult`,
+ * `timeShift`, `timeOffset`, `timeZero`, `timeCycles`, `timeMask`,
+ * `register` (the raw hardware counter), `syscallValue` (what `read(2)`
+ * returns), `timestamp` (the simulated TSC/CNTVCT), `syscallTimeEnabled`,
+ * `syscallTimeRunning`, `pageVersion`, `pageSizeField`.
+ */
+export type SimulatedField =
+  | "lock"
+  | "index"
+  | "offset"
+  | "pmcWidth"
+  | "capabilities"
+  | "timeEnabled"
+  | "timeRunning"
+  | "timeMult"
+  | "timeShift"
+  | "timeOffset"
+  | "timeZero"
+  | "timeCycles"
+  | "timeMask"
+  | "register"
+  | "syscallValue"
+  | "timestamp"
+  | "syscallTimeEnabled"
+  | "syscallTimeRunning"
+  | "pageVersion"
+  | "pageSizeField";
+
+// The union above must name exactly the ABI's fields.
+const _fieldsMatch: Record<SimulatedField, number> = SIM_FIELDS;
+const _fieldsCovered: Record<keyof typeof SIM_FIELDS, true> = {} as Record<SimulatedField, true>;
+
+/** Options of {@link SimulatedCounter.create}. */
+export interface SimulatedOptions {
+  /** Userspace mode, as for real counters (default `"auto"`). */
+  userspace?: UserspaceMode;
+  /** Fall back to the simulated `read(2)` when index stays 0 (default true). */
+  fallback?: boolean;
+}
+
+const SIMULATED_EVENT: EventSpec = {
+  name: "simulated",
+  kind: "simulated",
+  type: 0xffff_ffff,
+  config: 0n,
+  config1: 0n,
+  config2: 0n,
+  config3: 0n,
+  modifiers: {},
+};
+
+const U64_MAX = (1n << 64n) - 1n;
+const I64_MIN = -(1n << 63n);
+
+/**
+ * A {@link Counter} whose page and register live on the heap. Starts as a
+ * page with version 0, cap_user_rdpmc=1, lock 0, index 1, pmc_width 48,
+ * offset 0 and register 0, so reads are served from "userspace".
+ *
+ * @example Sign extension of a 48-bit register
+ * ```ts
+ * import { SimulatedCounter } from "@perfmmap/perfmmap/testing";
+ *
+ * using sim = SimulatedCounter.create();
+ * sim.set("offset", 1000).set("register", 0xffff_ffff_ffff); // -1 in 48 bits
+ * console.log(sim.read()); // 999
+ * ```
+ */
+export class SimulatedCounter extends Counter {
+  #handle: number;
+
+  private constructor(handle: number) {
+    super(handle, SIMULATED_EVENT);
+    this.#handle = handle;
+  }
+
+  /**
+   * Creates a simulated counter.
+   *
+   * @param options Userspace mode and fallback.
+   * @returns The counter; close it, or declare it with `using`.
+   *
+   * @example With fallback off
+   * ```ts
+   * import { SimulatedCounter } from "@perfmmap/perfmmap/testing";
+   * using sim = SimulatedCounter.create({ fallback: false });
+   * ```
+   */
+  static create(options: SimulatedOptions = {}): SimulatedCounter {
+    const mode = options.userspace ?? "auto";
+    if (mode !== "auto" && mode !== "require" && mode !== "off") {
+      throw new PerfError(
+        "INVALID_OPTION",
+        `option userspace must be "auto", "require" or "off", got ${String(mode)}`,
+        {
+          op: "open",
+        },
+      );
+    }
+    const fallback = options.fallback ?? true;
+    if (typeof fallback !== "boolean") {
+      throw new PerfError("INVALID_OPTION", "option fallback must be a boolean", { op: "open" });
+    }
+    return new SimulatedCounter(openSimulatedHandle(mode, fallback));
+  }
+
+  /**
+   * Sets one field of the simulated page or register.
+   *
+   * @param field Which field.
+   * @param value A 64-bit value: a non-negative integer, or for `offset` a
+   * signed one; bigint for values beyond 2^53.
+   * @returns This counter, for chaining.
+   *
+   * @example An odd lock forever
+   * ```ts
+   * import { SimulatedCounter } from "@perfmmap/perfmmap/testing";
+   * using sim = SimulatedCounter.create();
+   * sim.set("lock", 1); // every read now exhausts the retry policy
+   * ```
+   */
+  set(field: SimulatedField, value: number | bigint): this {
+    const number = (SIM_FIELDS as Record<string, number>)[field];
+    if (typeof field !== "string" || number === undefined) {
+      throw new PerfError("INVALID_OPTION", `unknown simulated field ${JSON.stringify(field)}`, {
+        op: "sim_set",
+      });
+    }
+    if (typeof value === "number" && !Number.isSafeInteger(value)) {
+      throw new PerfError(
+        "VALUE_OUT_OF_RANGE",
+        `${field} must be a safe integer or a bigint, got ${value}`,
+        {
+          op: "sim_set",
+        },
+      );
+    }
+    if (typeof value !== "number" && typeof value !== "bigint") {
+      throw new PerfError("INVALID_OPTION", `${field} must be a number or a bigint`, {
+        op: "sim_set",
+      });
+    }
+    const big = BigInt(value);
+    if (big > U64_MAX || big < I64_MIN) {
+      throw new PerfError("VALUE_OUT_OF_RANGE", `${field} must fit 64 bits, got ${big}`, {
+        op: "sim_set",
+      });
+    }
+    const bits = BigInt.asUintN(64, big);
+    const result = native().symbols.pm_sim_set(
+      this.#handle,
+      number,
+      Number(bits & 0xffff_ffffn),
+      Number(bits >> 32n),
+    );
+    if (result < 0) {
+      throw nativeFailure(result, { op: "sim_set", event: "simulated", kind: "simulated" });
+    }
+    return this;
+  }
+
+  /**
+   * Sets several fields, in the order given.
+   *
+   * @param fields Field values.
+   * @returns This counter, for chaining.
+   *
+   * @example A 32-bit counter about to wrap
+   * ```ts
+   * import { SimulatedCounter } from "@perfmmap/perfmmap/testing";
+   * using sim = SimulatedCounter.create();
+   * sim.configure({ pmcWidth: 32, offset: 1n << 32n, register: 0xffff_fff0 });
+   * ```
+   */
+  configure(fields: Partial<Record<SimulatedField, number | bigint>>): this {
+    for (const [field, value] of Object.entries(fields)) {
+      if (value !== undefined) this.set(field as SimulatedField, value);
+    }
+    return this;
+  }
+}

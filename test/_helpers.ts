@@ -1,0 +1,118 @@
+// Shared helpers for the test files. Nothing here runs at import time.
+
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { Counter, PerfError, probe } from "../mod.ts";
+
+/** Spins on the CPU for `ms` milliseconds of wall time. */
+export function busy(ms: number): number {
+  const end = performance.now() + ms;
+  let x = 0;
+  while (performance.now() < end) x += Math.sqrt(x + 1);
+  return x;
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/** Blocks this thread for `ms` milliseconds (a voluntary context switch). */
+export function sleepSync(ms: number): void {
+  Atomics.wait(sleeper, 0, 0, ms);
+}
+
+/** Page size assumed for touching pages (x86_64 and arm64 4K kernels). */
+export const PAGE = 4096;
+
+// Touched memory is kept for the life of the process, so that no allocator
+// hands the same (already faulted) pages out again; and every allocation is
+// large, so that it comes straight from mmap, never from a reused heap.
+const kept: Uint8Array[] = [];
+const CHUNK_MIN = 64 << 20; // above glibc's largest mmap threshold (32 MiB)
+
+/** Writes one byte in each of `pages` pages never touched before. */
+export function touchNewPages(pages: number): Uint8Array {
+  const memory = new Uint8Array(Math.max(pages * PAGE, CHUNK_MIN));
+  kept.push(memory);
+  for (let i = 0; i < pages * PAGE; i += PAGE) memory[i] = 1;
+  return memory;
+}
+
+/** How many perf event fds this process has open. */
+export function perfFds(): number {
+  let count = 0;
+  for (const name of readdirSync("/proc/self/fd")) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${name}`).includes("perf_event")) count++;
+    } catch {
+      // the fd that listed the directory is gone already
+    }
+  }
+  return count;
+}
+
+/** All open fds of this process. */
+export function allFds(): number {
+  return readdirSync("/proc/self/fd").length;
+}
+
+/** How many mappings of perf event fds this process has. */
+export function perfMappings(): number {
+  return readFileSync("/proc/self/maps", "utf8").split("\n").filter((line) =>
+    line.includes("perf_event")
+  ).length;
+}
+
+/** All mappings of this process. */
+export function allMappings(): number {
+  return readFileSync("/proc/self/maps", "utf8").split("\n").filter((line) => line !== "").length;
+}
+
+const MISSING_HARDWARE = new Set(["ENOENT", "EOPNOTSUPP", "ENODEV", "ENXIO", "ENOTSUPP"]);
+const skipReasons = new Map<string, string | false>();
+
+/**
+ * `false` when `event` opens here; otherwise the reason to skip its tests,
+ * which is only ever "this machine has no hardware PMU for it". Any other
+ * failure returns `false`, so that the test runs and fails loudly. Never
+ * throws: it is called while tests are registered.
+ */
+export function hardwareSkip(event: string): string | false {
+  const known = skipReasons.get(event);
+  if (known !== undefined) return known;
+  let reason: string | false = false;
+  try {
+    Counter.open(event).close();
+  } catch (error) {
+    if (error instanceof PerfError && MISSING_HARDWARE.has(error.code)) {
+      let pmus = "unknown";
+      try {
+        const info = probe([]);
+        pmus = info.cpuPmus.length === 0
+          ? `no CPU PMU (PMUs: ${info.pmus.map((p) => p.name).join(", ")})`
+          : `CPU PMU ${info.cpuPmus.join(", ")} lacks it`;
+      } catch {
+        // keep "unknown"
+      }
+      reason = `"${event}" cannot be counted on this machine: ${error.code}; ${pmus}`;
+      console.log(`SKIP reason: ${reason}`);
+    }
+  }
+  skipReasons.set(event, reason);
+  return reason;
+}
+
+/** Asserts that `fn` throws a PerfError with `code`, and returns it. */
+export function expectPerfError(fn: () => unknown, code: string): PerfError {
+  try {
+    fn();
+  } catch (error) {
+    if (!(error instanceof PerfError)) {
+      throw new Error(`expected PerfError ${code}, got ${String(error)}`, { cause: error });
+    }
+    if (error.code !== code) {
+      throw new Error(`expected PerfError ${code}, got ${error.code}: ${error.message}`, {
+        cause: error,
+      });
+    }
+    return error;
+  }
+  throw new Error(`expected PerfError ${code}, but nothing was thrown`);
+}

@@ -1,0 +1,347 @@
+/**
+ * The arm64 tier's fast-path facts, checked through the public API.
+ *
+ * Runs inside the QEMU guest under both runtimes, with the same file:
+ *
+ *   deno run -A test/arm64/guest/api.ts --runtime=deno --run=max
+ *   bun run test/arm64/guest/api.ts --runtime=bun --run=max
+ *
+ * `--run` names the boot (see test/arm64/run.sh): max, a57, icount, off. Each
+ * check prints one line `@@RESULT <runtime>.api.<check> PASS|FAIL key=value...`
+ * that test/arm64/summarize.py expects; an exception inside a check is a FAIL
+ * with its message, never a missing line. Not a *.test.ts file on purpose: a
+ * host `deno test` must not pick it up on a machine without a PMU.
+ *
+ * @module
+ */
+
+import { Counter, PerfError } from "../../../mod.ts";
+
+// No node:process here: type-checking it would need @types/node from npm.
+interface Runtime {
+  Deno?: { args: string[]; version: { deno: string }; exitCode: number };
+  Bun?: { version: string; argv: string[] };
+  process?: { exitCode?: number };
+}
+const host = globalThis as unknown as Runtime;
+const argv = host.Deno?.args ?? host.Bun?.argv.slice(2) ?? [];
+
+const TWO_POW_32 = 2 ** 32;
+const BRACKET_SAMPLES = 1000;
+
+const args = new Map(
+  argv.filter((a) => a.startsWith("--")).map((a) => {
+    const [key, value = ""] = a.slice(2).split("=");
+    return [key, value] as const;
+  }),
+);
+const runtime = args.get("runtime") ?? "unknown";
+const run = args.get("run") ?? "max";
+let failures = 0;
+
+function result(name: string, pass: boolean, detail: string): void {
+  if (!pass) failures++;
+  console.log(`@@RESULT ${runtime}.api.${name} ${pass ? "PASS" : "FAIL"} ${detail}`);
+}
+
+/** Runs one check; a throw becomes a FAIL line with the error. */
+function check(name: string, body: () => [boolean, string]): void {
+  let pass = false;
+  let detail = "";
+  try {
+    [pass, detail] = body();
+  } catch (error) {
+    const e = error as PerfError;
+    detail = `threw ${e?.name}: code=${e?.code} ${String(e?.message).replaceAll("\n", " ")}` +
+      (e?.hint ? ` hint="${e.hint}"` : "");
+  }
+  result(name, pass, detail);
+}
+
+/** A loop whose work grows with `n` and that the JIT cannot remove. */
+let sink = 0;
+function work(n: number): number {
+  let x = sink;
+  for (let i = 0; i < n; i++) x = (x + i) | 0;
+  sink = x;
+  return x;
+}
+
+/** Burns about `n` loop iterations so two opens are far apart in cycles. */
+function gap(n = 200_000): void {
+  work(n);
+}
+
+/**
+ * `samples` triples a <= u <= b: a and b by read(2) on the counter's fd,
+ * u by the userspace path (readDetailed, which says how it was served).
+ */
+function bracket(c: Counter, samples: number): { good: number; why: string } {
+  let good = 0;
+  let why = "";
+  for (let i = 0; i < samples; i++) {
+    const a = c.readSyscall();
+    const u = c.readDetailed();
+    const b = c.readSyscall();
+    if (u.source === "userspace" && a <= u.value && u.value <= b) {
+      good++;
+    } else if (!why) {
+      why = ` first_bad=${i}(a=${a},u=${u.value},b=${b},source=${u.source},index=${u.index})`;
+    }
+    work(20 + i);
+  }
+  return { good, why };
+}
+
+/** The same through the hot path read(), counted by the core's stats. */
+function hotBracket(c: Counter, samples: number): { good: number; userspaceReads: number } {
+  const before = c.stats().userspaceReads;
+  let good = 0;
+  for (let i = 0; i < samples; i++) {
+    const a = c.readSyscall();
+    const u = c.read();
+    const b = c.readSyscall();
+    if (a <= u && u <= b) good++;
+  }
+  return { good, userspaceReads: c.stats().userspaceReads - before };
+}
+
+function pageFacts(c: Counter): string {
+  const cap = c.capabilities;
+  return `cap_user_rdpmc=${cap.userRdpmc ? 1 : 0} index=${cap.index} pmc_width=${cap.pmcWidth} ` +
+    `config1=0x${cap.config1.toString(16)} userspace_active=${cap.userspaceActive}`;
+}
+
+function checkRequire(expectWidth: number): void {
+  check("require", () => {
+    using c = Counter.open("cycles", { userspace: "require" });
+    gap();
+    const d = c.readDetailed();
+    const cap = c.capabilities;
+    const pass = d.source === "userspace" && cap.userRdpmc && cap.index === 32 &&
+      d.index === 32 && cap.pmcWidth === expectWidth && d.value > 0;
+    return [
+      pass,
+      `source=${d.source} value=${d.value} ${pageFacts(c)} expect_width=${expectWidth}`,
+    ];
+  });
+}
+
+function checkBracket(): void {
+  check("bracket", () => {
+    using c = Counter.open("cycles", { userspace: "require" });
+    const slow = bracket(c, BRACKET_SAMPLES);
+    const hot = hotBracket(c, BRACKET_SAMPLES);
+    const pass = slow.good === BRACKET_SAMPLES && hot.good === BRACKET_SAMPLES &&
+      hot.userspaceReads === BRACKET_SAMPLES;
+    return [
+      pass,
+      `bracket=${slow.good}/${BRACKET_SAMPLES} hot_read_bracket=${hot.good}/${BRACKET_SAMPLES} ` +
+      `hot_userspace_reads=${hot.userspaceReads}${slow.why}`,
+    ];
+  });
+}
+
+function checkGrow(): void {
+  check("grow", () => {
+    using c = Counter.open("cycles", { userspace: "require" });
+    // Doubling sizes, and the least of 7 rounds per size: a tier-up of the
+    // JIT or a preempted vCPU (cycles follow guest time without icount)
+    // inflates single samples, never the least of them.
+    const sizes = [1, 2, 4, 8, 16].map((k) => k * 25_000);
+    const least = sizes.map(() => Infinity);
+    for (let round = 0; round < 7; round++) {
+      for (const [i, n] of sizes.entries()) {
+        const before = c.read();
+        work(n);
+        least[i] = Math.min(least[i], c.read() - before);
+      }
+    }
+    const grows = least.every((d, i) => i === 0 || d > least[i - 1]);
+    return [grows && least[0] > 0, `sizes=${sizes.join(",")} least_deltas=${least.join(",")}`];
+  });
+}
+
+function checkMulti(rawCount: number): void {
+  check("multi", () => {
+    const counters: Counter[] = [];
+    try {
+      counters.push(Counter.open("cycles", { userspace: "require" }));
+      for (let i = 0; i < rawCount; i++) {
+        // Far apart in cycles, so a counter read through another counter's
+        // register would land outside its own read() bracket.
+        gap();
+        counters.push(Counter.open("r11", { userspace: "require" }));
+      }
+      gap();
+      const parts: string[] = [];
+      const indices = new Set<number>();
+      let own = true;
+      for (const [i, c] of counters.entries()) {
+        const cap = c.capabilities;
+        indices.add(cap.index);
+        const b = bracket(c, 200);
+        if (b.good !== 200 || !cap.userspaceActive) own = false;
+        parts.push(
+          `${i === 0 ? "cycles" : "r11"}:idx=${cap.index},w=${cap.pmcWidth},` +
+            `cfg1=0x${cap.config1.toString(16)},br=${b.good}/200${b.why}`,
+        );
+      }
+      const want = [32, ...Array.from({ length: rawCount }, (_, i) => i + 1)];
+      const placed = want.every((i) => indices.has(i)) && indices.size === want.length;
+      return [
+        own && placed,
+        `counters=${counters.length} indices_ok=${placed ? 1 : 0} ${parts.join(" ")}`,
+      ];
+    } finally {
+      for (const c of counters) c.close();
+    }
+  });
+}
+
+function checkWrap32(): void {
+  check("wrap32", () => {
+    // cortex-a57 has no 64-bit event counters: the core's config1=0x3 must be
+    // refused for INSTRUCTIONS and retried with 0x2, giving pmc_width 32.
+    using c = Counter.open("instructions:u", { userspace: "require" });
+    const cap = c.capabilities;
+    if (cap.pmcWidth !== 32 || cap.config1 !== 2) {
+      return [false, `want pmc_width=32 config1=0x2: ${pageFacts(c)}`];
+    }
+    const target = TWO_POW_32 + 2 ** 28;
+    const t0 = performance.now();
+    while (c.readSyscall() < target) work(5_000_000);
+    const secs = (performance.now() - t0) / 1000;
+    const b = bracket(c, BRACKET_SAMPLES);
+    const a = c.readSyscall();
+    const u = c.readDetailed();
+    const big = c.readBigInt();
+    const z = c.readSyscall();
+    const pass = b.good === BRACKET_SAMPLES && u.source === "userspace" && u.value > TWO_POW_32 &&
+      a <= u.value && u.value <= z && BigInt(a) <= big && big <= BigInt(z);
+    return [
+      pass,
+      `${pageFacts(c)} read=${a} user=${u.value} bigint=${big} read2=${z} ` +
+      `bracket=${b.good}/${BRACKET_SAMPLES} secs=${secs.toFixed(1)}${b.why}`,
+    ];
+  });
+}
+
+function checkIcount(): void {
+  check("icount", () => {
+    using c = Counter.open("instructions:u", { userspace: "require" });
+    const K = 10_000;
+    const measure = (n: number): number => {
+      const before = c.read();
+      work(n);
+      return c.read() - before;
+    };
+    // Warm both sizes until the JIT has installed its final code; a count
+    // taken while a tier-up lands would differ for a reason that is not ours.
+    for (let i = 0; i < 300; i++) {
+      measure(K);
+      measure(2 * K);
+    }
+    const counts = Array.from({ length: 5 }, () => measure(K));
+    const same = counts.filter((n) => n === counts[0]).length;
+    const count2K = measure(2 * K);
+    // The loop body is at least add, compare and branch: 3 instructions.
+    const body = 3;
+    const need = counts[0] + K * body;
+    const perIteration = (count2K - counts[0]) / K;
+    return [
+      same === 5 && count2K >= need,
+      `source=${c.readDetailed().source} K=${K} counts=${counts.join(",")} same=${same}/5 ` +
+      `count2K=${count2K} need>=${need} per_iteration=${perIteration}`,
+    ];
+  });
+}
+
+function checkRequireRefused(): void {
+  check("require-refused", () => {
+    try {
+      using c = Counter.open("cycles", { userspace: "require" });
+      return [false, `opened anyway: ${pageFacts(c)}`];
+    } catch (error) {
+      if (!(error instanceof PerfError)) throw error;
+      const hint = error.hint ?? "";
+      return [
+        hint.includes("perf_user_access"),
+        `code=${error.code} hint="${hint}"`,
+      ];
+    }
+  });
+}
+
+function checkAutoSyscall(): void {
+  check("auto-syscall", () => {
+    using c = Counter.open("cycles", { userspace: "auto" });
+    const first = c.readDetailed();
+    work(100_000);
+    const second = c.readDetailed();
+    const pass = first.source === "syscall" && second.source === "syscall" &&
+      second.value > first.value && first.value > 0;
+    return [
+      pass,
+      `source=${second.source} values=${first.value},${second.value} attempts=${second.attempts} ` +
+      pageFacts(c),
+    ];
+  });
+}
+
+function checkOffCost(): void {
+  check("off-cost", () => {
+    using auto = Counter.open("cycles", { userspace: "auto" });
+    using off = Counter.open("cycles", { userspace: "off" });
+    const N = 10_000;
+    const time = (c: Counter): number => {
+      const t0 = performance.now();
+      for (let i = 0; i < N; i++) c.read();
+      return performance.now() - t0;
+    };
+    time(auto); // warm both paths
+    time(off);
+    const tAuto = time(auto);
+    const tOff = time(off);
+    const ratio = tAuto / tOff;
+    const s = auto.stats();
+    return [
+      ratio < 50 && s.exhausted === 0,
+      `ratio=${ratio.toFixed(2)} auto_ms=${tAuto.toFixed(1)} read_ms=${tOff.toFixed(1)} ` +
+      `reads=${N} last_attempts=${s.lastAttempts} last_yields=${s.lastYields} ` +
+      `syscall_reads=${s.syscallReads} index_zero_fallbacks=${s.indexZeroFallbacks}`,
+    ];
+  });
+}
+
+const version = host.Deno ? `deno ${host.Deno.version.deno}` : `bun ${host.Bun?.version}`;
+console.log(`@@INFO ${runtime}.api run=${run} ${version}`);
+
+switch (run) {
+  case "max":
+    checkRequire(64);
+    checkBracket();
+    checkGrow();
+    checkMulti(6);
+    break;
+  case "a57":
+    // CPU_CYCLES keeps the 64-bit cycle counter even on cortex-a57.
+    checkRequire(64);
+    checkBracket();
+    checkGrow();
+    checkWrap32();
+    break;
+  case "icount":
+    checkRequire(64);
+    checkIcount();
+    break;
+  case "off":
+    checkRequireRefused();
+    checkAutoSyscall();
+    checkOffCost();
+    break;
+  default:
+    result("run", false, `unknown run ${run}`);
+}
+if (host.Deno) host.Deno.exitCode = failures === 0 ? 0 : 1;
+else if (host.process) host.process.exitCode = failures === 0 ? 0 : 1;

@@ -1,0 +1,275 @@
+#!/usr/bin/env python3
+"""Turns the guests' console logs into the arm64 tier's pass/fail summary.
+
+Reads work/logs/<run>.log (one per QEMU boot) and work/host-results.txt,
+checks every expected result line is there and says PASS, prints a table and
+the key numbers, writes it to --out, and exits 1 on any failure or missing
+line. A run that produced no result at all is a failure like any other.
+
+The expected names below must match what guest/init and guest/api.ts print.
+"""
+
+import argparse
+import os
+import re
+import sys
+
+RESULT = re.compile(r"@@RESULT (\S+) (PASS|FAIL)(?: (.*))?$")
+
+SMOKE = {
+    "max": ["c.basic.open", "c.basic.bracket", "c.basic.grow", "c.multi"],
+    "a57": ["c.basic.open", "c.basic.bracket", "c.basic.grow", "c.multi32",
+            "c.wrap"],
+    "icount": ["c.basic.open", "c.basic.bracket", "c.basic.grow", "c.icount"],
+    "off": ["c.off"],
+}
+API = {
+    "max": ["api.require", "api.bracket", "api.grow", "api.multi"],
+    "a57": ["api.require", "api.bracket", "api.grow", "api.wrap32"],
+    "icount": ["api.require", "api.icount"],
+    "off": ["api.require-refused", "api.auto-syscall", "api.off-cost"],
+}
+PROJECT_EXTRA = {
+    "max": ["zig.tests", "deno.suite", "bun.suite"],
+    "a57": ["deno.suite", "bun.suite"],
+    "icount": [],
+    "off": [],
+}
+HOST_PROJECT = ["host.build.lib", "host.build.zig-tests"]
+
+RUN_TITLE = {
+    "max": "-cpu max,pauth-impdef=on,pmu=on (64-bit counters)",
+    "a57": "-cpu cortex-a57,pmu=on -icount shift=0 (32-bit fallback, wrap)",
+    "icount": "-cpu max,... -icount shift=0 (exact INSTRUCTIONS)",
+    "off": "-cpu max,... perf_user_access=0 (fast path off)",
+}
+
+# Result lines whose details are the numbers the issue asks to quote.
+KEY_RESULTS = [
+    "c.basic.open", "c.basic.bracket", "c.multi", "c.multi32", "c.wrap",
+    "c.icount", "c.off",
+    "deno.api.require", "bun.api.require",
+    "deno.api.bracket", "bun.api.bracket", "deno.api.multi", "bun.api.multi",
+    "deno.api.wrap32", "bun.api.wrap32", "deno.api.icount", "bun.api.icount",
+    "deno.api.require-refused", "bun.api.require-refused",
+    "deno.api.auto-syscall", "bun.api.auto-syscall",
+    "deno.api.off-cost", "bun.api.off-cost",
+    "zig.tests", "deno.suite", "bun.suite",
+]
+
+
+def expected_for(run, smoke_only):
+    names = list(SMOKE[run])
+    if not smoke_only:
+        names += [f"{rt}.{n}" for rt in ("deno", "bun") for n in API[run]]
+        names += PROJECT_EXTRA[run]
+    return names
+
+
+def parse_log(path):
+    results, facts = [], {}
+    suite_lines = {}
+    current = None
+    if not os.path.exists(path):
+        return results, facts, suite_lines
+    with open(path, errors="replace") as f:
+        for raw in f:
+            line = raw.rstrip("\r\n").replace("\r", "")
+            m = RESULT.search(line)
+            if m:
+                results.append((m.group(1), m.group(2), m.group(3) or ""))
+                if current == m.group(1):
+                    current = None
+                continue
+            for tag in ("@@BOOT", "@@DONE", "@@HOST"):
+                at = line.find(tag + " ")
+                if at >= 0:
+                    facts[tag] = line[at + len(tag) + 1:]
+            at = line.find("@@BEGIN ")
+            if at >= 0:
+                current = line[at + 8:].strip()
+                suite_lines[current] = []
+                continue
+            if "@@MISSING" in line:
+                facts.setdefault("missing", []).append(line.split("@@MISSING", 1)[1].strip())
+            if current in ("deno.suite", "bun.suite"):
+                suite_lines[current].append(line)
+    return results, facts, suite_lines
+
+
+def suite_counts(name, lines):
+    """The runner's own closing numbers, to show what ran (and what skipped)."""
+    text = "\n".join(lines)
+    if name == "deno.suite":
+        m = re.findall(r"(ok|FAILED) \| (\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed"
+                       r"(?: \| (\d+) ignored)?", text)
+        if m:
+            status, passed, _, failed, ignored = m[-1]
+            return f"runner: {passed} passed, {failed} failed, {ignored or 0} ignored"
+    else:
+        p = re.findall(r"^\s*(\d+) pass$", text, re.M)
+        f = re.findall(r"^\s*(\d+) fail$", text, re.M)
+        s = re.findall(r"^\s*(\d+) skip$", text, re.M)
+        if p or f:
+            return (f"runner: {p[-1] if p else 0} passed, {f[-1] if f else 0} failed, "
+                    f"{s[-1] if s else 0} skipped")
+    return "runner: no closing line found"
+
+
+def host_timings(path):
+    """Host seconds per step, from stamp.py's TIMES file."""
+    if not os.path.exists(path):
+        return "no host timings"
+    begun, parts = {}, []
+    with open(path) as f:
+        for line in f:
+            secs, _, marker = line.rstrip("\n").partition(" ")
+            t = float(secs)
+            words = marker.split()
+            if len(words) < 2:
+                continue
+            tag, name = words[0], words[1]
+            if tag == "@@BOOT":
+                parts.append(f"boot {t:.1f}")
+            elif tag == "@@BEGIN":
+                begun[name] = t
+            elif tag in ("@@TIME", "@@RESULT") and name in begun:
+                parts.append(f"{name} {t - begun.pop(name):.1f}")
+            elif tag == "@@DONE":
+                parts.append(f"done {t:.1f}")
+    return ", ".join(parts)
+
+
+def fact(facts, tag, key):
+    m = re.search(rf"\b{key}=(\S+)", facts.get(tag, ""))
+    return m.group(1) if m else "?"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--runs", required=True)
+    ap.add_argument("--all-runs", required=True)
+    ap.add_argument("--smoke-only", default="0")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    smoke_only = args.smoke_only == "1"
+    runs = args.runs.split()
+    out = []
+    total_pass = total_fail = 0
+
+    def say(s=""):
+        out.append(s)
+
+    meta = {}
+    meta_path = os.path.join(args.work, "meta.txt")
+    if os.path.exists(meta_path):
+        with open(meta_path) as f:
+            for line in f:
+                for kv in line.split():
+                    if "=" in kv:
+                        k, v = kv.split("=", 1)
+                        meta[k] = v
+    say("perfmmap arm64 QEMU tier: summary")
+    with open(meta_path) as f:
+        for line in f:
+            say("  " + line.rstrip())
+    say()
+
+    # Host-side results (builds).
+    host_results, _, _ = parse_log(os.path.join(args.work, "host-results.txt"))
+    host_expected = ["host.build.smoke"] + ([] if smoke_only else HOST_PROJECT)
+    host_seen = {n for n, _, _ in host_results}
+    host_fail = [r for r in host_results if r[1] == "FAIL"]
+    host_missing = [n for n in host_expected if n not in host_seen]
+    say("host builds:")
+    for name, verdict, detail in host_results:
+        say(f"  {verdict} {name} {detail}".rstrip())
+    for name in host_missing:
+        say(f"  MISSING {name}")
+    total_pass += sum(1 for r in host_results if r[1] == "PASS")
+    total_fail += len(host_fail) + len(host_missing)
+    say()
+
+    header = f"{'run':<7} {'pass':>4} {'fail':>4} {'miss':>4} {'wall s':>7} {'guest s':>7}  configuration"
+    table = [header, "-" * len(header)]
+    details = []
+    key_lines = []
+    timing_lines = []
+    for run in runs:
+        results, facts, suites = parse_log(os.path.join(args.work, "logs", f"{run}.log"))
+        expected = expected_for(run, smoke_only)
+        verdicts = {}
+        for name, verdict, detail in results:
+            # A name that failed once stays failed.
+            if verdicts.get(name, ("PASS",))[0] != "FAIL":
+                verdicts[name] = (verdict, detail)
+        missing = [n for n in expected if n not in verdicts]
+        passed = sum(1 for v, _ in verdicts.values() if v == "PASS")
+        failed = sum(1 for v, _ in verdicts.values() if v == "FAIL")
+        problems = []
+        if "@@DONE" not in facts:
+            problems.append("no @@DONE line: the guest did not finish (crash, panic or timeout)")
+        qemu_rc = fact(facts, "@@HOST", "qemu_rc")
+        if qemu_rc != "0":
+            problems.append(f"qemu exit status {qemu_rc} (124 = host timeout)")
+        if not results:
+            problems.append("no result lines at all")
+        fail_count = failed + len(missing) + len(problems)
+        total_pass += passed
+        total_fail += fail_count
+        table.append(f"{run:<7} {passed:>4} {failed:>4} {len(missing):>4} "
+                     f"{fact(facts, '@@HOST', 'wall_secs'):>7} "
+                     f"{fact(facts, '@@DONE', 'uptime'):>7}  {RUN_TITLE.get(run, run)}")
+        details.append(f"[{run}] {facts.get('@@BOOT', 'no @@BOOT line')}")
+        timing_lines.append(f"  {run:<6} {host_timings(os.path.join(args.work, 'logs', f'{run}.times'))}"
+                            f", wall {fact(facts, '@@HOST', 'wall_secs')}")
+        for name, (verdict, detail) in verdicts.items():
+            extra = ""
+            if name in ("deno.suite", "bun.suite"):
+                extra = f" [{suite_counts(name, suites[name])}]"
+            details.append(f"  {verdict} {name} {detail}{extra}".rstrip())
+            if name in KEY_RESULTS:
+                key_lines.append(f"  {run:<6} {name}: {detail}{extra}")
+        for name in missing:
+            details.append(f"  MISSING {name}")
+        for why in facts.get("missing", []):
+            details.append(f"  (guest: {why})")
+        for p in problems:
+            details.append(f"  FAIL {p}")
+    skipped = [r for r in args.all_runs.split() if r not in runs]
+    say("\n".join(table))
+    if skipped:
+        say(f"NOT RUN: {' '.join(skipped)} (--runs)")
+        total_fail += len(skipped)
+    say()
+    say("key numbers:")
+    say("\n".join(key_lines) if key_lines else "  (none)")
+    say()
+    say("host seconds per step (BEGIN to result; guest clocks are virtual under icount):")
+    say("\n".join(timing_lines))
+    say()
+    say("all results:")
+    say("\n".join(details))
+    warnings_path = os.path.join(args.work, "warnings.txt")
+    if os.path.exists(warnings_path):
+        with open(warnings_path) as f:
+            warnings = [w.strip() for w in f if w.strip()]
+        if warnings:
+            say()
+            for w in warnings:
+                say(f"WARNING: {w}")
+    say()
+    verdict = "PASS" if total_fail == 0 else "FAIL"
+    say(f"arm64 tier {verdict} after {meta.get('total_secs', '?')} s")
+    # The plain closing line CI reads.
+    say(f"arm64: {total_pass} passed, {total_fail} failed")
+    text = "\n".join(out) + "\n"
+    with open(args.out, "w") as f:
+        f.write(text)
+    sys.stdout.write(text)
+    return 0 if total_fail == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+// Usage, help and exit codes; every kind of bad input gives one clear line
+// on stderr and a non-zero exit, never a stack trace.
+
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { listEvents } from "../../mod.ts";
+import { oneLine, runCli } from "./_helpers.ts";
+
+/** A generic event that does not open here, or why there is none. Never throws. */
+function refusedEvent(): { event: string } | { skip: string } {
+  try {
+    const event = listEvents().find((e) =>
+      e.opens === false && (e.kind === "hardware" || e.kind === "software")
+    )?.name;
+    return event === undefined ? { skip: "every generic event opens on this machine" } : { event };
+  } catch (error) {
+    return { skip: `cannot list events: ${error}` };
+  }
+}
+
+describe("perfmmap --help and usage", () => {
+  it("prints the commands with --help and exits 0", () => {
+    const r = runCli(["--help"]);
+    assert.equal(r.status, 0, r.stderr);
+    for (const command of ["doctor", "list", "stat"]) assert.match(r.stdout, new RegExp(command));
+  });
+
+  it("prints usage on stderr and exits 2 with no command", () => {
+    const r = runCli([]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /Usage: perfmmap/);
+  });
+
+  for (const command of ["doctor", "list", "stat"]) {
+    it(`${command} --help prints its usage and exits 0`, () => {
+      const r = runCli([command, "--help"]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`Usage: perfmmap ${command}`));
+      assert.equal(r.stderr, "");
+    });
+
+    it(`${command} -h is --help`, () => {
+      const r = runCli([command, "-h"]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`Usage: perfmmap ${command}`));
+    });
+
+    it(`${command} with an unknown flag is a usage error (exit 2)`, () => {
+      const r = runCli(
+        command === "stat" ? [command, "--bogus", "--", "true"] : [command, "--bogus"],
+      );
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, /--bogus/);
+      assert.match(r.stderr, new RegExp(`perfmmap ${command} --help`));
+      assert.equal(oneLine(r.stderr), undefined);
+    });
+  }
+
+  it("an unknown command is a usage error (exit 2)", () => {
+    const r = runCli(["frobnicate"]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /unknown command 'frobnicate'/);
+    assert.equal(oneLine(r.stderr), undefined);
+  });
+
+  it("stat parses no flag after the command: `stat ls -l` passes -l to ls", () => {
+    const r = runCli(["stat", "-e", "task-clock", "-x,", "sh", "-c", "exit 0", "-x"]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /^[\d.]+,msec,task-clock,/m);
+  });
+});
+
+describe("stat: bad input gives one line and a non-zero exit", () => {
+  const cases: { name: string; args: string[]; status: number; message: RegExp }[] = [
+    { name: "a missing command", args: ["stat"], status: 2, message: /missing command/ },
+    {
+      name: "a missing command after --",
+      args: ["stat", "-e", "task-clock", "--"],
+      status: 2,
+      message: /missing command/,
+    },
+    {
+      name: "an unknown event",
+      args: ["stat", "-e", "cyclez", "--", "true"],
+      status: 2,
+      message: /unknown event "cyclez"; did you mean "cycles"/,
+    },
+    {
+      name: "an empty -e",
+      args: ["stat", "-e", "", "--", "true"],
+      status: 2,
+      message: /-e needs at least one event/,
+    },
+    {
+      name: "an empty name in -e",
+      args: ["stat", "-e", "task-clock,,page-faults", "--", "true"],
+      status: 2,
+      message: /empty event name/,
+    },
+    {
+      name: "-e without a value",
+      args: ["stat", "-e"],
+      status: 2,
+      message: /argument missing/,
+    },
+    {
+      name: "a non-numeric -r",
+      args: ["stat", "-r", "three", "--", "true"],
+      status: 2,
+      message: /-r needs a whole number of runs, got "three"/,
+    },
+    {
+      name: "-r 0",
+      args: ["stat", "-r", "0", "--", "true"],
+      status: 2,
+      message: /-r must be between 1 and/,
+    },
+    {
+      name: "-x with --json",
+      args: ["stat", "-x,", "--json", "--", "true"],
+      status: 2,
+      message: /cannot be used together/,
+    },
+    {
+      name: "a command that does not exist",
+      args: ["stat", "--", "perfmmap-no-such-command"],
+      status: 127,
+      message: /perfmmap-no-such-command: command not found/,
+    },
+    {
+      name: "a path that does not exist",
+      args: ["stat", "--", "/nonexistent/perfmmap"],
+      status: 127,
+      message: /\/nonexistent\/perfmmap: No such file or directory/,
+    },
+    {
+      name: "a file that is not executable",
+      args: ["stat", "--", "/etc/passwd"],
+      status: 126,
+      message: /Permission denied/,
+    },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: exit ${c.status}`, () => {
+      const r = runCli(c.args);
+      assert.equal(r.status, c.status, `${c.args.join(" ")}\n${r.stderr}`);
+      assert.match(r.stderr, c.message);
+      assert.equal(oneLine(r.stderr), undefined);
+      assert.equal(r.stdout, "");
+    });
+  }
+
+  const refused = refusedEvent();
+  it(
+    "an event this machine refuses: exit 1, with the reason",
+    { skip: "skip" in refused ? refused.skip : false },
+    () => {
+      const event = (refused as { event: string }).event;
+      const r = runCli(["stat", "-e", `task-clock,${event}`, "--", "true"]);
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`cannot count "${event}": \\S+`));
+      assert.equal(oneLine(r.stderr), undefined);
+    },
+  );
+
+  it("list with two filters: exit 2", () => {
+    const r = runCli(["list", "a", "b"]);
+    assert.equal(r.status, 2);
+    assert.equal(oneLine(r.stderr), undefined);
+  });
+
+  it("doctor with an argument: exit 2", () => {
+    const r = runCli(["doctor", "extra"]);
+    assert.equal(r.status, 2);
+    assert.equal(oneLine(r.stderr), undefined);
+  });
+});
+
+describe("Deno permissions", () => {
+  const deno = (globalThis as { Bun?: unknown }).Bun === undefined;
+  it(
+    "stat without --allow-env says which flag to add, in one line",
+    { skip: deno ? false : "Deno only" },
+    () => {
+      const r = runCli(["stat", "--", "true"], ["--allow-ffi", "--allow-read", "--allow-run"]);
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, /--allow-env/);
+      assert.equal(oneLine(r.stderr), undefined);
+    },
+  );
+
+  it(
+    "doctor and list need only --allow-ffi",
+    { skip: deno ? false : "Deno only" },
+    () => {
+      const flags = ["--allow-ffi"];
+      assert.equal(runCli(["list", "sw", "--json"], flags).status, 0);
+      const doctor = runCli(["doctor", "--json"], flags);
+      assert.ok(doctor.status === 0 || doctor.status === 1, doctor.stderr);
+      assert.doesNotThrow(() => JSON.parse(doctor.stdout));
+    },
+  );
+});

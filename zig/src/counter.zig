@@ -1,0 +1,271 @@
+//! One counter: its fd, its mapping, its read policy and its statistics.
+//! Opening (with the arm64 config1 negotiation and the userspace=require
+//! checks), reading through the retry policy, and closing.
+const std = @import("std");
+const builtin = @import("builtin");
+const assert = std.debug.assert;
+const attr_mod = @import("attr.zig");
+const page_mod = @import("page.zig");
+const errno = @import("errno.zig");
+const syscalls = @import("syscalls.zig");
+const self_read = @import("self_read.zig");
+const read_format = @import("read_format.zig");
+const arch = @import("arch.zig");
+const sim = @import("sim.zig");
+const system = @import("system.zig");
+const sysfs = @import("sysfs.zig");
+
+const Page = page_mod.Page;
+const Failure = errno.Failure;
+const Error = errno.Error;
+const PerfEventAttr = attr_mod.PerfEventAttr;
+
+pub const Mode = enum(u2) { off = 0, auto = 1, require = 2 };
+
+/// pm_open/pm_sim_open flag bits (ABI.md).
+pub const open_flag_mode_mask = 0b11;
+pub const open_flag_fallback = 1 << 2;
+/// Bits 3..5 carry PERF_FLAG_FD_NO_GROUP, _FD_OUTPUT and _PID_CGROUP.
+const open_flag_kernel_shift = 3;
+const open_flags_known = 0b11_1111;
+
+/// config1 bits of the arm64 PMU: bit 0 asks for a 64-bit counter, bit 1 for
+/// userspace access (ARMPMU_EVT_64BIT, ARMPMU_EVT_RDPMC).
+pub const arm64_config1_64bit = 1 << 0;
+pub const arm64_config1_user_access = 1 << 1;
+
+pub const Stats = struct {
+    reads_userspace: u64 = 0,
+    reads_syscall: u64 = 0,
+    retry_exhausted: u64 = 0,
+    exhaustion_log_lines: u32 = 0,
+    last_attempts: u32 = 0,
+    last_yields: u32 = 0,
+    index_zero_fallbacks: u64 = 0,
+};
+
+pub const Counter = struct {
+    /// The live handle; 0 while the slot is free (see handles.zig).
+    handle: i32 = 0,
+    /// -1 for a simulated counter.
+    fd: i32 = -1,
+    simulated: bool = false,
+    mapping: ?[*]align(std.heap.page_size_min) u8 = null,
+    mapping_bytes: usize = 0,
+    /// Data pages of the ring mapping; 0 while only the metadata page is mapped.
+    ring_data_pages: u32 = 0,
+    mode: Mode = .off,
+    fallback: bool = false,
+    /// Userspace reads are valid only in the task the counter measures.
+    self_task: bool = false,
+    /// Known disabled (attr.disabled at open, or pm_disable): read() serves it
+    /// with no spinning, since its index is 0 until enabled.
+    disabled: bool = false,
+    read_format: u64 = 0,
+    config1_used: u64 = 0,
+    /// PERF_EVENT_IOC_ID, fetched at open for group-format reads.
+    id: u64 = 0,
+    /// Slot of the group leader (0 when this counter leads or is alone), and
+    /// this counter's position in the group's read() record.
+    leader_slot: u32 = 0,
+    group_position: u32 = 0,
+    group_members_opened: u32 = 1,
+    sim_state: sim.State = .{},
+    stats: Stats = .{},
+
+    pub fn page(counter: *const Counter) ?*Page {
+        const mapping = counter.mapping orelse return null;
+        return @ptrCast(mapping);
+    }
+};
+
+pub const OpenRequest = struct {
+    attr_bytes: *[attr_mod.PERF_ATTR_SIZE_VER8]u8,
+    pid: i32,
+    cpu: i32,
+    /// The leader counter, or null for -1.
+    leader: ?*Counter,
+    leader_slot: u32,
+    flags: u32,
+};
+
+pub fn modeOf(flags: u32, failure: *Failure) Error!Mode {
+    if (flags & ~@as(u32, open_flags_known) != 0) return errno.fail(failure, errno.fromErrno(.INVAL));
+    const mode = flags & open_flag_mode_mask;
+    if (mode > @backingInt(Mode.require)) return errno.fail(failure, errno.fromErrno(.INVAL));
+    return @fromBackingInt(@as(u2, @intCast(mode)));
+}
+
+/// Opens a real counter into `counter` (a freshly claimed, zeroed slot).
+/// On failure nothing stays open or mapped.
+pub fn open(counter: *Counter, request: OpenRequest, failure: *Failure) Error!void {
+    assert(counter.handle == 0 and counter.mapping == null);
+    const mode = try modeOf(request.flags, failure);
+    var attr = attr_mod.fromBytes(request.attr_bytes);
+    const self_task = request.pid == 0 or request.pid == syscalls.gettid();
+    const cgroup = request.flags & (attr_mod.PERF_FLAG_PID_CGROUP << open_flag_kernel_shift) != 0;
+    if (mode == .require and (!self_task or cgroup)) return errno.fail(failure, errno.fromErrno(.INVAL));
+    if (mode != .off and wantsArm64UserAccess(attr.type)) {
+        attr.setConfig1(attr.config1() | arm64_config1_64bit | arm64_config1_user_access);
+    }
+    const fd = openNegotiated(&attr, request, failure) catch |err| {
+        if (failure.* == .errno and failure.errno == .@"2BIG") {
+            // The kernel wrote its own size into attr.size; hand it back.
+            std.mem.writeInt(u32, request.attr_bytes[4..8], attr.size, .little);
+        }
+        return err;
+    };
+    counter.* = .{
+        .fd = fd,
+        .mode = mode,
+        .fallback = request.flags & open_flag_fallback != 0,
+        .self_task = self_task and !cgroup,
+        .disabled = attr.flags.disabled,
+        .read_format = attr.read_format,
+        .config1_used = attr.config1(),
+        .leader_slot = request.leader_slot,
+    };
+    errdefer close(counter);
+    if (mode != .off) try mapMetadataPage(counter, mode, failure);
+    if (narrowable(counter)) try reopenNarrow(counter, &attr, request, failure);
+    if (attr.read_format & attr_mod.PERF_FORMAT_GROUP != 0) {
+        _ = try syscalls.ioctl(counter.fd, attr_mod.PERF_EVENT_IOC_ID, @intFromPtr(&counter.id), failure);
+    }
+    if (mode == .require) try checkRequire(counter, failure);
+    if (request.leader) |leader| {
+        counter.group_position = leader.group_members_opened;
+        leader.group_members_opened += 1;
+    }
+}
+
+/// An arm64 core without 64-bit event counters accepts a 64-bit CPU_CYCLES
+/// request (no EOPNOTSUPP: the cycle counter could hold it) but, once the
+/// cycle counter is taken, cannot schedule it anywhere userspace may read:
+/// the page shows index 0 although user access is on. A 32-bit counter
+/// (config1 bit 1 alone) gets a register, as the EOPNOTSUPP path does.
+fn narrowable(counter: *const Counter) bool {
+    if (builtin.cpu.arch != .aarch64 or counter.disabled or !counter.self_task) return false;
+    const wanted = arm64_config1_64bit | arm64_config1_user_access;
+    if (counter.config1_used & wanted != wanted) return false;
+    const the_page = counter.page() orelse return false;
+    const capabilities = page_mod.decodeCapabilities(page_mod.load(u64, &the_page.capabilities), page_mod.load(u32, &the_page.size));
+    if (!capabilities.user_rdpmc or page_mod.load(u32, &the_page.index) != 0) return false;
+    var failure: Failure = undefined;
+    const user_access = sysfs.sysctl(sysctl_perf_user_access, &failure) catch return false;
+    return user_access == 1;
+}
+
+const sysctl_perf_user_access = 1;
+
+fn reopenNarrow(counter: *Counter, attr: *PerfEventAttr, request: OpenRequest, failure: *Failure) Error!void {
+    assert(counter.config1_used & arm64_config1_64bit != 0);
+    close(counter);
+    attr.setConfig1(attr.config1() & ~@as(u64, arm64_config1_64bit));
+    attr.size = attr_mod.PERF_ATTR_SIZE_VER8;
+    counter.fd = try syscalls.perfEventOpen(attr, request.pid, request.cpu, groupFd(request), kernelFlags(request), failure);
+    counter.config1_used = attr.config1();
+    try mapMetadataPage(counter, counter.mode, failure);
+}
+
+fn groupFd(request: OpenRequest) i32 {
+    return if (request.leader) |leader| leader.fd else -1;
+}
+
+fn kernelFlags(request: OpenRequest) u32 {
+    return (request.flags >> open_flag_kernel_shift) | attr_mod.PERF_FLAG_FD_CLOEXEC;
+}
+
+/// On arm64 userspace access is per event (config1 bits); only the CPU PMU's
+/// event types can carry it. A dynamic type gets the bits only if it is an
+/// Arm CPU PMU: kprobe, uprobe or SPE use config1 for other things.
+fn wantsArm64UserAccess(event_type: u32) bool {
+    if (builtin.cpu.arch != .aarch64) return false;
+    return switch (event_type) {
+        attr_mod.PERF_TYPE_HARDWARE, attr_mod.PERF_TYPE_HW_CACHE, attr_mod.PERF_TYPE_RAW => true,
+        else => event_type >= attr_mod.PERF_TYPE_MAX and sysfs.isArmCpuPmu(event_type),
+    };
+}
+
+/// perf_event_open, retried once without the 64-bit bit on arm64 cores that
+/// refuse it (EOPNOTSUPP): they give a 32-bit counter instead.
+fn openNegotiated(attr: *PerfEventAttr, request: OpenRequest, failure: *Failure) Error!i32 {
+    const group_fd = groupFd(request);
+    const kernel_flags = kernelFlags(request);
+    const first = syscalls.perfEventOpen(attr, request.pid, request.cpu, group_fd, kernel_flags, failure);
+    if (first) |fd| return fd else |_| {}
+    const retry = builtin.cpu.arch == .aarch64 and failure.* == .errno and failure.errno == .OPNOTSUPP and
+        attr.config1() & arm64_config1_user_access != 0 and attr.config1() & arm64_config1_64bit != 0;
+    if (!retry) return error.Failed;
+    attr.setConfig1(attr.config1() & ~@as(u64, arm64_config1_64bit));
+    attr.size = attr_mod.PERF_ATTR_SIZE_VER8;
+    return syscalls.perfEventOpen(attr, request.pid, request.cpu, group_fd, kernel_flags, failure);
+}
+
+fn mapMetadataPage(counter: *Counter, mode: Mode, failure: *Failure) Error!void {
+    assert(counter.mapping == null);
+    const bytes = system.pageSize();
+    const mapping = syscalls.mmapShared(counter.fd, bytes, failure) catch |err| {
+        // The kernel refuses to map inherited per-task counters (EINVAL);
+        // in auto mode such a counter simply reads through read().
+        if (mode == .auto) return;
+        return err;
+    };
+    counter.mapping = mapping;
+    counter.mapping_bytes = bytes;
+}
+
+fn checkRequire(counter: *Counter, failure: *Failure) Error!void {
+    assert(counter.mode == .require);
+    if (!arch.reader.has_reader) return errno.fail(failure, errno.fromCode(.NO_ARCH_READER));
+    const the_page = counter.page() orelse return errno.fail(failure, errno.fromCode(.NO_PAGE));
+    const capabilities = page_mod.decodeCapabilities(page_mod.load(u64, &the_page.capabilities), page_mod.load(u32, &the_page.size));
+    if (!capabilities.user_rdpmc) return errno.fail(failure, errno.fromCode(.NO_USER_RDPMC));
+    // An enabled counter of this task is on a register right after open;
+    // index 0 then means the kernel withholds it (arm64 perf_user_access=0).
+    if (!counter.disabled and page_mod.load(u32, &the_page.index) == 0) {
+        return errno.fail(failure, errno.fromCode(.USER_INDEX_ZERO));
+    }
+}
+
+/// Opens a simulated counter (no fd; page in anonymous memory).
+pub fn openSimulated(counter: *Counter, flags: u32, failure: *Failure) Error!void {
+    assert(counter.handle == 0 and counter.mapping == null);
+    const mode = try modeOf(flags, failure);
+    const bytes = system.pageSize();
+    const mapping = try syscalls.mmapAnonymous(bytes, failure);
+    counter.* = .{
+        .fd = -1,
+        .simulated = true,
+        .mapping = mapping,
+        .mapping_bytes = bytes,
+        .mode = mode,
+        .fallback = flags & open_flag_fallback != 0,
+        .self_task = true,
+    };
+    sim.initPage(counter.page().?);
+}
+
+pub fn unmap(counter: *Counter) void {
+    const mapping = counter.mapping orelse return;
+    assert(counter.mapping_bytes > 0);
+    syscalls.munmap(mapping, counter.mapping_bytes);
+    counter.mapping = null;
+    counter.mapping_bytes = 0;
+    counter.ring_data_pages = 0;
+}
+
+/// Unmaps, then closes the fd (ABI: pm_close).
+pub fn close(counter: *Counter) void {
+    unmap(counter);
+    if (counter.fd >= 0) syscalls.close(counter.fd);
+    counter.fd = -1;
+}
+
+/// Whether the seqlock path may run at all for this counter now.
+pub fn userspaceAllowed(counter: *const Counter, leader: ?*const Counter) bool {
+    if (counter.mode == .off or counter.mapping == null or !counter.self_task) return false;
+    if (!counter.simulated and !arch.reader.has_reader) return false;
+    if (counter.disabled) return false;
+    if (leader) |group_leader| if (group_leader.disabled) return false;
+    return true;
+}

@@ -1,0 +1,379 @@
+//! The C ABI of libperfmmap.so, exactly as zig/ABI.md specifies it.
+//! Each export decodes its arguments, calls one module, and encodes the
+//! result: `>= 0` success, `< 0` = -code (a Linux errno or a core code).
+const std = @import("std");
+const assert = std.debug.assert;
+const attr_mod = @import("attr.zig");
+const page_mod = @import("page.zig");
+const errno = @import("errno.zig");
+const syscalls = @import("syscalls.zig");
+const handles = @import("handles.zig");
+const counter_mod = @import("counter.zig");
+const reader = @import("reader.zig");
+const read_format = @import("read_format.zig");
+const ring = @import("ring.zig");
+const sim = @import("sim.zig");
+const sysfs = @import("sysfs.zig");
+const system = @import("system.zig");
+const arch = @import("arch.zig");
+
+const Counter = counter_mod.Counter;
+const Failure = errno.Failure;
+
+pub const abi_version = 1;
+
+fn lookupFailure(err: handles.LookupError) Failure {
+    return switch (err) {
+        error.BadHandle => errno.fromCode(.BAD_HANDLE),
+        error.StaleHandle => errno.fromCode(.STALE_HANDLE),
+    };
+}
+
+fn claimFailure(err: handles.ClaimError) Failure {
+    return switch (err) {
+        error.TableFull => errno.fromCode(.TABLE_FULL),
+        error.LockTimeout => errno.fromErrno(.AGAIN),
+    };
+}
+
+pub export fn pm_abi_version() u32 {
+    return abi_version;
+}
+
+pub export fn pm_noop() i32 {
+    return 0;
+}
+
+pub export fn pm_arch() u32 {
+    return arch.arch_code;
+}
+
+pub export fn pm_attr_size() u32 {
+    return attr_mod.PERF_ATTR_SIZE_VER8;
+}
+
+pub export fn pm_page_size() u32 {
+    return system.pageSize();
+}
+
+pub export fn pm_open(attr_bytes: *[attr_mod.PERF_ATTR_SIZE_VER8]u8, pid: i32, cpu: i32, group: i32, flags: u32) i32 {
+    handles.acquireLock() catch |err| return claimFailure(err).result();
+    defer handles.releaseLock();
+    var request: counter_mod.OpenRequest = .{
+        .attr_bytes = attr_bytes,
+        .pid = pid,
+        .cpu = cpu,
+        .leader = null,
+        .leader_slot = 0,
+        .flags = flags,
+    };
+    if (group != -1) {
+        const leader = handles.lookup(group) catch |err| return lookupFailure(err).result();
+        if (leader.simulated) return errno.fromErrno(.BADF).result();
+        request.leader = leader;
+        request.leader_slot = handles.slotOfCounter(leader);
+    }
+    const reservation = handles.claim() catch |err| return claimFailure(err).result();
+    var failure: Failure = undefined;
+    counter_mod.open(reservation.counter, request, &failure) catch {
+        handles.unclaim(reservation);
+        return failure.result();
+    };
+    handles.publish(reservation);
+    assert(reservation.handle > 0);
+    return reservation.handle;
+}
+
+pub export fn pm_sim_open(flags: u32) i32 {
+    handles.acquireLock() catch |err| return claimFailure(err).result();
+    defer handles.releaseLock();
+    const reservation = handles.claim() catch |err| return claimFailure(err).result();
+    var failure: Failure = undefined;
+    counter_mod.openSimulated(reservation.counter, flags, &failure) catch {
+        handles.unclaim(reservation);
+        return failure.result();
+    };
+    handles.publish(reservation);
+    return reservation.handle;
+}
+
+pub export fn pm_close(h: i32) i32 {
+    handles.acquireLock() catch |err| return claimFailure(err).result();
+    defer handles.releaseLock();
+    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    // Stale first, so a racing lookup never sees a half-closed counter as live.
+    handles.retire(counter);
+    counter_mod.close(counter);
+    return 0;
+}
+
+pub export fn pm_fd(h: i32) i32 {
+    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    return counter.fd;
+}
+
+/// ioctl on a real counter's fd; a simulated counter has none.
+fn ioctlResult(counter: *const Counter, request: u32, argument: usize) i32 {
+    if (counter.simulated) return errno.fromErrno(.OPNOTSUPP).result();
+    var failure: Failure = undefined;
+    const rc = syscalls.ioctl(counter.fd, request, argument, &failure) catch return failure.result();
+    return @intCast(@min(rc, std.math.maxInt(i32)));
+}
+
+/// Marks the counters an ENABLE/DISABLE reached as (not) disabled, so that a
+/// disabled counter reads through read() without spinning.
+fn noteEnabled(counter: *Counter, flags: u32, disabled: bool) void {
+    counter.disabled = disabled;
+    if (flags & attr_mod.PERF_IOC_FLAG_GROUP == 0) return;
+    // With the group flag the kernel applies the ioctl to the whole group.
+    const leader_slot = if (counter.leader_slot != 0) counter.leader_slot else handles.slotOfCounter(counter);
+    if (handles.liveAt(leader_slot)) |leader| leader.disabled = disabled;
+    var slot: u32 = 1;
+    while (slot <= handles.handles_max) : (slot += 1) {
+        const member = handles.liveAt(slot) orelse continue;
+        if (member.leader_slot == leader_slot) member.disabled = disabled;
+    }
+}
+
+fn toggle(h: i32, flags: u32, request: u32, disabled: bool) i32 {
+    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    if (flags & ~@as(u32, attr_mod.PERF_IOC_FLAG_GROUP) != 0) return errno.fromErrno(.INVAL).result();
+    if (!counter.simulated) {
+        const result = ioctlResult(counter, request, flags);
+        if (result < 0) return result;
+    }
+    noteEnabled(counter, flags, disabled);
+    return 0;
+}
+
+pub export fn pm_enable(h: i32, flags: u32) i32 {
+    return toggle(h, flags, attr_mod.PERF_EVENT_IOC_ENABLE, false);
+}
+
+pub export fn pm_disable(h: i32, flags: u32) i32 {
+    return toggle(h, flags, attr_mod.PERF_EVENT_IOC_DISABLE, true);
+}
+
+pub export fn pm_reset(h: i32, flags: u32) i32 {
+    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    if (flags & ~@as(u32, attr_mod.PERF_IOC_FLAG_GROUP) != 0) return errno.fromErrno(.INVAL).result();
+    if (counter.simulated) {
+        // The simulated kernel zeroes the count: read() and register + offset.
+        sim.set(counter.page().?, &counter.sim_state, .syscall_value, 0);
+        sim.set(counter.page().?, &counter.sim_state, .register, 0);
+        sim.set(counter.page().?, &counter.sim_state, .offset, 0);
+        return 0;
+    }
+    return ioctlResult(counter, attr_mod.PERF_EVENT_IOC_RESET, flags);
+}
+
+pub export fn pm_refresh(h: i32, count: i32) i32 {
+    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    return ioctlResult(counter, attr_mod.PERF_EVENT_IOC_REFRESH, @as(u32, @bitCast(count)));
+}
+
+pub export fn pm_period(h: i32, lo: u32, hi: u32) i32 {
+    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    const period: u64 = (@as(u64, hi) << 32) | lo;
+    return ioctlResult(counter, attr_mod.PERF_EVENT_IOC_PERIOD, @intFromPtr(&period));
+}
+
+pub export fn pm_set_output(h: i32, target: i32) i32 {
+    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    var target_fd: i32 = -1;
+    if (target != -1) {
+        const output = handles.lookup(target) catch |err| return lookupFailure(err).result();
+        if (output.simulated) return errno.fromErrno(.BADF).result();
+        target_fd = output.fd;
+    }
+    return ioctlResult(counter, attr_mod.PERF_EVENT_IOC_SET_OUTPUT, @as(u32, @bitCast(target_fd)));
+}
+
+pub export fn pm_pause_output(h: i32, pause: u32) i32 {
+    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    return ioctlResult(counter, attr_mod.PERF_EVENT_IOC_PAUSE_OUTPUT, pause);
+}
+
+pub export fn pm_modify_attributes(h: i32, attr_bytes: *[attr_mod.PERF_ATTR_SIZE_VER8]u8) i32 {
+    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    var attr = attr_mod.fromBytes(attr_bytes);
+    return ioctlResult(counter, attr_mod.PERF_EVENT_IOC_MODIFY_ATTRIBUTES, @intFromPtr(&attr));
+}
+
+pub export fn pm_id(h: i32, out: *[1]u64) i32 {
+    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    var id: u64 = 0;
+    const result = ioctlResult(counter, attr_mod.PERF_EVENT_IOC_ID, @intFromPtr(&id));
+    if (result < 0) return result;
+    out[0] = id;
+    return 0;
+}
+
+/// The hot path: one handle check, then the seqlock or read().
+pub export fn pm_read(h: i32) f64 {
+    const counter = handles.lookup(h) catch |err| return lookupFailure(err).resultFloat();
+    var failure: Failure = undefined;
+    const reading = reader.read(counter, false, &failure) catch return failure.resultFloat();
+    return @floatFromInt(reading.value);
+}
+
+pub export fn pm_read_detailed(h: i32, out: *[16]u64) i32 {
+    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    var failure: Failure = undefined;
+    const reading = reader.read(counter, true, &failure) catch return failure.result();
+    const floats: *[16]f64 = @ptrCast(out);
+    floats.* = @splat(0);
+    floats[0] = @floatFromInt(reading.value);
+    floats[1] = @floatFromInt(reading.time_enabled_ns);
+    floats[2] = @floatFromInt(reading.time_running_ns);
+    floats[3] = @floatFromInt(@backingInt(reading.source));
+    floats[4] = @floatFromInt(counter.stats.last_attempts);
+    floats[5] = @floatFromInt(counter.stats.last_yields);
+    floats[6] = @floatFromInt(reading.index);
+    floats[7] = @floatFromInt(reading.pmc_width);
+    out[8] = reading.value;
+    out[9] = reading.time_enabled_ns;
+    out[10] = reading.time_running_ns;
+    return 0;
+}
+
+pub export fn pm_read_values(h: i32, out: [*]u64, cap_slots: u32, exact: u32) i32 {
+    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    if (exact > 1) return errno.fromErrno(.INVAL).result();
+    var failure: Failure = undefined;
+    if (counter.simulated) return valuesSimulated(counter, out[0..cap_slots], exact == 1);
+    var words: [read_format.words_max]u64 = undefined;
+    const decoded = reader.readDecoded(counter, &words, &failure) catch return failure.result();
+    const slots_needed = 3 + 3 * @as(usize, decoded.nr);
+    if (slots_needed > cap_slots) return errno.fromErrno(.RANGE).result();
+    const slots = out[0..slots_needed];
+    putSlot(slots, 0, decoded.nr, exact == 1);
+    putSlot(slots, 1, decoded.time_enabled, exact == 1);
+    putSlot(slots, 2, decoded.time_running, exact == 1);
+    var i: u32 = 0;
+    while (i < decoded.nr) : (i += 1) {
+        const member = decoded.member(i);
+        putSlot(slots, 3 + 3 * i, member.value, exact == 1);
+        putSlot(slots, 4 + 3 * i, member.id, exact == 1);
+        putSlot(slots, 5 + 3 * i, member.lost, exact == 1);
+    }
+    return @intCast(decoded.nr);
+}
+
+fn putSlot(slots: []u64, i: usize, value: u64, exact: bool) void {
+    slots[i] = if (exact) value else @bitCast(@as(f64, @floatFromInt(value)));
+}
+
+fn valuesSimulated(counter: *Counter, slots: []u64, exact: bool) i32 {
+    assert(counter.simulated);
+    if (slots.len < 6) return errno.fromErrno(.RANGE).result();
+    const state = &counter.sim_state;
+    putSlot(slots, 0, 1, exact);
+    putSlot(slots, 1, @atomicLoad(u64, &state.syscall_time_enabled, .acquire), exact);
+    putSlot(slots, 2, @atomicLoad(u64, &state.syscall_time_running, .acquire), exact);
+    putSlot(slots, 3, @atomicLoad(u64, &state.syscall_value, .acquire), exact);
+    putSlot(slots, 4, 0, exact);
+    putSlot(slots, 5, 0, exact);
+    return 1;
+}
+
+pub export fn pm_page_info(h: i32, out: *[16]f64) i32 {
+    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    out.* = @splat(0);
+    out[10] = if (arch.reader.has_reader or counter.simulated) 1 else 0;
+    out[12] = @floatFromInt(counter.config1_used);
+    const page = counter.page() orelse return 0;
+    const load = page_mod.load;
+    const capabilities_word = load(u64, &page.capabilities);
+    const capabilities = page_mod.decodeCapabilities(capabilities_word, load(u32, &page.size));
+    const leader = if (counter.leader_slot != 0) handles.liveAt(counter.leader_slot) else null;
+    out[0] = 1;
+    out[1] = @floatFromInt(load(u32, &page.version));
+    out[2] = @floatFromInt(load(u32, &page.compat_version));
+    out[3] = @floatFromInt(capabilities_word);
+    out[4] = @floatFromInt(@intFromBool(capabilities.user_rdpmc));
+    out[5] = @floatFromInt(@intFromBool(capabilities.user_time));
+    out[6] = @floatFromInt(@intFromBool(capabilities.user_time_zero));
+    out[7] = @floatFromInt(@intFromBool(capabilities.user_time_short));
+    out[8] = @floatFromInt(load(u32, &page.index));
+    out[9] = @floatFromInt(load(u16, &page.pmc_width));
+    out[11] = @floatFromInt(@intFromBool(counter_mod.userspaceAllowed(counter, leader) and capabilities.user_rdpmc));
+    out[13] = @floatFromInt(load(u16, &page.time_shift));
+    out[14] = @floatFromInt(load(u32, &page.time_mult));
+    out[15] = @floatFromInt(load(u32, &page.size));
+    return 0;
+}
+
+pub export fn pm_stats(h: i32, out: *[8]f64) i32 {
+    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    const stats = &counter.stats;
+    out.* = .{
+        @floatFromInt(stats.reads_userspace),
+        @floatFromInt(stats.reads_syscall),
+        @floatFromInt(stats.retry_exhausted),
+        @floatFromInt(stats.exhaustion_log_lines),
+        @floatFromInt(stats.last_attempts),
+        @floatFromInt(stats.last_yields),
+        @floatFromInt(stats.index_zero_fallbacks),
+        0,
+    };
+    return 0;
+}
+
+pub export fn pm_ring_map(h: i32, data_pages: u32) i32 {
+    handles.acquireLock() catch |err| return claimFailure(err).result();
+    defer handles.releaseLock();
+    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    var failure: Failure = undefined;
+    ring.map(counter, data_pages, &failure) catch return failure.result();
+    return 0;
+}
+
+pub export fn pm_ring_unmap(h: i32) i32 {
+    handles.acquireLock() catch |err| return claimFailure(err).result();
+    defer handles.releaseLock();
+    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    var failure: Failure = undefined;
+    ring.unmap(counter, &failure) catch return failure.result();
+    return 0;
+}
+
+pub export fn pm_sim_set(h: i32, field: u32, lo: u32, hi: u32) i32 {
+    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    if (!counter.simulated) return errno.fromCode(.NOT_SIMULATED).result();
+    const which = sim.fieldFromInt(field) orelse return errno.fromErrno(.INVAL).result();
+    sim.set(counter.page().?, &counter.sim_state, which, (@as(u64, hi) << 32) | lo);
+    return 0;
+}
+
+pub export fn pm_sysctl(which: u32) f64 {
+    var failure: Failure = undefined;
+    const value = sysfs.sysctl(which, &failure) catch return failure.resultFloat();
+    return @floatFromInt(value);
+}
+
+pub export fn pm_has_capability(capability: u32) i32 {
+    var failure: Failure = undefined;
+    const has = system.hasCapability(capability, &failure) catch return failure.result();
+    return @intFromBool(has);
+}
+
+pub export fn pm_uname(out: [*]u8, cap: u32) i32 {
+    var failure: Failure = undefined;
+    const length = system.uname(out[0..cap], &failure) catch return failure.result();
+    return @intCast(length);
+}
+
+pub export fn pm_read_text(path: [*]const u8, path_len: u32, out: [*]u8, cap: u32) i32 {
+    var failure: Failure = undefined;
+    if (path_len > sysfs.path_bytes_max) return errno.fromCode(.PATH_DENIED).result();
+    const length = sysfs.readText(path[0..path_len], out[0..cap], &failure) catch return failure.result();
+    return @intCast(@min(length, std.math.maxInt(i32)));
+}
+
+pub export fn pm_list_dir(path: [*]const u8, path_len: u32, out: [*]u8, cap: u32) i32 {
+    var failure: Failure = undefined;
+    if (path_len > sysfs.path_bytes_max) return errno.fromCode(.PATH_DENIED).result();
+    const length = sysfs.listDir(path[0..path_len], out[0..cap], &failure) catch return failure.result();
+    return @intCast(@min(length, std.math.maxInt(i32)));
+}

@@ -1,0 +1,196 @@
+//! The userspace read of a counter (self-monitoring) and its retry policy.
+//!
+//! Generic over an environment that supplies the page memory, the register
+//! reader, the timestamp, sched_yield and the read() fallback, so tests and
+//! simulated counters drive the very loop that real counters run.
+//!
+//! An `Env` type provides:
+//!   page: *const Page
+//!   index_max: u32                                     (highest readable index)
+//!   fn readRegister(env: *Env, index: u32) u64         (1 <= index <= index_max)
+//!   fn readTimestamp(env: *Env) u64
+//!   fn yield(env: *Env) void
+//!   fn readSyscall(env: *Env, failure: *Failure) Error!Syscall
+const std = @import("std");
+const assert = std.debug.assert;
+const page_mod = @import("page.zig");
+const time = @import("time.zig");
+const errno = @import("errno.zig");
+
+const Page = page_mod.Page;
+const load = page_mod.load;
+
+/// Attempts 1..attempts_fast_max spin without yielding.
+pub const attempts_fast_max = 1000;
+/// After this many attempts the read fails with RETRY_EXHAUSTED.
+pub const attempts_max = 50_000;
+/// Every attempt after the fast phase yields first.
+pub const yields_max = attempts_max - attempts_fast_max;
+
+comptime {
+    assert(attempts_fast_max >= 1);
+    assert(attempts_fast_max < attempts_max);
+    assert(yields_max == 49_000);
+}
+
+pub const Source = enum(u8) { userspace = 1, syscall = 2 };
+
+/// What the read() fallback returns.
+pub const Syscall = struct {
+    value: u64,
+    time_enabled_ns: u64,
+    time_running_ns: u64,
+};
+
+pub const Reading = struct {
+    value: u64,
+    time_enabled_ns: u64,
+    time_running_ns: u64,
+    source: Source,
+    /// The page's index and pmc_width of the successful attempt (0 for syscall).
+    index: u32,
+    pmc_width: u16,
+};
+
+/// Counts of the last read, written on every path (including failures).
+pub const Counts = struct {
+    attempts: u32 = 0,
+    yields: u32 = 0,
+};
+
+pub const Policy = struct {
+    /// The caller's verdict on everything but the page contents: mode not off,
+    /// page mapped, arch has a reader, counter not disabled by the core.
+    userspace_allowed: bool,
+    /// Persistent index == 0 after the fast phase is served by read().
+    fallback: bool,
+    /// Read time_enabled/time_running (and extrapolate them); pm_read skips it.
+    want_time: bool,
+};
+
+pub const Error = error{ RetryExhausted, Failed };
+
+/// A valid pmc_width is 1..64: 0 or more than 64 means the page is mid-update
+/// or corrupt, and the read retries.
+pub fn widthValid(width: u16) bool {
+    return width >= 1 and width <= 64;
+}
+
+/// `raw` holds a `width`-bit two's-complement count; the register may carry
+/// garbage above it.
+pub fn signExtend(raw: u64, width: u16) u64 {
+    assert(widthValid(width));
+    const shift: u6 = @intCast(64 - @as(u32, width));
+    const shifted: i64 = @bitCast(raw << shift);
+    return @bitCast(shifted >> shift);
+}
+
+const Snapshot = struct {
+    value: u64,
+    index: u32,
+    pmc_width: u16,
+    time_enabled: u64,
+    time_running: u64,
+    time_delta: u64,
+};
+
+const Attempt = union(enum) {
+    done: Snapshot,
+    /// Odd lock, a lock that moved, or a bad pmc_width: try again.
+    retry,
+    /// The counter is not on a register now (or on one we cannot read).
+    index_zero,
+};
+
+pub fn read(comptime Env: type, env: *Env, policy: Policy, counts: *Counts, failure: *errno.Failure) Error!Reading {
+    counts.* = .{};
+    if (!policy.userspace_allowed or !userRdpmc(env.page)) return syscallReading(Env, env, failure);
+    while (counts.attempts < attempts_max) {
+        if (counts.attempts >= attempts_fast_max) {
+            env.yield();
+            counts.yields += 1;
+        }
+        counts.attempts += 1;
+        switch (attempt(Env, env, policy.want_time)) {
+            .done => |snapshot| return userspaceReading(snapshot),
+            .retry => {},
+            .index_zero => if (policy.fallback and counts.attempts >= attempts_fast_max) {
+                return syscallReading(Env, env, failure);
+            },
+        }
+    }
+    assert(counts.attempts == attempts_max);
+    assert(counts.yields == yields_max);
+    return error.RetryExhausted;
+}
+
+fn userRdpmc(page: *const Page) bool {
+    const word = load(u64, &page.capabilities);
+    const size = load(u32, &page.size);
+    return page_mod.decodeCapabilities(word, size).user_rdpmc;
+}
+
+fn syscallReading(comptime Env: type, env: *Env, failure: *errno.Failure) Error!Reading {
+    const result = try env.readSyscall(failure);
+    return .{
+        .value = result.value,
+        .time_enabled_ns = result.time_enabled_ns,
+        .time_running_ns = result.time_running_ns,
+        .source = .syscall,
+        .index = 0,
+        .pmc_width = 0,
+    };
+}
+
+fn userspaceReading(snapshot: Snapshot) Reading {
+    assert(snapshot.index != 0);
+    assert(widthValid(snapshot.pmc_width));
+    // As in the UAPI header: running grows only while on a register.
+    return .{
+        .value = snapshot.value,
+        .time_enabled_ns = snapshot.time_enabled +% snapshot.time_delta,
+        .time_running_ns = snapshot.time_running +% snapshot.time_delta,
+        .source = .userspace,
+        .index = snapshot.index,
+        .pmc_width = snapshot.pmc_width,
+    };
+}
+
+/// One pass of the seqlock: every field is read between two reads of `lock`.
+inline fn attempt(comptime Env: type, env: *Env, want_time: bool) Attempt {
+    const page = env.page;
+    const lock_before = load(u32, &page.lock);
+    if (lock_before & 1 != 0) return .retry;
+    var snapshot: Snapshot = .{ .value = 0, .index = 0, .pmc_width = 0, .time_enabled = 0, .time_running = 0, .time_delta = 0 };
+    if (want_time) timeFields(Env, env, &snapshot);
+    snapshot.index = load(u32, &page.index);
+    const offset = load(i64, &page.offset);
+    snapshot.pmc_width = load(u16, &page.pmc_width);
+    const readable = snapshot.index != 0 and snapshot.index <= Env.index_max;
+    const width_valid = widthValid(snapshot.pmc_width);
+    if (readable and width_valid) {
+        const raw = env.readRegister(snapshot.index);
+        snapshot.value = @as(u64, @bitCast(offset)) +% signExtend(raw, snapshot.pmc_width);
+    }
+    if (load(u32, &page.lock) != lock_before) return .retry;
+    if (!readable) return .index_zero;
+    if (!width_valid) return .retry;
+    return .{ .done = snapshot };
+}
+
+fn timeFields(comptime Env: type, env: *Env, snapshot: *Snapshot) void {
+    const page = env.page;
+    snapshot.time_enabled = load(u64, &page.time_enabled);
+    snapshot.time_running = load(u64, &page.time_running);
+    const capabilities = page_mod.decodeCapabilities(load(u64, &page.capabilities), load(u32, &page.size));
+    if (!capabilities.user_time or snapshot.time_enabled == snapshot.time_running) return;
+    const fields: time.TimeFields = .{
+        .time_mult = load(u32, &page.time_mult),
+        .time_shift = load(u16, &page.time_shift),
+        .time_offset = load(u64, &page.time_offset),
+        .time_cycles = load(u64, &page.time_cycles),
+        .time_mask = load(u64, &page.time_mask),
+        .user_time_short = capabilities.user_time_short,
+    };
+    snapshot.time_delta = time.delta(fields, env.readTimestamp());
+}

@@ -126,7 +126,9 @@ function parseArgs(args: string[]): Options {
     else if (arg === "--target") {
       const triple = args[++i];
       if (!triple) fail("--target needs a zig triple");
-      if (!TARGETS.includes(triple)) fail(`unknown target '${triple}'; known: ${TARGETS.join(", ")}`);
+      if (!TARGETS.includes(triple)) {
+        fail(`unknown target '${triple}'; known: ${TARGETS.join(", ")}`);
+      }
       targets = [triple];
     } else fail(`unknown argument '${arg}'`);
   }

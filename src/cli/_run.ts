@@ -100,6 +100,54 @@ function stdinIsTerminal(): boolean {
   }
 }
 
+/**
+ * Catches SIGINT, SIGTERM, SIGHUP and SIGQUIT for the whole of `stat`, so
+ * that perfmmap is never killed before it prints, and forwards them to the
+ * command while one runs. Ctrl-C and Ctrl-\ already reach the command from
+ * the terminal (same process group), so SIGINT and SIGQUIT are forwarded
+ * only when stdin is not a terminal, i.e. when they came from elsewhere.
+ */
+export class SignalRelay {
+  /** Whether any of the signals arrived. */
+  interrupted = false;
+  #pid: number | undefined;
+  readonly #forwardTerminalSignals = !stdinIsTerminal();
+  readonly #handlers: [Forwarded, () => void][] = [];
+
+  /** Starts catching the signals. */
+  install(): void {
+    for (const signal of FORWARDED) {
+      const handler = () => this.#receive(signal);
+      process.on(signal, handler);
+      this.#handlers.push([signal, handler]);
+    }
+  }
+
+  /** Stops catching them. */
+  uninstall(): void {
+    for (const [signal, handler] of this.#handlers.splice(0)) process.off(signal, handler);
+  }
+
+  /** The command now running (undefined: none). */
+  set pid(pid: number | undefined) {
+    this.#pid = pid;
+  }
+
+  #receive(signal: Forwarded): void {
+    this.interrupted = true;
+    const pid = this.#pid;
+    if (pid === undefined) return;
+    if ((signal === "SIGINT" || signal === "SIGQUIT") && !this.#forwardTerminalSignals) return;
+    try {
+      // process.kill, not child.kill: Deno's child.kill makes the exit
+      // report the signal sent instead of the real status.
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
 function openCounters(pid: number, events: readonly RunEvent[]): {
   counters: (Counter | undefined)[];
   counts: (RunCount | undefined)[];
@@ -160,6 +208,7 @@ export async function runOnce(
   launcher: string,
   command: readonly string[],
   events: readonly RunEvent[],
+  relay: SignalRelay,
 ): Promise<RunResult> {
   const child = spawn(launcher, [...command], {
     stdio: ["inherit", "inherit", "inherit", "pipe"],
@@ -180,32 +229,12 @@ export async function runOnce(
     await exited;
     throw error;
   }
-  const state = { interrupted: false, exited: false };
-  const forwardTerminalSignals = !stdinIsTerminal();
-  const handlers = FORWARDED.map((signal) => {
-    const handler = () => {
-      state.interrupted = true;
-      if (state.exited) return;
-      // Ctrl-C and Ctrl-\ already reach the command from the terminal (same
-      // process group); forward them only when they came from elsewhere.
-      if ((signal === "SIGINT" || signal === "SIGQUIT") && !forwardTerminalSignals) return;
-      try {
-        // process.kill, not child.kill: Deno's child.kill makes the exit
-        // report the signal sent instead of the real status.
-        process.kill(pid, signal);
-      } catch {
-        // already gone
-      }
-    };
-    process.on(signal, handler);
-    return [signal, handler] as [Forwarded, () => void];
-  });
+  relay.pid = pid;
   const start = performance.now();
   go.end(Uint8Array.of(1));
   const ending = await exited;
   const elapsedNs = (performance.now() - start) * 1e6;
-  state.exited = true;
-  for (const [signal, handler] of handlers) process.off(signal, handler);
+  relay.pid = undefined;
   const counts = opened.counters.map((counter, i): RunCount => {
     if (counter === undefined) return opened.counts[i]!;
     try {
@@ -231,7 +260,7 @@ export async function runOnce(
     elapsedNs,
     exitCode: ending.code,
     signal: ending.signal,
-    interrupted: state.interrupted,
+    interrupted: relay.interrupted,
     execFailed: launchFailure && !everEnabled,
   };
 }

@@ -16,7 +16,14 @@ import {
   type StatReport,
 } from "./_format.ts";
 import { envAllowed, envVar, runAllowed, stderrIsTerminal, writeAll } from "./_io.ts";
-import { RefusedEvent, type RunEvent, runOnce, SIGNAL_NUMBERS, warmUp } from "./_run.ts";
+import {
+  RefusedEvent,
+  type RunEvent,
+  runOnce,
+  SIGNAL_NUMBERS,
+  SignalRelay,
+  warmUp,
+} from "./_run.ts";
 import { CliError, EXIT_FAILURE } from "./_errors.ts";
 
 /** `perf stat`'s default events (perf 6.1), in its order. */
@@ -351,69 +358,76 @@ export async function stat(args: string[]): Promise<number> {
   };
   const showProgress = options.repeat > 1 && stderrIsTerminal();
   let firstFailure: number | undefined;
-  await warmUp(launcher);
-  for (let run = 1; run <= options.repeat; run++) {
-    if (showProgress) progress(`perfmmap stat: run ${run}/${options.repeat} …`);
-    let result;
-    try {
-      result = await runOnce(launcher, options.command, events);
-    } catch (error) {
+  const relay = new SignalRelay();
+  relay.install(); // from here on, a signal cannot kill perfmmap before it prints
+  try {
+    await warmUp(launcher);
+    for (let run = 1; run <= options.repeat && !relay.interrupted; run++) {
+      if (showProgress) progress(`perfmmap stat: run ${run}/${options.repeat} …`);
+      let result;
+      try {
+        result = await runOnce(launcher, options.command, events, relay);
+      } catch (error) {
+        if (showProgress) progress(undefined);
+        if (error instanceof RefusedEvent) {
+          const refusal = refusalOf(error.error, hardwarePmu, roleOf(error.event));
+          const hint = refusal.hint === undefined ? "" : `; ${refusal.hint}`;
+          throw new CliError(
+            `cannot count "${error.event}": ${refusal.message}${hint}`,
+            EXIT_FAILURE,
+          );
+        }
+        throw error;
+      }
       if (showProgress) progress(undefined);
-      if (error instanceof RefusedEvent) {
-        const refusal = refusalOf(error.error, hardwarePmu, roleOf(error.event));
-        const hint = refusal.hint === undefined ? "" : `; ${refusal.hint}`;
+      if (result.execFailed) {
+        // The launcher has printed why (one line); there is nothing to count.
+        return result.exitCode ?? EXIT_FAILURE;
+      }
+      if (run === 1 && result.counts.every((c) => c.kind === "refused")) {
+        const first = result.counts[0];
         throw new CliError(
-          `cannot count "${error.event}": ${refusal.message}${hint}`,
+          `no event can be counted here${
+            first?.kind === "refused" ? `: ${errorLine(first.error)}` : ""
+          }`,
           EXIT_FAILURE,
         );
       }
-      throw error;
-    }
-    if (showProgress) progress(undefined);
-    if (result.execFailed) {
-      // The launcher has printed why (one line); there is nothing to count.
-      return result.exitCode ?? EXIT_FAILURE;
-    }
-    if (run === 1 && result.counts.every((c) => c.kind === "refused")) {
-      const first = result.counts[0];
-      throw new CliError(
-        `no event can be counted here${
-          first?.kind === "refused" ? `: ${errorLine(first.error)}` : ""
-        }`,
-        EXIT_FAILURE,
-      );
-    }
-    report.runs = run;
-    report.elapsedNs.push(result.elapsedNs);
-    report.ending = {
-      exitCode: result.exitCode,
-      signal: result.signal,
-      interrupted: result.interrupted,
-    };
-    result.counts.forEach((count, i) => {
-      const event = results[i];
-      if (count.kind === "refused") {
-        event.refusal ??= refusalOf(count.error, hardwarePmu, event.role);
-      } else if (count.running > 0 && count.enabled > 0) {
-        event.values.push(count.value);
-        event.enabled.push(count.enabled);
-        event.running.push(count.running);
-      } else {
-        event.notCounted++;
+      report.runs = run;
+      report.elapsedNs.push(result.elapsedNs);
+      report.ending = {
+        exitCode: result.exitCode,
+        signal: result.signal,
+        interrupted: result.interrupted,
+      };
+      result.counts.forEach((count, i) => {
+        const event = results[i];
+        if (count.kind === "refused") {
+          event.refusal ??= refusalOf(count.error, hardwarePmu, event.role);
+        } else if (count.running > 0 && count.enabled > 0) {
+          event.values.push(count.value);
+          event.enabled.push(count.enabled);
+          event.running.push(count.running);
+        } else {
+          event.notCounted++;
+        }
+      });
+      const code = exitCodeOf(result.exitCode, result.signal);
+      if (code !== 0) firstFailure ??= code;
+      if (result.signal !== null) {
+        writeAll(
+          2,
+          `perfmmap stat: ${options.command[0]} was killed by signal ${result.signal} (${
+            SIGNAL_NUMBERS[result.signal] ?? "?"
+          })${options.repeat > 1 ? ` in run ${run}` : ""}\n`,
+        );
       }
-    });
-    const code = exitCodeOf(result.exitCode, result.signal);
-    if (code !== 0) firstFailure ??= code;
-    if (result.signal !== null) {
-      writeAll(
-        2,
-        `perfmmap stat: ${options.command[0]} was killed by signal ${result.signal} (${
-          SIGNAL_NUMBERS[result.signal] ?? "?"
-        })${options.repeat > 1 ? ` in run ${run}` : ""}\n`,
-      );
+      if (result.interrupted || result.signal !== null) break;
     }
-    if (result.interrupted || result.signal !== null) break;
+  } finally {
+    relay.uninstall();
   }
+  if (report.runs === 0) return 128 + SIGNAL_NUMBERS.SIGINT; // interrupted before any run
   const text = options.json
     ? formatJsonLines(report)
     : options.separator !== undefined

@@ -1,17 +1,24 @@
-// Finding and loading libperfmmap.so: PERFMMAP_LIB first, else the build
-// output beside the module for this OS, CPU and libc. A failure names every
-// path tried, why each failed, and the command that builds the library.
+// Finding and loading libperfmmap.so. In order:
+//   1. PERFMMAP_LIB, in every install mode;
+//   2. a module loaded from files (a checkout, node_modules, Deno's npm
+//      cache): native/<os>-<arch>-<libc>/ beside the module;
+//   3. a module loaded over http(s) (JSR): a verified copy in the per-version
+//      cache, fetched from the package's own URL (see _remote.ts). That
+//      download is asynchronous, so it runs while this module is evaluated
+//      (top-level await) and its outcome is used, or thrown, on first use.
+// A failure names every path tried, why each failed, and what to do.
 
 import { PerfError } from "../errors.ts";
 import { openWithBun } from "./bun.ts";
 import { openWithDeno } from "./deno.ts";
-import { envVar, hostArch, hostOs, listNames, mayRead, readHead, type Runtime } from "./_host.ts";
+import { detectRuntime, envVar, hostArch, mayRead, readHead, type Runtime } from "./_host.ts";
 import type { LoadedLibrary } from "./_loaded.ts";
+import { fetchLibrary, isRemoteRoot, type RemoteOutcome } from "./_remote.ts";
+import { hostFacts, LIBRARY_FILE, targetFolders } from "./_target.ts";
 
 /** The environment variable that names the library file. */
 export const LIBRARY_ENV = "PERFMMAP_LIB";
-/** The library's file name. */
-export const LIBRARY_FILE = "libperfmmap.so";
+export { LIBRARY_FILE };
 /** The command that builds the library for this machine. */
 export const BUILD_COMMAND = "deno run -A build.ts";
 
@@ -27,15 +34,31 @@ const ELF_MACHINE_OF_ARCH: Readonly<Record<string, number>> = {
   arm64: 183,
 };
 
+/** The package root: the folder (or URL) that holds mod.ts and native/. */
+const ROOT_URL = new URL("../../", import.meta.url);
+
 function rootDirectory(): string | undefined {
-  const url = new URL("../../", import.meta.url);
-  if (url.protocol !== "file:") return undefined;
-  return decodeURIComponent(url.pathname);
+  if (ROOT_URL.protocol !== "file:") return undefined;
+  return decodeURIComponent(ROOT_URL.pathname);
 }
 
-function isMusl(runtime: Runtime): boolean {
-  const names = listNames(runtime, "/lib") ?? [];
-  return names.some((name) => name.startsWith("ld-musl-"));
+function overridePath(runtime: Runtime): { value: string | undefined; allowed: boolean } {
+  const env = envVar(runtime, LIBRARY_ENV);
+  return { value: env.value === "" ? undefined : env.value, allowed: env.allowed };
+}
+
+/**
+ * The remote path's outcome, settled before anything can call
+ * {@link loadLibrary}; `undefined` unless the module was loaded over http(s)
+ * by a supported runtime without PERFMMAP_LIB.
+ */
+const remote: RemoteOutcome | undefined = await prepareRemote();
+
+async function prepareRemote(): Promise<RemoteOutcome | undefined> {
+  if (!isRemoteRoot(ROOT_URL)) return undefined;
+  const runtime = detectRuntime();
+  if (runtime === undefined || overridePath(runtime).value !== undefined) return undefined;
+  return await fetchLibrary(runtime, ROOT_URL, targetFolders(hostFacts(runtime))[0]);
 }
 
 interface _Candidates {
@@ -45,13 +68,17 @@ interface _Candidates {
 }
 
 function candidates(runtime: Runtime): _Candidates {
-  const env = envVar(runtime, LIBRARY_ENV);
-  if (env.value !== undefined && env.value !== "") {
+  const env = overridePath(runtime);
+  if (env.value !== undefined) {
     return { paths: [env.value], notes: [], explicit: true };
   }
   const notes = env.allowed ? [] : [
     `${LIBRARY_ENV} was not consulted: Deno needs --allow-env=${LIBRARY_ENV} to read it`,
   ];
+  if (remote !== undefined) {
+    if ("error" in remote) throw remote.error;
+    return { paths: [remote.path], notes, explicit: false };
+  }
   const root = rootDirectory();
   if (root === undefined) {
     notes.push(
@@ -59,12 +86,9 @@ function candidates(runtime: Runtime): _Candidates {
     );
     return { paths: [], notes, explicit: false };
   }
-  const arch = hostArch(runtime);
-  const os = hostOs(runtime);
-  // The core links no libc, so both folders hold the same file; the host's
-  // flavour goes first only so that the error lists the expected path first.
-  const flavours = isMusl(runtime) ? ["musl", "gnu"] : ["gnu", "musl"];
-  const paths = flavours.map((libc) => `${root}native/${os}-${arch}-${libc}/${LIBRARY_FILE}`);
+  const paths = targetFolders(hostFacts(runtime)).map((folder) =>
+    `${root}native/${folder}/${LIBRARY_FILE}`
+  );
   return { paths, notes, explicit: false };
 }
 

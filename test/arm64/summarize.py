@@ -31,10 +31,11 @@ API = {
 }
 PROJECT_EXTRA = {
     "max": ["zig.tests", "deno.suite", "bun.suite"],
-    "a57": ["deno.suite", "bun.suite"],
-    "icount": [],
+    "a57": [],
+    "icount": ["deno.hwsuite", "bun.hwsuite"],
     "off": [],
 }
+SUITES = ("deno.suite", "bun.suite", "deno.hwsuite", "bun.hwsuite")
 HOST_PROJECT = ["host.build.lib", "host.build.zig-tests"]
 
 RUN_TITLE = {
@@ -54,7 +55,7 @@ KEY_RESULTS = [
     "deno.api.require-refused", "bun.api.require-refused",
     "deno.api.auto-syscall", "bun.api.auto-syscall",
     "deno.api.off-cost", "bun.api.off-cost",
-    "zig.tests", "deno.suite", "bun.suite",
+    "zig.tests", *SUITES,
 ]
 
 
@@ -92,7 +93,7 @@ def parse_log(path):
                 continue
             if "@@MISSING" in line:
                 facts.setdefault("missing", []).append(line.split("@@MISSING", 1)[1].strip())
-            if current in ("deno.suite", "bun.suite"):
+            if current in SUITES:
                 suite_lines[current].append(line)
     return results, facts, suite_lines
 
@@ -100,7 +101,7 @@ def parse_log(path):
 def suite_counts(name, lines):
     """The runner's own closing numbers, to show what ran (and what skipped)."""
     text = "\n".join(lines)
-    if name == "deno.suite":
+    if name.startswith("deno."):
         m = re.findall(r"(ok|FAILED) \| (\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed"
                        r"(?: \| (\d+) ignored)?", text)
         if m:
@@ -226,7 +227,7 @@ def main():
                             f", wall {fact(facts, '@@HOST', 'wall_secs')}")
         for name, (verdict, detail) in verdicts.items():
             extra = ""
-            if name in ("deno.suite", "bun.suite"):
+            if name in SUITES:
                 extra = f" [{suite_counts(name, suites[name])}]"
             details.append(f"  {verdict} {name} {detail}{extra}".rstrip())
             if name in KEY_RESULTS:

@@ -56,14 +56,19 @@ export function runSync(command: string, args: readonly string[]): Ran {
   };
 }
 
+/** What the command under `stat` prints on stdout once it runs (see {@link runCliAndSignal}). */
+export const STARTED = "perfmmap-test: started";
+
 /**
- * Starts the CLI, sends `signal` to it (or to its whole process group, as a
- * terminal's Ctrl-C does) after `delayMs`, and collects its output.
+ * Starts the CLI, waits until the command under it prints {@link STARTED}
+ * on stdout (so the counters are open and perfmmap's handlers are in
+ * place, however slow the machine), then sends `signal` to perfmmap alone or
+ * to its whole process group (as a terminal's Ctrl-C does), and collects
+ * the output.
  */
 export function runCliAndSignal(
   args: readonly string[],
   signal: "SIGINT" | "SIGTERM",
-  delayMs: number,
   target: "process" | "group",
 ): Promise<Ran & { signalledAfterMs: number; exitedAfterMs: number }> {
   const [command, ...rest] = cliCommand(args);
@@ -73,18 +78,20 @@ export function runCliAndSignal(
   });
   let stdout = "";
   let stderr = "";
-  child.stdout!.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-  child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
   const start = performance.now();
   let signalledAfterMs = -1;
-  const timer = setTimeout(() => {
-    signalledAfterMs = performance.now() - start;
-    process.kill(target === "group" ? -child.pid! : child.pid!, signal);
-  }, delayMs);
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => {
+    stdout += d;
+    if (signalledAfterMs < 0 && stdout.includes(STARTED)) {
+      signalledAfterMs = performance.now() - start;
+      // A moment more, so that the command is in its sleeps.
+      setTimeout(() => process.kill(target === "group" ? -child.pid! : child.pid!, signal), 200);
+    }
+  });
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
   const guard = setTimeout(() => process.kill(child.pid!, "SIGKILL"), 60_000);
   return new Promise((resolve) => {
     child.once("close", (status, exitSignal) => {
-      clearTimeout(timer);
       clearTimeout(guard);
       resolve({
         status,

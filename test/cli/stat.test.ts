@@ -16,6 +16,7 @@ import {
   parseCsv,
   runCli,
   runCliAndSignal,
+  STARTED,
   type Workspace,
 } from "./_helpers.ts";
 
@@ -193,15 +194,20 @@ describe("stat on a compiled workload", { skip: ccSkip() }, () => {
     assert.ok(b >= 2 * 2000 && b > a + 1900, `one child: ${a}, two children: ${b}`);
   });
 
+  // `sh -c 'echo STARTED; exec work 0 0 5000'`: 5000 sleeps of 1 ms (5 s+).
+  const sleeper = () => ["sh", "-c", `echo ${STARTED}; exec ${space.work} 0 0 5000`];
+
   it("Ctrl-C (SIGINT to the process group) stops the command and prints the counts so far", async () => {
     const r = await runCliAndSignal(
-      ["stat", "-e", "task-clock,context-switches", "--", space.work, "0", "0", "5000"],
+      ["stat", "-e", "task-clock,context-switches", "--", ...sleeper()],
       "SIGINT",
-      700,
       "group",
     );
     assert.equal(r.status, 130, r.stderr);
-    assert.ok(r.exitedAfterMs < 4000, `exited after ${r.exitedAfterMs} ms; 5000 sleeps take 5 s+`);
+    assert.ok(
+      r.exitedAfterMs - r.signalledAfterMs < 3000,
+      `exited ${r.exitedAfterMs - r.signalledAfterMs} ms after the signal`,
+    );
     assert.match(r.stderr, /killed by signal SIGINT/);
     const switches = Number(/([\d,]+) +context-switches/.exec(r.stderr)?.[1].replace(/,/g, ""));
     assert.ok(switches > 50, `the counts so far: ${switches} context switches\n${r.stderr}`);
@@ -209,21 +215,19 @@ describe("stat on a compiled workload", { skip: ccSkip() }, () => {
 
   it("SIGINT sent to perfmmap alone is forwarded to the command", async () => {
     const r = await runCliAndSignal(
-      ["stat", "-e", "task-clock", "--", space.work, "0", "0", "5000"],
+      ["stat", "-e", "task-clock", "--", ...sleeper()],
       "SIGINT",
-      700,
       "process",
     );
     assert.equal(r.status, 130, r.stderr);
-    assert.ok(r.exitedAfterMs < 4000, `exited after ${r.exitedAfterMs} ms`);
+    assert.ok(r.exitedAfterMs - r.signalledAfterMs < 3000, `exited after ${r.exitedAfterMs} ms`);
     assert.match(r.stderr, /msec task-clock/);
   });
 
   it("SIGTERM is forwarded too", async () => {
     const r = await runCliAndSignal(
-      ["stat", "-e", "task-clock", "--", space.work, "0", "0", "5000"],
+      ["stat", "-e", "task-clock", "--", ...sleeper()],
       "SIGTERM",
-      700,
       "process",
     );
     assert.equal(r.status, 128 + 15, r.stderr);

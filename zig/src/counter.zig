@@ -106,7 +106,8 @@ pub fn open(counter: *Counter, request: OpenRequest, failure: *Failure) Error!vo
     const cgroup = request.flags & (attr_mod.PERF_FLAG_PID_CGROUP << open_flag_kernel_shift) != 0;
     if (mode == .require and (!self_task or cgroup)) return errno.fail(failure, errno.fromErrno(.INVAL));
     if (mode != .off and wantsArm64UserAccess(attr.type)) {
-        attr.setConfig1(attr.config1() | arm64_config1_64bit | arm64_config1_user_access);
+        const width_bit: u64 = if (arm64WantsWide(&attr)) arm64_config1_64bit else 0;
+        attr.setConfig1(attr.config1() | width_bit | arm64_config1_user_access);
     }
     const fd = openNegotiated(&attr, request, failure) catch |err| {
         if (failure.* == .errno and failure.errno == .@"2BIG") {
@@ -162,6 +163,7 @@ fn reopenNarrow(counter: *Counter, attr: *PerfEventAttr, request: OpenRequest, f
     close(counter);
     attr.setConfig1(attr.config1() & ~@as(u64, arm64_config1_64bit));
     attr.size = attr_mod.PERF_ATTR_SIZE_VER8;
+    @atomicStore(bool, &arm64_long_counters_absent, true, .monotonic);
     counter.fd = try syscalls.perfEventOpen(attr, request.pid, request.cpu, groupFd(request), kernelFlags(request), failure);
     counter.config1_used = attr.config1();
     try mapMetadataPage(counter, counter.mode, failure);
@@ -173,6 +175,18 @@ fn groupFd(request: OpenRequest) i32 {
 
 fn kernelFlags(request: OpenRequest) u32 {
     return (request.flags >> open_flag_kernel_shift) | attr_mod.PERF_FLAG_FD_CLOEXEC;
+}
+
+/// Set once an open showed that the CPU PMU has no 64-bit event counters
+/// (EOPNOTSUPP, or a 64-bit CPU_CYCLES event left off the registers). From
+/// then on only the cycle-counter event asks for 64 bits: on such a core
+/// (QEMU cortex-a57 on Linux 6.1) the doomed 64-bit attempts were seen to
+/// keep later 32-bit events off the registers.
+var arm64_long_counters_absent: bool = false;
+
+fn arm64WantsWide(attr: *const PerfEventAttr) bool {
+    if (!@atomicLoad(bool, &arm64_long_counters_absent, .monotonic)) return true;
+    return attr.type == attr_mod.PERF_TYPE_HARDWARE and attr.config & 0xffff_ffff == attr_mod.PERF_COUNT_HW_CPU_CYCLES;
 }
 
 /// On arm64 userspace access is per event (config1 bits); only the CPU PMU's
@@ -196,6 +210,7 @@ fn openNegotiated(attr: *PerfEventAttr, request: OpenRequest, failure: *Failure)
     const retry = builtin.cpu.arch == .aarch64 and failure.* == .errno and failure.errno == .OPNOTSUPP and
         attr.config1() & arm64_config1_user_access != 0 and attr.config1() & arm64_config1_64bit != 0;
     if (!retry) return error.Failed;
+    @atomicStore(bool, &arm64_long_counters_absent, true, .monotonic);
     attr.setConfig1(attr.config1() & ~@as(u64, arm64_config1_64bit));
     attr.size = attr_mod.PERF_ATTR_SIZE_VER8;
     return syscalls.perfEventOpen(attr, request.pid, request.cpu, group_fd, kernel_flags, failure);

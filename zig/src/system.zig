@@ -66,15 +66,44 @@ pub fn uname(out: []u8, failure: *Failure) Error!usize {
 const capabilities_bits_max = 64;
 const _LINUX_CAPABILITY_VERSION_3 = 0x20080522;
 
+// Mirrors `struct __user_cap_header_struct` of linux/capability.h. Our own
+// copy because std's `cap_user_header_t` declares `pid` as usize: the kernel
+// then reads the padding as the pid and capget fails with ESRCH.
+const CapUserHeader = extern struct { version: u32, pid: i32 };
+// Mirrors `struct __user_cap_data_struct`.
+const CapUserData = extern struct { effective: u32, permitted: u32, inheritable: u32 };
+
+comptime {
+    assert(@sizeOf(CapUserHeader) == 8);
+    assert(@sizeOf(CapUserData) == 12);
+}
+
 /// Whether `capability` (e.g. CAP_PERFMON=38, CAP_SYS_ADMIN=21) is in the
 /// effective set of this thread.
 pub fn hasCapability(capability: u32, failure: *Failure) Error!bool {
     if (capability >= capabilities_bits_max) return errno.fail(failure, errno.fromErrno(.INVAL));
-    var header: linux.cap_user_header_t = .{ .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
-    var data: [2]linux.cap_user_data_t = undefined;
+    var header: CapUserHeader = .{ .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+    var data: [2]CapUserData = undefined;
     _ = try errno.check(linux.syscall2(.capget, @intFromPtr(&header), @intFromPtr(&data)), failure);
     const word = data[capability / 32].effective;
     return (word >> @intCast(capability % 32)) & 1 != 0;
+}
+
+test "capget answers for this thread (no ESRCH from a misread pid)" {
+    // The oracle is the kernel's own report of this task's effective set.
+    var failure: Failure = undefined;
+    var status: [8192]u8 = undefined;
+    const fd = try syscalls.openRead("/proc/self/status", false, &failure);
+    defer syscalls.close(fd);
+    const length = try syscalls.readOnce(fd, &status, &failure);
+    const key = "CapEff:\t";
+    const start = (std.mem.indexOf(u8, status[0..length], key) orelse return error.TestUnexpectedResult) + key.len;
+    const effective = try std.fmt.parseInt(u64, status[start .. start + 16], 16);
+    for ([_]u32{ 0, 21, 38, 39 }) |capability| {
+        const expected = (effective >> @intCast(capability)) & 1 != 0;
+        try std.testing.expectEqual(expected, try hasCapability(capability, &failure));
+    }
+    try std.testing.expectError(error.Failed, hasCapability(64, &failure));
 }
 
 test "page size is a power of two of at least 4 KiB" {

@@ -20,5 +20,4 @@ test {
     _ = @import("tests/events_test.zig");
     _ = @import("tests/hardware_test.zig");
     _ = @import("tests/launcher_test.zig");
-    _ = @import("tests/diag_test.zig");
 }

@@ -231,27 +231,33 @@ function checkIcount(): void {
   check("icount", () => {
     using c = Counter.open("instructions:u", { userspace: "require" });
     const K = 10_000;
-    const measure = (n: number): number => {
-      const before = c.read();
-      work(n);
-      return c.read() - before;
-    };
-    // Warm both sizes until the JIT has installed its final code; a count
-    // taken while a tier-up lands would differ for a reason that is not ours.
-    for (let i = 0; i < 300; i++) {
-      measure(K);
-      measure(2 * K);
+    const rounds = 300;
+    const kept = 5;
+    const countsK = new Float64Array(kept);
+    let count2K = 0;
+    // Every sample comes from the same call site as the warm-up, so the JIT
+    // has installed its final code for it; the last rounds are the samples.
+    for (let round = 0; round < rounds + kept; round++) {
+      let before = c.read();
+      work(K);
+      const k = c.read() - before;
+      before = c.read();
+      work(2 * K);
+      const k2 = c.read() - before;
+      if (round >= rounds) {
+        countsK[round - rounds] = k;
+        count2K = k2;
+      }
     }
-    const counts = Array.from({ length: 5 }, () => measure(K));
+    const counts = Array.from(countsK);
     const same = counts.filter((n) => n === counts[0]).length;
-    const count2K = measure(2 * K);
     // The loop body is at least add, compare and branch: 3 instructions.
     const body = 3;
     const need = counts[0] + K * body;
     const perIteration = (count2K - counts[0]) / K;
     return [
-      same === 5 && count2K >= need,
-      `source=${c.readDetailed().source} K=${K} counts=${counts.join(",")} same=${same}/5 ` +
+      same === kept && count2K >= need,
+      `source=${c.readDetailed().source} K=${K} counts=${counts.join(",")} same=${same}/${kept} ` +
       `count2K=${count2K} need>=${need} per_iteration=${perIteration}`,
     ];
   });

@@ -10,6 +10,8 @@
  *   build.ts test                             `zig build test` (unit tests on the host)
  *   build.ts test-exe --target aarch64-linux-gnu
  *                                             the unit-test executable at zig/zig-out/bin/perfmmap-tests
+ *   build.ts --release                        all targets, checksums and the staged
+ *                                             publishable trees in dist/ (scripts/release.ts)
  *
  * Zig is looked for in this order: $ZIG, `zig` on PATH, `python3 -m ziglang`.
  * Its version must equal `minimum_zig_version` in zig/build.zig.zon (the one
@@ -22,7 +24,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { arch, argv, env, exit, stderr } from "node:process";
+import { arch, argv, env, execPath, exit, stderr } from "node:process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -112,7 +114,7 @@ function runZig(zig: Zig, args: string[], summary = "none"): void {
 }
 
 interface Options {
-  command: "build" | "test" | "test-exe";
+  command: "build" | "test" | "test-exe" | "release";
   targets: string[];
 }
 
@@ -122,6 +124,7 @@ function parseArgs(args: string[]): Options {
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === "test" || arg === "test-exe") command = arg;
+    else if (arg === "--release") command = "release";
     else if (arg === "--all") targets = [...TARGETS];
     else if (arg === "--target") {
       const triple = args[++i];
@@ -137,6 +140,12 @@ function parseArgs(args: string[]): Options {
 
 function main(): void {
   const options = parseArgs(argv.slice(2));
+  if (options.command === "release") {
+    // release.ts builds every target itself, then writes checksums and dist/.
+    const script = join(root, "scripts", "release.ts");
+    const args = "Deno" in globalThis ? ["run", "-A", script] : [script];
+    exit(spawnSync(execPath, args, { stdio: "inherit" }).status ?? 1);
+  }
   const zig = findZig(pinnedVersion());
   if (options.command === "test") {
     // One line with the pass/skip/fail counts; skip reasons print as they happen.

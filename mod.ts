@@ -55,5 +55,25 @@ export {
   type PerfErrorCode,
   type PerfErrorOptions,
 } from "./src/errors.ts";
+export {
+  type CommRecord,
+  type CpuMode,
+  type LostRecord,
+  type MmapRecord,
+  type PerfRecord,
+  type RecordsOptions,
+  type RingOptions,
+  type RingStats,
+  type SampleField,
+  type SampleRate,
+  type SampleRead,
+  type SampleReadValue,
+  type SampleRecord,
+  type SamplingOptions,
+  type TaskRecord,
+  type ThrottleRecord,
+  type TrackOptions,
+  type WakeupOptions,
+} from "./src/sampling.ts";
 export { type EventProbe, probe, PROBE_EVENTS, type ProbeResult } from "./src/probe.ts";
 export { type EventListing, listEvents, type ListEventsOptions } from "./src/list_events.ts";

@@ -6,6 +6,8 @@
 //     one callee, as it would in a user's hot loop. The custom sampler
 //     (_sampler.ts) times these.
 //   - `op()`: one call, for harnesses that own the loop (mitata, Deno.bench).
+// A loop keeps what it needs of each result live (a sum, or the last object
+// returned), so the JIT can drop neither the call nor an object it returns.
 // A case whose setup throws (a hardware event on a machine without a PMU)
 // is reported with the error's message, never with a number.
 
@@ -155,9 +157,10 @@ export const CASES: readonly Case[] = [
       const sim = simulated();
       return {
         loop: (n) => {
-          let s = 0;
-          for (let i = 0; i < n; i++) s += sim.readDetailed().value;
-          return s;
+          // The reading is kept past the loop, so the JIT must build every one.
+          let last = sim.readDetailed();
+          for (let i = 0; i < n; i++) last = sim.readDetailed();
+          return last.value;
         },
         op: () => sim.readDetailed(),
         close: () => sim.close(),
@@ -215,9 +218,9 @@ export const CASES: readonly Case[] = [
       const group = Group.open([...SOFTWARE_EVENTS]);
       return {
         loop: (n) => {
-          let s = 0;
-          for (let i = 0; i < n; i++) s += group.read().values[0];
-          return s;
+          let last = group.read();
+          for (let i = 0; i < n; i++) last = group.read();
+          return last.values[0];
         },
         op: () => group.read(),
         close: () => group.close(),

@@ -24,11 +24,35 @@ const FLAG_BIT = {
   excludeKernel: 5,
   excludeHv: 6,
   excludeIdle: 7,
+  mmap: 8,
+  comm: 9,
+  freq: 10,
   enableOnExec: 12,
+  task: 13,
+  watermark: 14,
   preciseIp: 15,
+  sampleIdAll: 18,
   excludeHost: 19,
   excludeGuest: 20,
+  excludeCallchainKernel: 21,
+  mmap2: 23,
+  commExec: 24,
 } as const;
+
+/** PERF_SAMPLE_CALLCHAIN: the chain asked for is the user one. */
+const SAMPLE_CALLCHAIN = 1 << 5;
+
+/** The sampling part of an attr (see ResolvedSampling). */
+export interface AttrSampling {
+  /** sample_period, or sample_freq when `freq`. */
+  period: number;
+  freq: boolean;
+  sampleType: number;
+  /** wakeup_events, or wakeup_watermark when `watermark`. */
+  wakeup: number;
+  watermark: boolean;
+  track: { mmap: boolean; comm: boolean; task: boolean };
+}
 
 /** Which privilege levels and states are not counted. */
 export interface Exclusions {
@@ -52,6 +76,23 @@ export interface AttrRequest {
   enableOnExec?: boolean;
   precise: number;
   readFormat: number;
+  /** Present for a counter that samples into a ring. */
+  sampling?: AttrSampling;
+}
+
+function samplingFlags(sampling: AttrSampling | undefined): number {
+  if (sampling === undefined) return 0;
+  const on = (flag: boolean, bit: number) => (flag ? 1 << bit : 0);
+  const { track } = sampling;
+  return on(sampling.freq, FLAG_BIT.freq) |
+    on(sampling.watermark, FLAG_BIT.watermark) |
+    on(true, FLAG_BIT.sampleIdAll) |
+    on((sampling.sampleType & SAMPLE_CALLCHAIN) !== 0, FLAG_BIT.excludeCallchainKernel) |
+    on(track.mmap, FLAG_BIT.mmap) |
+    on(track.mmap, FLAG_BIT.mmap2) |
+    on(track.comm, FLAG_BIT.comm) |
+    on(track.comm, FLAG_BIT.commExec) |
+    on(track.task, FLAG_BIT.task);
 }
 
 /** Writes the attr into the shared buffer and returns that buffer. */
@@ -75,9 +116,16 @@ export function writeAttr(n: Native, request: AttrRequest): Uint8Array {
     on(request.enableOnExec ?? false, FLAG_BIT.enableOnExec) |
     ((request.precise & 3) << FLAG_BIT.preciseIp) |
     on(request.exclude.host, FLAG_BIT.excludeHost) |
-    on(request.exclude.guest, FLAG_BIT.excludeGuest);
+    on(request.exclude.guest, FLAG_BIT.excludeGuest) |
+    samplingFlags(request.sampling);
   view.setUint32(40, flags >>> 0, true);
   view.setUint32(44, 0, true);
+  if (request.sampling !== undefined) {
+    view.setBigUint64(16, BigInt(request.sampling.period), true);
+    view.setBigUint64(24, BigInt(request.sampling.sampleType), true);
+    view.setUint32(48, request.sampling.wakeup, true);
+  }
+  if (spec.bpType !== undefined) view.setUint32(52, spec.bpType, true); // bp_type
   view.setBigUint64(56, spec.config1, true);
   view.setBigUint64(64, spec.config2, true);
   view.setBigUint64(128, spec.config3, true);

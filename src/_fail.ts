@@ -31,6 +31,7 @@ const CORE_MESSAGES: Readonly<Record<string, string>> = {
   NOT_SIMULATED: "this is not a simulated counter",
   NO_PAGE: 'the counter has no mmap page (opened with userspace: "off")',
   PATH_DENIED: "the path is outside the core's allow-list",
+  NO_RING: "the counter has no ring buffer (it was not opened for sampling)",
 };
 
 /** The code name of a positive native code. */
@@ -177,6 +178,8 @@ function hintFor(code: string, ctx: FailureContext): string | undefined {
       return "close counters you no longer need (`using` closes them at the end of a block)";
     case "NO_PAGE":
       return 'open the counter with userspace: "auto" to map its page';
+    case "NO_RING":
+      return "open the counter with a sample option, e.g. { sample: { frequency: 1000 } }";
     default:
       return undefined;
   }

@@ -13,15 +13,23 @@ import {
   exclusions,
   mayRetryRestricted,
   type ResolvedOptions,
+  type ResolvedSampling,
   resolveOptions,
   type UserspaceMode,
 } from "./_options.ts";
-import type { PerfError } from "./errors.ts";
+import { PerfError } from "./errors.ts";
+import type { RecordLayout } from "./_records.ts";
+import { Ring, ringFailure } from "./_ring.ts";
+import type { PerfRecord, RecordsOptions, RingStats, SamplingOptions } from "./sampling.ts";
 
 export type { UserspaceMode };
 
-/** How to open a counter. Every field is optional. */
-export interface CounterOptions {
+/**
+ * How to open a counter. Every field is optional. The sampling options
+ * (`sample`, `sampleType`, `wakeup`, `ring`, `track`) are described in
+ * {@link SamplingOptions}.
+ */
+export interface CounterOptions extends SamplingOptions {
   /** Thread to count: 0 (default) is the calling thread, -1 every process (needs `cpu`). */
   pid?: number;
   /** CPU to count on: -1 (default) is any CPU the thread runs on. */
@@ -141,7 +149,88 @@ export interface ReadStats {
 }
 
 let pmRead: (handle: number) => number = () => -10003;
-let adopt: (handle: number, spec: EventSpec) => Counter;
+let adopt: (handle: number, spec: EventSpec, layout?: RecordLayout, ownsRing?: boolean) => Counter;
+let handleOf: (counter: Counter) => number;
+let layoutOf: (counter: Counter) => RecordLayout | undefined;
+
+/** What the records of a counter opened with `options` look like. */
+export function recordLayout(
+  sampling: ResolvedSampling | undefined,
+  readFormat: number,
+): RecordLayout | undefined {
+  if (sampling === undefined) return undefined;
+  return { sampleType: sampling.sampleType, readFormat, sampleIdAll: true };
+}
+
+const DEFAULT_READ_FORMAT = READ_FORMAT.TOTAL_TIME_ENABLED | READ_FORMAT.TOTAL_TIME_RUNNING;
+
+/**
+ * A counter that sends its records to `output`'s ring must write them the
+ * way that ring is decoded.
+ */
+function checkOutput(spec: EventSpec, sampling: ResolvedSampling, readFormat: number): void {
+  const output = sampling.output;
+  if (output === undefined) return;
+  const theirs = output.closed ? undefined : layoutOf(output);
+  const ours = recordLayout(sampling, readFormat)!;
+  if (theirs === undefined || !output.sampling) {
+    throw new PerfError("INVALID_OPTION", "ring.output must be an open counter with its own ring", {
+      op: "open",
+      event: spec.name,
+      hint: "open the output counter with a sample option first, and keep it open",
+    });
+  }
+  if (theirs.sampleType !== ours.sampleType || theirs.readFormat !== ours.readFormat) {
+    throw new PerfError(
+      "INVALID_OPTION",
+      `ring.output "${output.event.name}" writes samples with another sampleType`,
+      {
+        op: "open",
+        event: spec.name,
+        hint: "records in one ring are decoded one way: give both counters the same sampleType",
+      },
+    );
+  }
+}
+
+const SAMPLE_READ = 1 << 4;
+
+/** A sampling-specific hint for an EINVAL at open, where the generic one would mislead. */
+function samplingOpenFailure(
+  failure: PerfError,
+  options: ResolvedOptions,
+  inGroup: boolean,
+): PerfError | undefined {
+  const sampling = options.sampling;
+  if (sampling === undefined || failure.code !== "EINVAL") return undefined;
+  if ((sampling.sampleType & SAMPLE_READ) === 0 || !options.inherit) return undefined;
+  return new PerfError(failure.code, failure.message.split("\nhint:")[0], {
+    errno: failure.errno,
+    op: failure.op,
+    event: failure.event,
+    hint: `this kernel refuses sampleType "read" on an inherited ${
+      inGroup ? "group" : "counter"
+    } (the sample could not hold the children's counts): drop inherit, or drop "read"`,
+  });
+}
+
+/** Maps the ring, or redirects to the output counter's; closes the handle on failure. */
+function attachRing(n: Native, handle: number, spec: EventSpec, options: ResolvedOptions): void {
+  const sampling = options.sampling!;
+  const output = sampling.output;
+  const result = output === undefined
+    ? n.symbols.pm_ring_map(handle, sampling.pages)
+    : n.symbols.pm_set_output(handle, handleOf(output));
+  if (result >= 0) return;
+  n.symbols.pm_close(handle);
+  throw ringFailure(result, {
+    op: output === undefined ? "ring_map" : "set_output",
+    event: spec.name,
+    pages: sampling.pages,
+    inherit: options.inherit,
+    cpu: options.cpu,
+  });
+}
 
 function modeFlags(mode: UserspaceMode, fallback: boolean): number {
   const bits = mode === "off"
@@ -162,6 +251,9 @@ export function openHandle(
   group: { leader: number; readFormat: number; disabled: boolean } | undefined,
 ): number {
   const n = native();
+  if (options.sampling !== undefined) {
+    checkOutput(spec, options.sampling, group?.readFormat ?? DEFAULT_READ_FORMAT);
+  }
   let excluded = exclusions(options, spec);
   let handle = openOnce(n, spec, options, group, excluded);
   if (
@@ -173,7 +265,7 @@ export function openHandle(
     handle = openOnce(n, spec, options, group, excluded);
   }
   if (handle < 0) {
-    throw nativeFailure(handle, {
+    const failure = nativeFailure(handle, {
       op: "open",
       event: spec.name,
       kind: spec.kind,
@@ -184,7 +276,9 @@ export function openHandle(
       excludeKernel: excluded.kernel,
       attrSize: kernelAttrSize(n),
     });
+    throw samplingOpenFailure(failure, options, group !== undefined) ?? failure;
   }
+  if (options.sampling !== undefined) attachRing(n, handle, spec, options);
   pmRead = n.symbols.pm_read;
   return handle;
 }
@@ -205,8 +299,8 @@ function openOnce(
     exclusive: spec.modifiers.exclusive ?? options.exclusive,
     disabled: group?.disabled ?? !options.enabled,
     precise: spec.modifiers.precise ?? 0,
-    readFormat: group?.readFormat ??
-      (READ_FORMAT.TOTAL_TIME_ENABLED | READ_FORMAT.TOTAL_TIME_RUNNING),
+    readFormat: group?.readFormat ?? DEFAULT_READ_FORMAT,
+    sampling: options.sampling,
   });
   return n.symbols.pm_open(
     attr,
@@ -248,6 +342,8 @@ export class Counter implements Disposable {
   #native: Native;
   #closed = false;
   #id: bigint | undefined;
+  #layout: RecordLayout | undefined;
+  #ring: Ring | undefined;
 
   /**
    * Wraps an open handle. Use {@link Counter.open}; this is for subclasses
@@ -255,15 +351,28 @@ export class Counter implements Disposable {
    *
    * @param handle A handle from the native core.
    * @param spec The resolved event.
+   * @param layout How its ring's records are laid out, when it samples.
+   * @param ownsRing Whether it has a ring of its own (not `ring.output`).
    */
-  protected constructor(handle: number, spec: EventSpec) {
+  protected constructor(
+    handle: number,
+    spec: EventSpec,
+    layout?: RecordLayout,
+    ownsRing = true,
+  ) {
     this.#handle = handle;
     this.#spec = spec;
     this.#native = native();
+    this.#layout = layout;
+    if (layout !== undefined && ownsRing) {
+      this.#ring = new Ring(handle, layout, { event: spec.name }, () => this.#closed);
+    }
   }
 
   static {
-    adopt = (handle, spec) => new Counter(handle, spec);
+    adopt = (handle, spec, layout, ownsRing) => new Counter(handle, spec, layout, ownsRing);
+    handleOf = (counter) => counter.#handle;
+    layoutOf = (counter) => counter.#ring === undefined ? undefined : counter.#layout;
   }
 
   /**
@@ -288,7 +397,9 @@ export class Counter implements Disposable {
   static open(event: EventInput, options?: CounterOptions): Counter {
     const spec = parseEvent(event);
     const resolved = resolveOptions("open", options, { userspace: "auto" });
-    return new Counter(openHandle(spec, resolved, undefined), spec);
+    const layout = recordLayout(resolved.sampling, DEFAULT_READ_FORMAT);
+    const owns = resolved.sampling?.output === undefined;
+    return new Counter(openHandle(spec, resolved, undefined), spec, layout, owns);
   }
 
   #fail(result: number, op: string): PerfError {
@@ -568,6 +679,96 @@ export class Counter implements Disposable {
     return this.#spec;
   }
 
+  #sampler(op: string): Ring {
+    if (this.#ring !== undefined && !this.#closed) return this.#ring;
+    // The core says STALE_HANDLE after close, NO_RING otherwise.
+    const result = this.#closed ? -10002 : -10011;
+    throw this.#fail(result, op);
+  }
+
+  /**
+   * Whether the counter samples into a ring of its own (opened with
+   * `sample`, without `ring.output`).
+   *
+   * @example Checking
+   * ```ts
+   * import { Counter } from "@perfmmap/perfmmap";
+   * using c = Counter.open("cpu-clock", { sample: { frequency: 100 } });
+   * console.log(c.sampling); // true
+   * ```
+   */
+  get sampling(): boolean {
+    return this.#ring !== undefined;
+  }
+
+  /**
+   * The records in the ring now, decoded; synchronous, never waits. One
+   * native call copies up to 256 KiB of records; a full ring takes at most
+   * `ceil(ring bytes / 256 KiB) + 1` calls, so a producer faster than the
+   * consumer cannot keep it looping.
+   *
+   * @returns The records, oldest first; samples, LOST and the side-band
+   * records asked for with `track`.
+   * @throws {PerfError} `NO_RING` when the counter does not sample.
+   *
+   * @example Counting samples
+   * ```ts
+   * import { Counter } from "@perfmmap/perfmmap";
+   * using c = Counter.open("cpu-clock", { sample: { frequency: 1000 } });
+   * const end = performance.now() + 20;
+   * while (performance.now() < end);
+   * const samples = c.drain().filter((r) => r.type === "sample");
+   * console.log(samples.length);
+   * ```
+   */
+  drain(): PerfRecord[] {
+    return this.#sampler("drain").drain();
+  }
+
+  /**
+   * The records as they arrive, waiting without spinning: in Deno, poll(2)
+   * on the counter's fd runs on a worker thread (a `nonblocking` FFI call);
+   * in Bun, which has no such calls, the iterator sleeps 1 ms, doubling to
+   * 16 ms, between empty looks. Either way a record is seen at most 16 ms
+   * after the kernel writes it (at once in Deno when a `wakeup` fires).
+   * Ends when the counter is closed or `options.signal` aborts.
+   *
+   * @param options See {@link RecordsOptions}.
+   * @returns An async iterator of records.
+   *
+   * @example Sampling until aborted
+   * ```ts
+   * import { Counter } from "@perfmmap/perfmmap";
+   * using c = Counter.open("cpu-clock", { sample: { frequency: 1000 } });
+   * const stop = AbortSignal.timeout(100);
+   * let samples = 0;
+   * for await (const record of c.records({ signal: stop })) {
+   *   if (record.type === "sample") samples++;
+   * }
+   * ```
+   */
+  records(options?: RecordsOptions): AsyncGenerator<PerfRecord, void, undefined> {
+    return this.#sampler("records").records(options);
+  }
+
+  /**
+   * What the ring consumer saw so far: records, LOST counts, records split
+   * across the end of the ring, and unknown types skipped.
+   *
+   * @returns A {@link RingStats}.
+   *
+   * @example Checking for losses
+   * ```ts
+   * import { Counter } from "@perfmmap/perfmmap";
+   * using c = Counter.open("cpu-clock", { sample: { frequency: 1000 } });
+   * c.drain();
+   * console.log(c.ringStats().lost); // 0
+   * ```
+   */
+  ringStats(): RingStats {
+    return this.#sampler("ring_info").stats();
+  }
+
   /**
    * Whether {@link Counter.close} was called.
    *
@@ -617,7 +818,17 @@ export class Counter implements Disposable {
   }
 }
 
+/** The core handle of a counter (for benchmarks that call the core directly). */
+export function counterHandle(counter: Counter): number {
+  return handleOf(counter);
+}
+
 /** Wraps a handle opened by {@link openHandle} (used by Group). */
-export function adoptCounter(handle: number, spec: EventSpec): Counter {
-  return adopt(handle, spec);
+export function adoptCounter(
+  handle: number,
+  spec: EventSpec,
+  layout?: RecordLayout,
+  ownsRing?: boolean,
+): Counter {
+  return adopt(handle, spec, layout, ownsRing);
 }

@@ -94,6 +94,12 @@ export interface EventSpec {
   pmu?: string;
   /** What the modifiers asked for. */
   modifiers: EventModifiers;
+  /**
+   * `perf_event_attr.bp_type` of a hardware breakpoint (type 5; see
+   * `Watchpoint`): 1 R, 2 W, 3 RW, 4 X. `config1` is then `bp_addr` and
+   * `config2` is `bp_len`.
+   */
+  bpType?: number;
 }
 
 const MAX_U64 = (1n << 64n) - 1n;

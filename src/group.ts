@@ -7,12 +7,19 @@
 
 import { type Native, native } from "./ffi/native.ts";
 import { IOC_FLAG_GROUP } from "./ffi/symbols.ts";
-import { adoptCounter, type Counter, type CounterOptions, openHandle } from "./counter.ts";
+import {
+  adoptCounter,
+  type Counter,
+  type CounterOptions,
+  openHandle,
+  recordLayout,
+} from "./counter.ts";
 import { type EventInput, type EventSpec, parseEvent } from "./event.ts";
 import { PerfError } from "./errors.ts";
 import { READ_FORMAT } from "./_attr.ts";
 import { nativeFailure } from "./_fail.ts";
-import { resolveOptions } from "./_options.ts";
+import { GROUP_SAMPLE_BITS, type ResolvedOptions, resolveOptions } from "./_options.ts";
+import type { PerfRecord, RecordsOptions, RingStats } from "./sampling.ts";
 
 /** Largest group the core decodes (`pm_read_values`). */
 export const GROUP_MAX_EVENTS = 256;
@@ -43,6 +50,22 @@ export interface GroupReadingBigInt {
   timeEnabled: bigint;
   /** Nanoseconds the group was on the PMU. */
   timeRunning: bigint;
+}
+
+/** A sampling group adds `id` to the samples; ring.output is Counter-only. */
+function groupSampling(resolved: ResolvedOptions): ResolvedOptions {
+  const sampling = resolved.sampling;
+  if (sampling === undefined) return resolved;
+  if (sampling.output !== undefined) {
+    throw new PerfError("INVALID_OPTION", "a group samples into its leader's ring", {
+      op: "open",
+      hint: "drop ring.output: every member of a group writes into the leader's ring",
+    });
+  }
+  return {
+    ...resolved,
+    sampling: { ...sampling, sampleType: sampling.sampleType | GROUP_SAMPLE_BITS },
+  };
 }
 
 /**
@@ -122,18 +145,24 @@ export class Group implements Disposable {
       );
     }
     const specs: EventSpec[] = events.map((event) => parseEvent(event));
-    const resolved = resolveOptions("open", options, { userspace: "off" });
+    const resolved = groupSampling(resolveOptions("open", options, { userspace: "off" }));
+    const layout = recordLayout(resolved.sampling, GROUP_FORMAT);
     const handles: number[] = [];
     const counters: Counter[] = [];
     try {
       for (const spec of specs) {
-        const handle = openHandle(spec, resolved, {
-          leader: handles.length === 0 ? -1 : handles[0],
+        const leader = handles.length === 0;
+        // The leader maps the ring; every member writes into it.
+        const memberOptions = leader || resolved.sampling === undefined
+          ? resolved
+          : { ...resolved, sampling: { ...resolved.sampling, output: counters[0] } };
+        const handle = openHandle(spec, memberOptions, {
+          leader: leader ? -1 : handles[0],
           readFormat: GROUP_FORMAT,
-          disabled: handles.length === 0,
+          disabled: leader,
         });
         handles.push(handle);
-        counters.push(adoptCounter(handle, spec));
+        counters.push(adoptCounter(handle, spec, layout, leader));
       }
     } catch (error) {
       for (const counter of counters.reverse()) counter[Symbol.dispose]();
@@ -148,6 +177,62 @@ export class Group implements Disposable {
     if (result < 0) {
       throw nativeFailure(result, { op, event: this.#counters[0].event.name });
     }
+  }
+
+  /**
+   * The records of the group's ring now (see {@link Counter.drain}). Every
+   * member samples into the leader's ring; a sample's `id` is its member's
+   * `Number(counter.id)` (a sampling group always adds `"id"` to
+   * `sampleType`).
+   *
+   * @returns The records, oldest first.
+   * @throws {PerfError} `NO_RING` when the group was opened without `sample`.
+   *
+   * @example Samples per member
+   * ```ts
+   * import { Group } from "@perfmmap/perfmmap";
+   * using g = Group.open(["cpu-clock", "task-clock"], { sample: { frequency: 1000 } });
+   * const end = performance.now() + 20;
+   * while (performance.now() < end);
+   * const ids = g.counters.map((c) => Number(c.id));
+   * for (const r of g.drain()) if (r.type === "sample") console.log(ids.indexOf(r.id!));
+   * ```
+   */
+  drain(): PerfRecord[] {
+    return this.#counters[0].drain();
+  }
+
+  /**
+   * The group's records as they arrive (see {@link Counter.records}).
+   *
+   * @param options See {@link RecordsOptions}.
+   * @returns An async iterator of records.
+   *
+   * @example Iterating
+   * ```ts
+   * import { Group } from "@perfmmap/perfmmap";
+   * using g = Group.open(["cpu-clock"], { sample: { frequency: 1000 } });
+   * for await (const r of g.records({ signal: AbortSignal.timeout(50) })) console.log(r.type);
+   * ```
+   */
+  records(options?: RecordsOptions): AsyncGenerator<PerfRecord, void, undefined> {
+    return this.#counters[0].records(options);
+  }
+
+  /**
+   * The group ring's consumer statistics (see {@link Counter.ringStats}).
+   *
+   * @returns A {@link RingStats}.
+   *
+   * @example Losses
+   * ```ts
+   * import { Group } from "@perfmmap/perfmmap";
+   * using g = Group.open(["cpu-clock"], { sample: { frequency: 1000 } });
+   * console.log(g.ringStats().lost);
+   * ```
+   */
+  ringStats(): RingStats {
+    return this.#counters[0].ringStats();
   }
 
   #readRaw(exact: number): number {

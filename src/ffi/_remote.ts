@@ -333,7 +333,7 @@ export async function fetchLibrary(
   }
   const home = cacheHome(runtime);
   if (home === undefined) {
-    const flags = denoFlags(url.host, "~/.cache/perfmmap");
+    const flags = denoFlags(url.host, "$HOME/.cache/perfmmap");
     return {
       error: failure(
         "LIBRARY_CACHE_FAILED",

@@ -13,6 +13,7 @@ import type { LoadedLibrary } from "./_loaded.ts";
 type _BunType = "i32" | "u32" | "f64" | "ptr";
 
 interface _BunFfi {
+  ptr(view: ArrayBufferView): number | null;
   dlopen(
     path: string,
     symbols: Record<string, { args: _BunType[]; returns: _BunType }>,
@@ -44,4 +45,23 @@ export function openWithBun(path: string): LoadedLibrary {
     symbols: library.symbols as NativeSymbols,
     close: () => library.close(),
   };
+}
+
+let bunFfi: _BunFfi | undefined;
+
+/**
+ * The address of a view's first byte: `ptr()` of `bun:ffi`. A runtime
+ * facility, not a library symbol. In JSC a typed array of up to 1000
+ * elements may keep its storage in the GC heap until its ArrayBuffer is
+ * first needed, and then moves it; callers that keep the address must read
+ * `view.buffer` first (see `src/_watch.ts`).
+ *
+ * @param view A typed array or DataView.
+ * @returns The address, or 0n for an empty view.
+ */
+export function addressWithBun(view: ArrayBufferView): bigint {
+  const meta = import.meta as unknown as { require(id: string): _BunFfi };
+  bunFfi ??= meta.require("bun:ffi");
+  const address = bunFfi.ptr(view);
+  return typeof address === "number" ? BigInt(address) : 0n;
 }

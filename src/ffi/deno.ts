@@ -23,3 +23,24 @@ export function openWithDeno(path: string): LoadedLibrary {
     close: () => library.close(),
   };
 }
+
+interface _DenoPointers {
+  of(value: ArrayBufferView): unknown;
+  value(pointer: unknown): number | bigint;
+}
+
+/**
+ * The address of a view's first byte: `Deno.UnsafePointer.of` and
+ * `Deno.UnsafePointer.value`. A runtime facility, not a library symbol.
+ * Deno returns the off-heap backing store (a small typed array is moved off
+ * the V8 heap first), which the garbage collector does not move.
+ *
+ * @param view A typed array or DataView.
+ * @returns The address, or 0n for an empty view.
+ */
+export function addressWithDeno(view: ArrayBufferView): bigint {
+  const host = globalThis as unknown as { Deno: { UnsafePointer: _DenoPointers } };
+  const pointers = host.Deno.UnsafePointer;
+  const pointer = pointers.of(view);
+  return pointer === null ? 0n : BigInt(pointers.value(pointer));
+}

@@ -9,6 +9,8 @@
 import { PerfError } from "../errors.ts";
 import { detectRuntime, type Runtime, runtimeVersion } from "./_host.ts";
 import { loadLibrary } from "./_library.ts";
+import { addressWithBun } from "./bun.ts";
+import { addressWithDeno } from "./deno.ts";
 import { ABI_VERSION, ATTR_SIZE, DETAILED_BYTES, type NativeSymbols } from "./symbols.ts";
 
 /** Bytes of the shared text buffer for `pm_read_text`/`pm_list_dir`. */
@@ -98,4 +100,16 @@ function create(): Native {
  */
 export function native(): Native {
   return instance ??= create();
+}
+
+/**
+ * The address of a view's first byte, from the runtime (not the library):
+ * for hardware watchpoints, which the kernel sets on an address.
+ *
+ * @param view A typed array or DataView; read its `.buffer` first so that
+ * Bun does not move a small array's storage afterwards.
+ * @returns The address as a bigint, or 0n for an empty view.
+ */
+export function addressOf(view: ArrayBufferView): bigint {
+  return native().runtime === "deno" ? addressWithDeno(view) : addressWithBun(view);
 }

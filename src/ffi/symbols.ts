@@ -18,6 +18,12 @@ export interface SymbolDefinition {
   readonly parameters: readonly SymbolType[];
   /** Result type. */
   readonly result: SymbolType;
+  /**
+   * Deno runs the call on a worker thread and returns a Promise. Bun has no
+   * such calls and binds the symbol as a plain (blocking) one, which
+   * perfmmap never calls there.
+   */
+  readonly nonblocking?: boolean;
 }
 
 /** ABI version this table describes (`pm_abi_version()`). */
@@ -173,6 +179,42 @@ export const SYMBOLS = {
   },
   // int32_t pm_ring_unmap(int32_t h);
   pm_ring_unmap: { parameters: ["i32" /* int32_t h */], result: "i32" },
+  // int32_t pm_ring_read(int32_t h, uint8_t *out, uint32_t cap);
+  pm_ring_read: {
+    parameters: [
+      "i32", // int32_t h
+      "buffer", // uint8_t *out: whole records, each with its perf_event_header
+      "u32", // uint32_t cap: bytes of out (>= 8)
+    ],
+    result: "i32", // bytes copied (0: ring empty), or -code
+  },
+  // int32_t pm_ring_info(int32_t h, uint8_t *out);
+  pm_ring_info: {
+    parameters: [
+      "i32", // int32_t h
+      "buffer", // uint8_t *out: 128 bytes, see RING_INFO
+    ],
+    result: "i32",
+  },
+  // int32_t pm_ring_poll(int32_t h, int32_t timeout_ms);
+  pm_ring_poll: {
+    parameters: [
+      "i32", // int32_t h
+      "i32", // int32_t timeout_ms: 0..60000
+    ],
+    result: "i32", // revents (POLLIN 1, POLLHUP 16), 0 on timeout, or -code
+  },
+  // int32_t pm_ring_wait(int32_t h, int32_t timeout_ms);  /* = pm_ring_poll */
+  pm_ring_wait: {
+    parameters: [
+      "i32", // int32_t h
+      "i32", // int32_t timeout_ms: 0..60000
+    ],
+    result: "i32",
+    nonblocking: true, // Deno: a Promise, the wait runs on a worker thread
+  },
+  // int32_t pm_gettid(void);
+  pm_gettid: { parameters: [], result: "i32" },
 
   // int32_t pm_sim_open(uint32_t flags);
   pm_sim_open: {
@@ -247,7 +289,10 @@ type _JsParameters<P extends readonly SymbolType[]> = {
 export type NativeSymbols = {
   readonly [K in keyof Symbols]: (
     ...args: _JsParameters<Symbols[K]["parameters"]>
-  ) => JsType<Symbols[K]["result"]>;
+  ) => Symbols[K] extends { readonly nonblocking: true }
+    // A Promise in Deno; a plain value in Bun, which never calls these.
+    ? Promise<JsType<Symbols[K]["result"]>> | JsType<Symbols[K]["result"]>
+    : JsType<Symbols[K]["result"]>;
 };
 
 /** Flags of `pm_open` and `pm_sim_open` (ABI.md). */
@@ -317,6 +362,21 @@ export const STATS = {
   INDEX_ZERO_FALLBACKS: 6,
 } as const;
 
+/** Slots of `pm_ring_info`'s 128-byte output (f64). */
+export const RING_INFO = {
+  DATA_PAGES: 0,
+  DATA_BYTES: 1,
+  PENDING_BYTES: 2,
+  DATA_HEAD: 3,
+  DATA_TAIL: 4,
+  READS: 5,
+  RECORDS: 6,
+  BYTES: 7,
+  SPLIT_RECORDS: 8,
+  RESYNCS: 9,
+  PAGE_SIZE: 10,
+} as const;
+
 /** `pm_sim_set` field numbers. */
 export const SIM_FIELDS = {
   lock: 0,
@@ -364,6 +424,7 @@ export const CORE_CODES = {
   10008: "NOT_SIMULATED",
   10009: "NO_PAGE",
   10010: "PATH_DENIED",
+  10011: "NO_RING",
 } as const;
 
 /** Size of `struct perf_event_attr` we build (`PERF_ATTR_SIZE_VER8`). */

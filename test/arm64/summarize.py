@@ -18,6 +18,7 @@ RESULT = re.compile(r"@@RESULT (\S+) (PASS|FAIL)(?: (.*))?$")
 
 SMOKE = {
     "max": ["c.basic.open", "c.basic.bracket", "c.basic.grow", "c.multi"],
+    "suite": [],
     "a57": ["c.basic.open", "c.basic.bracket", "c.basic.grow", "c.multi32",
             "c.wrap"],
     "icount": ["c.basic.open", "c.basic.bracket", "c.basic.grow", "c.icount"],
@@ -25,12 +26,14 @@ SMOKE = {
 }
 API = {
     "max": ["api.require", "api.bracket", "api.grow", "api.multi"],
+    "suite": [],
     "a57": ["api.require", "api.bracket", "api.grow", "api.wrap32"],
     "icount": ["api.require", "api.icount"],
     "off": ["api.require-refused", "api.auto-syscall", "api.off-cost"],
 }
 PROJECT_EXTRA = {
-    "max": ["zig.tests", "deno.suite", "bun.suite"],
+    "max": ["zig.tests"],
+    "suite": ["deno.suite", "bun.suite"],
     "a57": [],
     "icount": ["deno.hwsuite", "bun.hwsuite"],
     "off": [],
@@ -39,7 +42,8 @@ SUITES = ("deno.suite", "bun.suite", "deno.hwsuite", "bun.hwsuite")
 HOST_PROJECT = ["host.build.lib", "host.build.zig-tests"]
 
 RUN_TITLE = {
-    "max": "-cpu max,pauth-impdef=on,pmu=on (64-bit counters)",
+    "max": "-cpu max,pauth-impdef=on,pmu=on,sve=off,sme=off (64-bit counters)",
+    "suite": "-cpu max,... the project's test/*.test.ts, deno and bun",
     "a57": "-cpu cortex-a57,pmu=on -icount shift=0 (32-bit fallback, wrap)",
     "icount": "-cpu max,... -icount shift=0 (exact INSTRUCTIONS)",
     "off": "-cpu max,... perf_user_access=0 (fast path off)",
@@ -102,11 +106,10 @@ def suite_counts(name, lines):
     """The runner's own closing numbers, to show what ran (and what skipped)."""
     text = "\n".join(lines)
     if name.startswith("deno."):
-        m = re.findall(r"(ok|FAILED) \| (\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed"
-                       r"(?: \| (\d+) ignored)?", text)
+        # "ok | 23 passed (188 steps) | 0 failed | 0 ignored (10 steps) (2m12s)"
+        m = re.findall(r"^((?:ok|FAILED) \| \d+ passed.*?)(?: \([0-9hms. ]+\))?$", text, re.M)
         if m:
-            status, passed, _, failed, ignored = m[-1]
-            return f"runner: {passed} passed, {failed} failed, {ignored or 0} ignored"
+            return "runner: " + m[-1]
     else:
         p = re.findall(r"^\s*(\d+) pass$", text, re.M)
         f = re.findall(r"^\s*(\d+) fail$", text, re.M)

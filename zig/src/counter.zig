@@ -44,6 +44,15 @@ pub const Stats = struct {
     index_zero_fallbacks: u64 = 0,
 };
 
+/// What the ring consumer did (pm_ring_info); zeroed when a ring is mapped.
+pub const RingStats = struct {
+    reads: u64 = 0,
+    records: u64 = 0,
+    bytes: u64 = 0,
+    split_records: u64 = 0,
+    resyncs: u64 = 0,
+};
+
 pub const Counter = struct {
     /// The live handle; 0 while the slot is free (see handles.zig).
     handle: i32 = 0,
@@ -72,6 +81,7 @@ pub const Counter = struct {
     group_members_opened: u32 = 1,
     sim_state: sim.State = .{},
     stats: Stats = .{},
+    ring_stats: RingStats = .{},
 
     pub fn page(counter: *const Counter) ?*Page {
         const mapping = counter.mapping orelse return null;

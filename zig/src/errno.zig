@@ -18,6 +18,7 @@ pub const Code = enum(u32) {
     NOT_SIMULATED = 10008,
     NO_PAGE = 10009,
     PATH_DENIED = 10010,
+    NO_RING = 10011,
 };
 
 /// One failure of a core operation, carried as a value (never a panic).

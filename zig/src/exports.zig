@@ -12,6 +12,7 @@ const counter_mod = @import("counter.zig");
 const reader = @import("reader.zig");
 const read_format = @import("read_format.zig");
 const ring = @import("ring.zig");
+const ring_reader = @import("ring_reader.zig");
 const sim = @import("sim.zig");
 const sysfs = @import("sysfs.zig");
 const system = @import("system.zig");
@@ -179,14 +180,18 @@ pub export fn pm_period(h: i32, lo: u32, hi: u32) i32 {
 }
 
 pub export fn pm_set_output(h: i32, target: i32) i32 {
+    handles.acquireLock() catch |err| return claimFailure(err).result();
+    defer handles.releaseLock();
     const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
-    var target_fd: i32 = -1;
+    var output: ?*const Counter = null;
     if (target != -1) {
-        const output = handles.lookup(target) catch |err| return lookupFailure(err).result();
-        if (output.simulated) return errno.fromErrno(.BADF).result();
-        target_fd = output.fd;
+        const found = handles.lookup(target) catch |err| return lookupFailure(err).result();
+        if (found.simulated) return errno.fromErrno(.BADF).result();
+        output = found;
     }
-    return ioctlResult(counter, attr_mod.PERF_EVENT_IOC_SET_OUTPUT, @as(u32, @bitCast(target_fd)));
+    var failure: Failure = undefined;
+    ring.setOutput(counter, output, &failure) catch return failure.result();
+    return 0;
 }
 
 pub export fn pm_pause_output(h: i32, pause: u32) i32 {
@@ -336,6 +341,55 @@ pub export fn pm_ring_unmap(h: i32) i32 {
     var failure: Failure = undefined;
     ring.unmap(counter, &failure) catch return failure.result();
     return 0;
+}
+
+/// Copies whole records into `out` (no FFI call per record): bytes copied,
+/// 0 when the ring is empty.
+pub export fn pm_ring_read(h: i32, out: [*]u8, cap: u32) i32 {
+    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    if (cap > std.math.maxInt(i32)) return errno.fromErrno(.INVAL).result();
+    var failure: Failure = undefined;
+    const bytes = ring.read(counter, out[0..cap], &failure) catch return failure.result();
+    assert(bytes <= cap);
+    return @intCast(bytes);
+}
+
+pub export fn pm_ring_info(h: i32, out: *[16]f64) i32 {
+    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    out.* = @splat(0);
+    out[10] = @floatFromInt(system.pageSize());
+    const view = ring.viewOf(counter) orelse return 0;
+    const stats = &counter.ring_stats;
+    out[0] = @floatFromInt(counter.ring_data_pages);
+    out[1] = @floatFromInt(view.data_bytes);
+    out[2] = @floatFromInt(ring_reader.pendingBytes(view));
+    out[3] = @floatFromInt(@atomicLoad(u64, &view.control.data_head, .acquire));
+    out[4] = @floatFromInt(@atomicLoad(u64, &view.control.data_tail, .monotonic));
+    out[5] = @floatFromInt(stats.reads);
+    out[6] = @floatFromInt(stats.records);
+    out[7] = @floatFromInt(stats.bytes);
+    out[8] = @floatFromInt(stats.split_records);
+    out[9] = @floatFromInt(stats.resyncs);
+    return 0;
+}
+
+/// poll(2) on the counter's fd for at most `timeout_ms` (0..60 000).
+pub export fn pm_ring_poll(h: i32, timeout_ms: i32) i32 {
+    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    var failure: Failure = undefined;
+    const revents = ring.poll(counter, timeout_ms, &failure) catch return failure.result();
+    return @intCast(revents);
+}
+
+/// The same as pm_ring_poll under a second name, which the symbol table
+/// declares `nonblocking` for Deno (it runs on a worker thread there and
+/// returns a Promise). Bun binds it as a plain call and never uses it.
+pub export fn pm_ring_wait(h: i32, timeout_ms: i32) i32 {
+    return pm_ring_poll(h, timeout_ms);
+}
+
+pub export fn pm_gettid() i32 {
+    return syscalls.gettid();
 }
 
 pub export fn pm_sim_set(h: i32, field: u32, lo: u32, hi: u32) i32 {

@@ -14,10 +14,13 @@ test {
     _ = @import("sysfs.zig");
     _ = @import("system.zig");
     _ = @import("ring.zig");
+    _ = @import("ring_reader.zig");
     _ = @import("exports.zig");
     _ = @import("tests/self_read_test.zig");
     _ = @import("tests/exports_test.zig");
     _ = @import("tests/events_test.zig");
     _ = @import("tests/hardware_test.zig");
     _ = @import("tests/launcher_test.zig");
+    _ = @import("tests/ring_test.zig");
+    _ = @import("tests/sampling_test.zig");
 }

@@ -1,0 +1,206 @@
+// The consumer of one counter's ring: batched copies through pm_ring_read
+// into one buffer bound once per process, decoding, statistics, and waiting
+// without spinning.
+//
+// Waiting (Counter.records):
+// - Deno: pm_ring_wait is declared `nonblocking`, so poll(2) on the perf fd
+//   runs on a Deno worker thread and the JS thread stays free. Each wait is
+//   at most WAIT_SLICE_MS, so a wakeup below the kernel's watermark (or a
+//   closed counter) is noticed within that time.
+// - Bun has no nonblocking FFI calls: a blocking poll would freeze the JS
+//   thread. It sleeps with setTimeout, 1 ms doubling to WAIT_SLICE_MS, and
+//   drains (one pm_ring_read, no syscall) after each sleep.
+
+import { type Native, native } from "./ffi/native.ts";
+import { RING_INFO } from "./ffi/symbols.ts";
+import { nativeFailure } from "./_fail.ts";
+import { PerfError } from "./errors.ts";
+import { sysctl } from "./_sysfs.ts";
+import { type DecodeTally, newTally, RecordDecoder, type RecordLayout } from "./_records.ts";
+import type { PerfRecord, RecordsOptions, RingStats } from "./sampling.ts";
+
+/**
+ * Bytes of the shared copy buffer: above the largest record (64 KiB), and
+ * large enough that a default 8-page ring drains in one call.
+ */
+export const RING_BUFFER_BYTES = 256 << 10;
+/** Longest single wait before looking again (ms). */
+export const WAIT_SLICE_MS = 16;
+const BACKOFF_FIRST_MS = 1;
+
+let shared: { bytes: Uint8Array; view: DataView } | undefined;
+
+function buffer(): { bytes: Uint8Array; view: DataView } {
+  if (shared !== undefined) return shared;
+  const bytes = new Uint8Array(RING_BUFFER_BYTES);
+  return shared = { bytes, view: new DataView(bytes.buffer) };
+}
+
+const info = new Float64Array(16);
+const infoBytes = new Uint8Array(info.buffer);
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** What was being done when mapping or redirecting a ring failed. */
+export interface RingFailureContext {
+  op: "ring_map" | "set_output";
+  event: string;
+  pages: number;
+  inherit: boolean;
+  cpu: number;
+}
+
+function ringHint(code: string, ctx: RingFailureContext): string | undefined {
+  if (ctx.op === "set_output" && code === "EINVAL") {
+    return "records can go to another counter's ring only when both count the same thread (or the same CPU) with the same clock";
+  }
+  if (code === "EINVAL" && ctx.inherit && ctx.cpu === -1) {
+    return "the kernel maps no ring for an inherited counter on any CPU (cpu -1): drop inherit, or open one sampling counter per CPU";
+  }
+  if (code === "EPERM" || code === "ENOMEM") {
+    const limit = sysctl("PERF_EVENT_MLOCK_KB");
+    const kib = (ctx.pages + 1) * 4;
+    return `a ${ctx.pages}-page ring locks about ${kib} KiB, above what kernel.perf_event_mlock_kb (${
+      limit ?? "unknown"
+    }) and RLIMIT_MEMLOCK allow this process: use fewer pages, or CAP_IPC_LOCK`;
+  }
+  return undefined;
+}
+
+/** The PerfError of a failed pm_ring_map / pm_set_output, with a ring-specific hint. */
+export function ringFailure(result: number, ctx: RingFailureContext): PerfError {
+  const base = nativeFailure(result, { op: ctx.op, event: ctx.event });
+  const hint = ringHint(base.code, ctx);
+  if (hint === undefined) return base;
+  const message = base.message.split("\nhint:")[0];
+  return new PerfError(base.code, message, {
+    errno: base.errno,
+    op: ctx.op,
+    event: ctx.event,
+    hint,
+  });
+}
+
+/** Where a failure is reported from. */
+export interface RingContext {
+  event: string;
+}
+
+/** One counter's ring. */
+export class Ring {
+  readonly #handle: number;
+  readonly #native: Native;
+  readonly #decoder: RecordDecoder;
+  readonly #context: RingContext;
+  readonly #tally: DecodeTally = newTally();
+  readonly #isClosed: () => boolean;
+
+  constructor(
+    handle: number,
+    layout: RecordLayout,
+    context: RingContext,
+    isClosed: () => boolean,
+  ) {
+    this.#handle = handle;
+    this.#native = native();
+    this.#decoder = new RecordDecoder(layout);
+    this.#context = context;
+    this.#isClosed = isClosed;
+  }
+
+  #fail(result: number, op: string): Error {
+    return nativeFailure(result, { op, event: this.#context.event });
+  }
+
+  /** One pm_ring_read into the shared buffer; decoded records go to `out`. */
+  #readOnce(out: PerfRecord[]): number {
+    const { bytes, view } = buffer();
+    const copied = this.#native.symbols.pm_ring_read(this.#handle, bytes, bytes.length);
+    if (copied < 0) throw this.#fail(copied, "drain");
+    if (copied > 0) this.#decoder.decode(bytes, view, copied, out, this.#tally);
+    return copied;
+  }
+
+  /**
+   * Everything pending now. Bounded: at most enough calls to empty a full
+   * ring once, so a producer faster than the consumer cannot keep it here.
+   */
+  drain(): PerfRecord[] {
+    const out: PerfRecord[] = [];
+    const dataBytes = this.#dataBytes();
+    const callsMax = Math.ceil(dataBytes / RING_BUFFER_BYTES) + 1;
+    for (let call = 0; call < callsMax; call++) {
+      if (this.#readOnce(out) === 0) break;
+    }
+    return out;
+  }
+
+  #dataBytesCached = 0;
+
+  #dataBytes(): number {
+    if (this.#dataBytesCached > 0) return this.#dataBytesCached;
+    this.#info();
+    return this.#dataBytesCached = info[RING_INFO.DATA_BYTES];
+  }
+
+  #info(): void {
+    const result = this.#native.symbols.pm_ring_info(this.#handle, infoBytes);
+    if (result < 0) throw this.#fail(result, "ring_info");
+  }
+
+  /** The consumer's statistics. */
+  stats(): RingStats {
+    this.#info();
+    const t = this.#tally;
+    return {
+      pages: info[RING_INFO.DATA_PAGES],
+      dataBytes: info[RING_INFO.DATA_BYTES],
+      pendingBytes: info[RING_INFO.PENDING_BYTES],
+      records: info[RING_INFO.RECORDS],
+      bytes: info[RING_INFO.BYTES],
+      samples: t.samples,
+      lostRecords: t.lostRecords,
+      lost: t.lost,
+      throttles: t.throttles,
+      unknown: t.unknown,
+      malformed: t.malformed,
+      splitRecords: info[RING_INFO.SPLIT_RECORDS],
+      resyncs: info[RING_INFO.RESYNCS],
+      reads: info[RING_INFO.READS],
+    };
+  }
+
+  /** Waits (without spinning) until records may be ready; see the file comment. */
+  async #wait(delay: number): Promise<number> {
+    const n = this.#native;
+    if (n.runtime === "deno") {
+      const result = await n.symbols.pm_ring_wait(this.#handle, WAIT_SLICE_MS);
+      if (result < 0 && !this.#isClosed()) throw this.#fail(result, "wait");
+      return delay;
+    }
+    await sleep(delay);
+    return Math.min(delay * 2, WAIT_SLICE_MS);
+  }
+
+  /** Records as they arrive, until the counter closes or `signal` aborts. */
+  async *records(options: RecordsOptions = {}): AsyncGenerator<PerfRecord, void, undefined> {
+    const { signal } = options;
+    const stopped = () => this.#isClosed() || signal?.aborted === true;
+    let delay = BACKOFF_FIRST_MS;
+    const batch: PerfRecord[] = [];
+    while (!stopped()) {
+      batch.length = 0;
+      if (this.#readOnce(batch) > 0) {
+        delay = BACKOFF_FIRST_MS;
+        for (const record of batch) {
+          yield record;
+          if (stopped()) return;
+        }
+        continue;
+      }
+      delay = await this.#wait(delay);
+    }
+  }
+}

@@ -1,0 +1,399 @@
+// Sampling through the ring buffer on the real kernel: software events
+// (cpu-clock) sample on a VM without a PMU. Every busy loop here is measured
+// in CPU time, read from the sampling counter itself (cpu-clock counts the
+// nanoseconds this thread ran), so a loaded machine gives the same counts.
+
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Counter, Group, type PerfRecord, type SampleRecord, type TaskRecord } from "../mod.ts";
+import { native } from "../src/ffi/native.ts";
+import { openWithBun } from "../src/ffi/bun.ts";
+import { openWithDeno } from "../src/ffi/deno.ts";
+import { busy, expectPerfError } from "./_helpers.ts";
+import { spawnSync } from "node:child_process";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+// bun test stops a test after 5 s by default; the arm64 QEMU guest emulates the CPU.
+const SLOW = { timeout: 300_000 };
+const MS = 1e6;
+
+/** Spins until `clock` (a cpu-clock counter) has grown by `ns` of CPU time. */
+function spinCpu(clock: Counter, ns: number): void {
+  const start = clock.read();
+  let laps = 0;
+  while (clock.read() - start < ns && laps < 1e7) {
+    busy(1);
+    laps++;
+  }
+}
+
+function samples(records: readonly PerfRecord[]): SampleRecord[] {
+  return records.filter((record): record is SampleRecord => record.type === "sample");
+}
+
+function thisThread(): number {
+  return native().symbols.pm_gettid();
+}
+
+describe("sampling: cpu-clock at 1000 Hz", () => {
+  it("a 300 ms busy loop gives 200..400 samples, all of this thread, in time order", () => {
+    using clock = Counter.open("cpu-clock", {
+      sample: { frequency: 1000 },
+      sampleType: ["ip", "tid", "time"],
+    });
+    spinCpu(clock, 300 * MS);
+    clock.disable();
+    const records = clock.drain();
+    const taken = samples(records);
+    assert.ok(
+      taken.length >= 200 && taken.length <= 400,
+      `${taken.length} samples in 300 ms of CPU at 1000 Hz`,
+    );
+    const tid = thisThread();
+    // Not necessarily process.pid: `deno test` runs test modules on another thread.
+    let last = 0;
+    for (const sample of taken) {
+      assert.equal(sample.tid, tid);
+      assert.equal(sample.pid, process.pid);
+      assert.ok(sample.ip !== undefined && sample.ip > 0, `ip ${sample.ip}`);
+      assert.ok(sample.time! >= last, `time ${sample.time} after ${last}`);
+      last = sample.time!;
+      assert.equal(sample.addr, undefined, "fields outside sampleType stay undefined");
+      assert.equal(sample.callchain, undefined);
+    }
+    const stats = clock.ringStats();
+    assert.equal(stats.samples, taken.length);
+    assert.equal(stats.records, records.length);
+    assert.equal(stats.lost, 0);
+    assert.equal(stats.pendingBytes, 0);
+    assert.equal(stats.pages, 8, "8 data pages by default");
+    assert.ok(clock.read() >= 300 * MS, "counting works beside the ring");
+  });
+
+  it("samples carry exactly the sampleType fields, in the kernel's order", () => {
+    using clock = Counter.open("cpu-clock", {
+      sample: { period: 1_000_000 },
+      sampleType: ["ip", "tid", "time", "id", "stream_id", "cpu", "period", "read", "callchain"],
+    });
+    spinCpu(clock, 20 * MS);
+    clock.disable();
+    const taken = samples(clock.drain());
+    assert.ok(taken.length >= 10, `${taken.length} samples`);
+    const id = Number(clock.id);
+    for (const sample of taken) {
+      assert.equal(sample.id, id);
+      assert.equal(sample.streamId, id, "not inherited: its own stream");
+      assert.ok(sample.cpu! >= 0);
+      assert.equal(sample.period, 1_000_000);
+      assert.equal(sample.read!.values.length, 1);
+      assert.ok(sample.read!.values[0].value > 0);
+      assert.ok(sample.read!.timeEnabled! >= sample.read!.timeRunning!);
+      assert.ok(Array.isArray(sample.callchain));
+    }
+    const user = taken.filter((sample) => sample.cpuMode === "user");
+    assert.ok(user.length > 0, "some samples in user mode");
+    for (const sample of user) {
+      assert.ok(sample.callchain!.length >= 1, "a user sample has a user call chain");
+      assert.equal(sample.callchain![0], sample.ip, "the chain starts at the sampled ip");
+    }
+  });
+});
+
+describe("sampling: overflow and wraparound", () => {
+  it("a slow consumer of a 1-page ring gets LOST with a count, then sampling goes on", () => {
+    using clock = Counter.open("cpu-clock", {
+      sample: { frequency: 10_000 },
+      ring: { pages: 1 },
+    });
+    spinCpu(clock, 200 * MS); // ~2000 samples of 32 bytes, into 4096 bytes, unread
+    const first = clock.drain();
+    spinCpu(clock, 50 * MS);
+    clock.disable();
+    const records = [...first, ...clock.drain()];
+    const lostAt = records.findIndex((record) => record.type === "lost");
+    assert.ok(lostAt >= 0, "a LOST record");
+    const lost = records.filter((record) => record.type === "lost");
+    const dropped = lost.reduce((sum, record) => sum + record.lost, 0);
+    assert.ok(dropped >= 100, `${dropped} records lost`);
+    assert.equal(lost[0].id, Number(clock.id));
+    const after = samples(records.slice(lostAt + 1));
+    assert.ok(after.length >= 100, `${after.length} samples after the LOST record`);
+    const stats = clock.ringStats();
+    assert.equal(stats.lost, dropped);
+    assert.equal(stats.lostRecords, lost.length);
+  });
+
+  it("records split across the end of the ring decode whole (observed for real)", () => {
+    // 40-byte samples in a 4096-byte ring: every lap leaves 16 bytes at the
+    // end, so a record straddles the end on every lap.
+    using clock = Counter.open("cpu-clock", {
+      sample: { frequency: 4000 },
+      sampleType: ["ip", "tid", "time", "period"],
+      ring: { pages: 1 },
+    });
+    const taken: SampleRecord[] = [];
+    const start = clock.read();
+    while (clock.read() - start < 300 * MS) {
+      busy(3);
+      taken.push(...samples(clock.drain()));
+    }
+    clock.disable();
+    taken.push(...samples(clock.drain()));
+    const stats = clock.ringStats();
+    assert.ok(
+      stats.splitRecords >= 3,
+      `${stats.splitRecords} records split over ${stats.bytes} bytes`,
+    );
+    assert.equal(stats.malformed, 0);
+    assert.equal(stats.resyncs, 0);
+    assert.ok(taken.length >= 600, `${taken.length} samples`);
+    const tid = thisThread();
+    let last = 0;
+    for (const sample of taken) {
+      assert.equal(sample.tid, tid);
+      assert.equal(sample.period, 250_000);
+      assert.ok(sample.ip! > 0 && sample.time! >= last);
+      last = sample.time!;
+    }
+  });
+});
+
+describe("sampling: bad input is a typed error", () => {
+  for (const pages of [0, 3, 2 ** 20]) {
+    it(`ring pages ${pages}: EINVAL before the kernel is asked`, () => {
+      const error = expectPerfError(
+        () => Counter.open("cpu-clock", { sample: { frequency: 1000 }, ring: { pages } }),
+        "EINVAL",
+      );
+      assert.equal(error.errno, 22);
+      assert.match(error.message, /power of two/);
+    });
+  }
+
+  it('sampleType "read" on an inherited (non-group) counter: the kernel says EINVAL', () => {
+    const error = expectPerfError(
+      () =>
+        Counter.open("cpu-clock", {
+          sample: { frequency: 1000 },
+          sampleType: ["ip", "read"],
+          inherit: true,
+        }),
+      "EINVAL",
+    );
+    assert.equal(error.op, "open");
+    assert.match(error.hint ?? "", /inherit/);
+  });
+
+  it("an inherited sampling counter on every CPU cannot map a ring: EINVAL with a hint", () => {
+    const error = expectPerfError(
+      () => Counter.open("cpu-clock", { sample: { frequency: 1000 }, inherit: true }),
+      "EINVAL",
+    );
+    assert.equal(error.op, "ring_map");
+    assert.match(error.hint ?? "", /inherit/);
+  });
+
+  it("options are checked: unknown fields, missing sample, both rates, no ring", () => {
+    const bad = [
+      { sample: { frequency: 1000 }, sampleType: ["ipx"] },
+      { sampleType: ["ip"] },
+      { ring: { pages: 8 } },
+      { sample: { frequency: 1000, period: 10 } },
+      { sample: { frequency: 0 } },
+      { sample: { period: 1.5 } },
+      { sample: { frequency: 1000 }, wakeup: { events: 0 } },
+      { sample: { frequency: 1000 }, wakeup: { events: 1, watermark: 1 } },
+      { sample: { frequency: 1000 }, track: { mmap: 1 } },
+    ];
+    for (const options of bad) {
+      expectPerfError(() => Counter.open("cpu-clock", options as never), "INVALID_OPTION");
+    }
+    expectPerfError(
+      () => Counter.open("cpu-clock", { sample: { frequency: 10_000_000 } }),
+      "EINVAL",
+    );
+    using plain = Counter.open("cpu-clock");
+    assert.equal(plain.sampling, false);
+    expectPerfError(() => plain.drain(), "NO_RING");
+    expectPerfError(() => plain.ringStats(), "NO_RING");
+    const closed = Counter.open("cpu-clock", { sample: { frequency: 100 } });
+    closed.close();
+    expectPerfError(() => closed.drain(), "STALE_HANDLE");
+  });
+});
+
+describe("sampling: waiting and sustained use", () => {
+  it("records() yields samples as they arrive and ends when aborted", SLOW, async () => {
+    using clock = Counter.open("cpu-clock", { sample: { frequency: 1000 } });
+    const work = setInterval(() => busy(5), 10);
+    let taken = 0;
+    let lastTime = 0;
+    try {
+      for await (const record of clock.records({ signal: AbortSignal.timeout(300) })) {
+        if (record.type !== "sample") continue;
+        taken++;
+        assert.ok(record.time! >= lastTime);
+        lastTime = record.time!;
+      }
+    } finally {
+      clearInterval(work);
+    }
+    assert.ok(taken >= 20, `${taken} samples while ~150 ms of the 300 ms were busy`);
+  });
+
+  it("records() waits without spinning: an idle wait costs little CPU", SLOW, async () => {
+    using clock = Counter.open("cpu-clock", { sample: { frequency: 1000 } });
+    const before = process.cpuUsage();
+    const wallStart = performance.now();
+    let seen = 0;
+    for await (const _ of clock.records({ signal: AbortSignal.timeout(500) })) seen++;
+    const wall = performance.now() - wallStart;
+    const used = process.cpuUsage(before);
+    const cpuMs = (used.user + used.system) / 1000;
+    assert.ok(wall >= 450, `waited ${wall} ms`);
+    assert.ok(seen < 20, `${seen} records while idle`);
+    // A busy-spin would use ~500 ms of CPU; polling every <=16 ms uses a few.
+    assert.ok(cpuMs < 150, `${cpuMs.toFixed(1)} ms of CPU in ${wall.toFixed(0)} ms of waiting`);
+  });
+
+  it("records() ends when the counter is closed", SLOW, async () => {
+    const clock = Counter.open("cpu-clock", { sample: { frequency: 1000 } });
+    setTimeout(() => clock.close(), 50);
+    let seen = 0;
+    for await (const _ of clock.records()) seen++;
+    assert.ok(clock.closed);
+    assert.ok(seen >= 0);
+  });
+
+  it("100 000 records drained leave heap growth bounded", SLOW, () => {
+    const target = 100_000;
+    using clock = Counter.open("cpu-clock", {
+      sample: { period: 20_000 }, // 50 000 samples per CPU second
+      ring: { pages: 64 },
+    });
+    let drained = 0;
+    let baseline = 0;
+    let peak = 0;
+    let laps = 0;
+    while (drained < target && laps < 100_000) {
+      laps++;
+      busy(5);
+      drained += clock.drain().length;
+      if (baseline === 0 && drained >= 10_000) baseline = process.memoryUsage().heapUsed;
+      if (baseline !== 0) peak = Math.max(peak, process.memoryUsage().heapUsed);
+    }
+    clock.disable();
+    const growth = peak - baseline;
+    console.log(
+      `heap: ${drained} records drained; heapUsed peak - baseline (after 10 000) = ${
+        (growth / (1 << 20)).toFixed(1)
+      } MiB; lost ${clock.ringStats().lost}`,
+    );
+    assert.ok(drained >= target);
+    // Each record is a small object (~0.2 KiB), so a leak of all of them
+    // would be ~20 MiB; garbage collection keeps the live heap well below.
+    assert.ok(growth < 16 * (1 << 20), `heap grew ${growth} bytes`);
+  });
+});
+
+describe("sampling: one ring for several counters", () => {
+  it("ring.output sends a second counter's samples into the first one's ring", () => {
+    const sampleType = ["ip", "tid", "time", "id"] as const;
+    using owner = Counter.open("cpu-clock", { sample: { frequency: 1000 }, sampleType });
+    using guest = Counter.open("task-clock", {
+      sample: { frequency: 1000 },
+      sampleType,
+      ring: { output: owner },
+    });
+    assert.equal(guest.sampling, false);
+    expectPerfError(() => guest.drain(), "NO_RING");
+    spinCpu(owner, 100 * MS);
+    owner.disable();
+    guest.disable();
+    const taken = samples(owner.drain());
+    const ownerSamples = taken.filter((sample) => sample.id === Number(owner.id)).length;
+    const guestSamples = taken.filter((sample) => sample.id === Number(guest.id)).length;
+    assert.ok(ownerSamples >= 50, `${ownerSamples} owner samples`);
+    assert.ok(guestSamples >= 50, `${guestSamples} guest samples`);
+    assert.equal(ownerSamples + guestSamples, taken.length);
+    assert.ok(guest.read() > 0, "the guest still counts");
+  });
+
+  it("ring.output needs the same sampleType, and an open sampling counter", () => {
+    using owner = Counter.open("cpu-clock", { sample: { frequency: 100 }, sampleType: ["ip"] });
+    expectPerfError(
+      () =>
+        Counter.open("task-clock", {
+          sample: { frequency: 100 },
+          sampleType: ["ip", "time"],
+          ring: { output: owner },
+        }),
+      "INVALID_OPTION",
+    );
+    using plain = Counter.open("task-clock");
+    expectPerfError(
+      () => Counter.open("cpu-clock", { sample: { frequency: 100 }, ring: { output: plain } }),
+      "INVALID_OPTION",
+    );
+  });
+
+  it("a sampling group writes every member into the leader's ring, with ids and reads", () => {
+    using group = Group.open(["cpu-clock", "task-clock"], {
+      sample: { frequency: 1000 },
+      sampleType: ["ip", "tid", "read"],
+    });
+    const clock = group.counters[0];
+    spinCpu(clock, 100 * MS);
+    group.disable();
+    const taken = samples(group.drain());
+    const ids = group.counters.map((counter) => Number(counter.id));
+    for (const id of ids) {
+      const count = taken.filter((sample) => sample.id === id).length;
+      assert.ok(count >= 50, `${count} samples of member ${id}`);
+    }
+    for (const sample of taken) {
+      assert.deepEqual(sample.read!.values.map((value) => value.id), ids);
+      assert.ok(sample.read!.values.every((value) => value.value > 0));
+    }
+    assert.equal(group.ringStats().lost, 0);
+    expectPerfError(() => group.counters[1].drain(), "NO_RING");
+  });
+});
+
+describe("sampling: side-band records", () => {
+  it("track: task gives FORK of a child process; track: mmap gives MMAP2 of a new library", () => {
+    using clock = Counter.open("cpu-clock", {
+      sample: { frequency: 1000 },
+      sampleType: ["ip", "tid", "time"],
+      track: { comm: true, task: true, mmap: true },
+    });
+    const child = spawnSync("true");
+    assert.equal(child.status, 0);
+    // A fresh copy of the core: loading it maps a new executable file.
+    const n = native();
+    const directory = mkdtempSync(join(tmpdir(), "perfmmap-mmap-"));
+    const copy = join(directory, "libperfmmap-copy.so");
+    copyFileSync(n.path, copy);
+    const library = n.runtime === "deno" ? openWithDeno(copy) : openWithBun(copy);
+    try {
+      assert.equal(library.symbols.pm_noop(), 0);
+      const records = clock.drain();
+      const forks = records.filter((record): record is TaskRecord => record.type === "fork");
+      assert.ok(
+        forks.some((record) => record.ppid === process.pid && record.pid === child.pid),
+        `a FORK of child ${child.pid} among ${JSON.stringify(forks)}`,
+      );
+      const maps = records.filter((record) => record.type === "mmap2" && record.filename === copy);
+      assert.ok(maps.length >= 1, "an MMAP2 record of the copied library");
+      const executable = maps.find((record) => record.type === "mmap2" && (record.prot & 4) !== 0);
+      assert.ok(executable !== undefined, "its executable segment (PROT_EXEC)");
+      assert.ok(executable.type === "mmap2" && executable.len > 0 && executable.time! > 0);
+      assert.equal(clock.ringStats().unknown, 0);
+    } finally {
+      library.close();
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+});

@@ -21,6 +21,16 @@
  * console.log(group.read().values);
  * ```
  *
+ * @example Counting the writes to a typed array element (hardware watchpoint)
+ * ```ts
+ * import { Watchpoint } from "@perfmmap/perfmmap";
+ *
+ * const data = new Float64Array(8);
+ * using writes = Watchpoint.open({ array: data, index: 3 }, { access: "w" });
+ * for (let i = 0; i < 1000; i++) data[3] = i;
+ * console.log(writes.read()); // 1000
+ * ```
+ *
  * @module
  */
 
@@ -77,3 +87,12 @@ export {
 } from "./src/sampling.ts";
 export { type EventProbe, probe, PROBE_EVENTS, type ProbeResult } from "./src/probe.ts";
 export { type EventListing, listEvents, type ListEventsOptions } from "./src/list_events.ts";
+export {
+  type AnyTypedArray,
+  type WatchAccess,
+  type WatchLength,
+  Watchpoint,
+  type WatchpointEvent,
+  type WatchpointOptions,
+  type WatchTarget,
+} from "./src/watchpoint.ts";

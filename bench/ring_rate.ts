@@ -226,7 +226,7 @@ function print(result: Result): void {
   );
 }
 
-async function both(): Promise<void> {
+function both(): void {
   const script = new URL(import.meta.url).pathname;
   const root = new URL("../", import.meta.url).pathname;
   const passed = process.argv.slice(2).filter((arg) => arg !== "--both");
@@ -245,7 +245,7 @@ async function both(): Promise<void> {
 }
 
 if (process.argv.includes("--both")) {
-  await both();
+  both();
 } else {
   const result = await measure();
   if (process.argv.includes("--json")) console.log(JSON.stringify(result));

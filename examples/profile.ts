@@ -110,7 +110,9 @@ for (const { ip, cpuMode } of samples) {
   counts.set(name, (counts.get(name) ?? 0) + 1);
 }
 const total = samples.length;
-console.log(`${total} samples, ${clock.ringStats().lost} lost (checksum ${sink % 997}); top by IP:`);
+console.log(
+  `${total} samples, ${clock.ringStats().lost} lost (checksum ${sink % 997}); top by IP:`,
+);
 for (const [name, count] of [...counts].sort((a, b) => b[1] - a[1]).slice(0, 8)) {
   console.log(`${(100 * count / total).toFixed(1).padStart(5)}%  ${name.slice(0, 90)}`);
 }

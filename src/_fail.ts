@@ -6,6 +6,7 @@ import { CORE_CODES } from "./ffi/symbols.ts";
 import { native } from "./ffi/native.ts";
 import type { EventKind } from "./event.ts";
 import { cpuPmus, listPmus, privileges, readLine, sysctl, uname } from "./_sysfs.ts";
+import { breakpointHint, PERF_TYPE_BREAKPOINT } from "./_watch.ts";
 
 /** What was being done when the core failed. */
 export interface FailureContext {
@@ -134,6 +135,10 @@ function userspaceHint(ctx: FailureContext, code: string): string {
 }
 
 function hintFor(code: string, ctx: FailureContext): string | undefined {
+  if (ctx.type === PERF_TYPE_BREAKPOINT) {
+    const hint = breakpointHint(code, ctx.event);
+    if (hint !== undefined) return hint;
+  }
   switch (code) {
     case "EACCES":
     case "EPERM":

@@ -19,6 +19,8 @@ import { ERRNO, ERRNO_BY_NAME } from "./_errno.ts";
  *   `ABI_MISMATCH`, `INVALID_EVENT`, `UNKNOWN_EVENT`, `UNKNOWN_PMU`,
  *   `UNKNOWN_TERM`, `VALUE_OUT_OF_RANGE`, `INVALID_OPTION`, `EMPTY_GROUP`,
  *   `GROUP_TOO_LARGE`, `UNKNOWN_ERROR`.
+ * - From `Watchpoint` target checks: `INVALID_TARGET`, `MISALIGNED_ADDRESS`,
+ *   `DETACHED_BUFFER`.
  */
 export type PerfErrorCode =
   | "RETRY_EXHAUSTED"
@@ -50,6 +52,9 @@ export type PerfErrorCode =
   | "INVALID_OPTION"
   | "EMPTY_GROUP"
   | "GROUP_TOO_LARGE"
+  | "INVALID_TARGET"
+  | "MISALIGNED_ADDRESS"
+  | "DETACHED_BUFFER"
   | "UNKNOWN_ERROR";
 
 /** What a {@link PerfError} carries besides its code and message. */

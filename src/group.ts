@@ -20,6 +20,7 @@ import { READ_FORMAT } from "./_attr.ts";
 import { nativeFailure } from "./_fail.ts";
 import { GROUP_SAMPLE_BITS, type ResolvedOptions, resolveOptions } from "./_options.ts";
 import type { PerfRecord, RecordsOptions, RingStats } from "./sampling.ts";
+import { trackWatchpoints, type WatchpointEvent, watchpointSpec } from "./_watch.ts";
 
 /** Largest group the core decodes (`pm_read_values`). */
 export const GROUP_MAX_EVENTS = 256;
@@ -109,7 +110,8 @@ export class Group implements Disposable {
    * Opens the events as one group: the first is the leader. Unless
    * `enabled: false`, the whole group starts counting at once.
    *
-   * @param events One to 256 events, as for {@link Counter.open}.
+   * @param events One to 256 events, as for {@link Counter.open}, or
+   * watchpoints from `Watchpoint.event`.
    * @param options As for {@link Counter.open}; `userspace` defaults to
    * `"off"` because the group is read with one syscall.
    * @returns The open group.
@@ -123,7 +125,10 @@ export class Group implements Disposable {
    * g.enable();
    * ```
    */
-  static open(events: readonly EventInput[], options?: CounterOptions): Group {
+  static open(
+    events: readonly (EventInput | WatchpointEvent)[],
+    options?: CounterOptions,
+  ): Group {
     if (!Array.isArray(events)) {
       throw new PerfError("INVALID_EVENT", `events must be an array, got ${typeof events}`, {
         op: "open",
@@ -144,7 +149,9 @@ export class Group implements Disposable {
         },
       );
     }
-    const specs: EventSpec[] = events.map((event) => parseEvent(event));
+    const specs: EventSpec[] = events.map((event) =>
+      watchpointSpec(event) ?? parseEvent(event as EventInput)
+    );
     const resolved = groupSampling(resolveOptions("open", options, { userspace: "off" }));
     const layout = recordLayout(resolved.sampling, GROUP_FORMAT);
     const handles: number[] = [];
@@ -168,6 +175,7 @@ export class Group implements Disposable {
       for (const counter of counters.reverse()) counter[Symbol.dispose]();
       throw error;
     }
+    trackWatchpoints(counters);
     const group = new Group(counters, handles);
     if (resolved.enabled) group.enable();
     return group;

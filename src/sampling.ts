@@ -315,4 +315,11 @@ export interface RingStats {
 export interface RecordsOptions {
   /** Ends the iteration when aborted. */
   signal?: AbortSignal;
+  /**
+   * The longest the iterator waits before looking at the ring again, in
+   * milliseconds (1 to 60 000, default 16): the latency of a record that
+   * arrives without a wakeup. Each look costs a thread wakeup (about 0.3 ms
+   * of CPU on the project VM), so a larger value lowers the idle cost.
+   */
+  maxWaitMs?: number;
 }

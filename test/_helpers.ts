@@ -3,11 +3,33 @@
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { Counter, PerfError, probe } from "../mod.ts";
 
-/** Spins on the CPU for `ms` milliseconds of wall time. */
+/** This thread's time on a CPU in ns, from the kernel's schedstat (null if absent). */
+function threadCpuNs(): number | null {
+  try {
+    return Number(readFileSync("/proc/thread-self/schedstat", "utf8").split(" ")[0]);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Spins until this thread has run on a CPU for `ms` milliseconds. CPU time,
+ * not wall time: on a loaded machine a wall-clock loop may run for a fraction
+ * of its length, and task-clock rightly counts only what ran. The oracle is
+ * /proc/thread-self/schedstat, independent of perf; where it is missing, wall
+ * time. Bounded: gives up after 100x `ms` of wall time plus 5 s.
+ */
 export function busy(ms: number): number {
-  const end = performance.now() + ms;
+  const start = threadCpuNs();
+  const wallStart = performance.now();
+  const wallLimit = wallStart + ms * 100 + 5000;
   let x = 0;
-  while (performance.now() < end) x += Math.sqrt(x + 1);
+  for (;;) {
+    for (let i = 0; i < 2000; i++) x += Math.sqrt(x + 1);
+    const now = performance.now();
+    if (start === null ? now - wallStart >= ms : (threadCpuNs()! - start) >= ms * 1e6) break;
+    if (now > wallLimit) break;
+  }
   return x;
 }
 

@@ -5,7 +5,14 @@
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Counter, Group, type PerfRecord, type SampleRecord, type TaskRecord } from "../mod.ts";
+import {
+  Counter,
+  Group,
+  PerfError,
+  type PerfRecord,
+  type SampleRecord,
+  type TaskRecord,
+} from "../mod.ts";
 import { native } from "../src/ffi/native.ts";
 import { openWithBun } from "../src/ffi/bun.ts";
 import { openWithDeno } from "../src/ffi/deno.ts";
@@ -256,6 +263,23 @@ describe("sampling: waiting and sustained use", () => {
     assert.ok(seen < 20, `${seen} records while idle`);
     // A busy-spin would use ~500 ms of CPU; polling every <=16 ms uses a few.
     assert.ok(cpuMs < 150, `${cpuMs.toFixed(1)} ms of CPU in ${wall.toFixed(0)} ms of waiting`);
+  });
+
+  it("records({ maxWaitMs }) is checked, and a long slice still ends on abort", SLOW, async () => {
+    using clock = Counter.open("cpu-clock", { sample: { frequency: 1000 } });
+    for (const maxWaitMs of [0, 1.5, 60_001]) {
+      const iterator = clock.records({ maxWaitMs });
+      await assert.rejects(() => iterator.next(), (error: unknown) => {
+        assert.ok(error instanceof PerfError && error.code === "INVALID_OPTION");
+        return true;
+      });
+    }
+    const start = performance.now();
+    for await (const _ of clock.records({ maxWaitMs: 200, signal: AbortSignal.timeout(100) })) {
+      // idle
+    }
+    const waited = performance.now() - start;
+    assert.ok(waited < 400, `ended ${waited.toFixed(0)} ms after start (slice 200 ms)`);
   });
 
   it("records() ends when the counter is closed", SLOW, async () => {

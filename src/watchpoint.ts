@@ -1,0 +1,536 @@
+/**
+ * Hardware watchpoints: the CPU's debug registers count every read or write
+ * of a few bytes of memory (a typed array element), with no instrumentation
+ * of the code that touches them (`PERF_TYPE_BREAKPOINT`).
+ *
+ * @module
+ */
+
+import { adoptCounter, type Counter, openHandle, recordLayout } from "./counter.ts";
+import type { EventSpec } from "./event.ts";
+import { PerfError } from "./errors.ts";
+import { READ_FORMAT } from "./_attr.ts";
+import { resolveOptions } from "./_options.ts";
+import type { PerfRecord, RecordsOptions, RingStats, SamplingOptions } from "./sampling.ts";
+import {
+  accessOf,
+  type AnyTypedArray,
+  resolveTarget,
+  trackWatchpoints,
+  type WatchAccess,
+  watchEvent,
+  type WatchLength,
+  type WatchpointEvent,
+  watchpointsHeld,
+  watchSpec,
+} from "./_watch.ts";
+import type { CounterReading } from "./counter.ts";
+
+export type { AnyTypedArray, WatchAccess, WatchLength, WatchpointEvent };
+
+/**
+ * What to watch:
+ * - `{ array, index }`: one element of a typed array (the length defaults
+ *   to the element size);
+ * - `{ buffer, byteOffset }`: bytes of an `ArrayBuffer`, `SharedArrayBuffer`
+ *   or `DataView` (offset from the start of the DataView);
+ * - `{ address }`: a raw address in this process (advanced: nothing checks
+ *   that it is mapped, and nothing keeps it alive).
+ */
+export type WatchTarget =
+  | { array: AnyTypedArray; index: number }
+  | { buffer: ArrayBufferLike | DataView; byteOffset: number }
+  | { address: bigint };
+
+/** How to open a watchpoint. Every field is optional. */
+export interface WatchpointOptions extends SamplingOptions {
+  /**
+   * What to count: `"w"` writes (default), `"rw"` reads and writes, `"r"`
+   * reads (not on x86, whose debug registers cannot watch reads alone: the
+   * kernel answers EINVAL), `"x"` execution of the instruction at the address.
+   */
+  access?: WatchAccess;
+  /**
+   * Bytes watched: 1, 2, 4 or 8, at an address aligned to it. Default: the
+   * element size for an array target, 8 for `"x"`; required otherwise. An
+   * access that touches any watched byte counts once.
+   */
+  length?: WatchLength;
+  /** Start counting at once (default true); else call `enable()`. */
+  enabled?: boolean;
+  /**
+   * What not to count. By default accesses from user mode and, when this
+   * process may count kernel mode, the kernel's own accesses to the memory
+   * (a `read(2)` into the buffer) count.
+   */
+  exclude?: { kernel?: boolean; hv?: boolean; user?: boolean; idle?: boolean };
+  /**
+   * Also count threads this thread creates after opening, such as Workers
+   * (default false: only this thread's accesses count).
+   */
+  inherit?: boolean;
+  /** Thread whose accesses count: 0 (default) this thread. */
+  pid?: number;
+  /** CPU to count on: -1 (default) any. */
+  cpu?: number;
+  /** Keep the watchpoint on its register at all times, or fail (default false). */
+  pinned?: boolean;
+  /** Be the only group on the PMU while counting (default false). */
+  exclusive?: boolean;
+}
+
+const NOT_FOR_WATCHPOINTS = ["userspace", "fallback", "enableOnExec"];
+const TOTAL_TIMES = READ_FORMAT.TOTAL_TIME_ENABLED | READ_FORMAT.TOTAL_TIME_RUNNING;
+
+function splitOptions(
+  options: unknown,
+): { watch: { access?: unknown; length?: unknown }; rest: Record<string, unknown> } {
+  if (options === undefined) return { watch: {}, rest: {} };
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new PerfError("INVALID_OPTION", "options must be an object", { op: "open" });
+  }
+  const { access, length, ...rest } = options as Record<string, unknown>;
+  for (const key of NOT_FOR_WATCHPOINTS) {
+    if (key in rest) {
+      throw new PerfError(
+        "INVALID_OPTION",
+        `option ${key} does not apply to a watchpoint (a breakpoint has no register to read from userspace)`,
+        { op: "open", event: "watchpoint" },
+      );
+    }
+  }
+  return { watch: { access, length }, rest };
+}
+
+/**
+ * A hardware watchpoint: counts the accesses to 1, 2, 4 or 8 bytes of
+ * memory by this thread (and, with `inherit`, by threads it starts later).
+ * Reads like a {@link Counter}. It holds one of the CPU's few debug
+ * registers (4 per thread on x86_64) until it is closed, and a strong
+ * reference to the watched buffer, so the address stays valid.
+ *
+ * Every counted access costs a debug exception (about 4 to 5 µs on a
+ * virtual machine), so watch memory that is touched thousands of times,
+ * not billions.
+ *
+ * @example Counting the writes to one element
+ * ```ts
+ * import { Watchpoint } from "@perfmmap/perfmmap";
+ *
+ * const data = new Float64Array(8);
+ * using writes = Watchpoint.open({ array: data, index: 3 }, { access: "w" });
+ * for (let i = 0; i < 1000; i++) data[3] = i; // counted
+ * for (let i = 0; i < 1000; i++) data[4] = i; // another element: not counted
+ * console.log(writes.read()); // 1000
+ * ```
+ */
+export class Watchpoint implements Disposable {
+  #counter: Counter;
+  #address: bigint;
+  #length: WatchLength;
+
+  private constructor(counter: Counter, address: bigint, length: WatchLength) {
+    this.#counter = counter;
+    this.#address = address;
+    this.#length = length;
+  }
+
+  /**
+   * Opens a watchpoint. The target and options are checked before the
+   * kernel is asked: a typed array, an index or offset inside it, a buffer
+   * that is not detached, a length of 1, 2, 4 or 8 at an address aligned to
+   * it, and on x86_64 length 8 for `"x"`.
+   *
+   * @param target See {@link WatchTarget}.
+   * @param options See {@link WatchpointOptions}.
+   * @returns The open watchpoint; close it, or declare it with `using`.
+   * @throws {PerfError} `INVALID_TARGET`, `VALUE_OUT_OF_RANGE`,
+   * `MISALIGNED_ADDRESS`, `DETACHED_BUFFER` or `INVALID_OPTION` before the
+   * kernel is asked; `ENOSPC` when the debug registers are taken (the hint
+   * says how many watchpoints this thread holds), `EINVAL` (e.g. `"r"` on
+   * x86), `EACCES`, each with a hint.
+   *
+   * @example Reads and writes of a shared counter
+   * ```ts
+   * import { Watchpoint } from "@perfmmap/perfmmap";
+   *
+   * const shared = new Int32Array(new SharedArrayBuffer(16));
+   * using access = Watchpoint.open({ array: shared, index: 0 }, { access: "rw" });
+   * Atomics.add(shared, 0, 1);
+   * console.log(access.read() >= 1);
+   * ```
+   */
+  static open(target: WatchTarget, options?: WatchpointOptions): Watchpoint {
+    const { watch, rest } = splitOptions(options);
+    const resolved = resolveOptions("open", rest, { userspace: "off" });
+    const request = resolveTarget(target, watch);
+    const spec = watchSpec(request);
+    const layout = recordLayout(resolved.sampling, TOTAL_TIMES);
+    const owns = resolved.sampling?.output === undefined;
+    const counter = adoptCounter(openHandle(spec, resolved, undefined), spec, layout, owns);
+    trackWatchpoints([counter]);
+    return new Watchpoint(counter, request.address, request.length);
+  }
+
+  /**
+   * Resolves a watchpoint for `Group.open`, which opens it with the group's
+   * options; the group's counter for it keeps the buffer alive.
+   *
+   * @param target See {@link WatchTarget}.
+   * @param options `access` and `length` only.
+   * @returns A member for `Group.open`.
+   * @throws {PerfError} As {@link Watchpoint.open} before the kernel is asked.
+   *
+   * @example Writes and all accesses in one read
+   * ```ts
+   * import { Group, Watchpoint } from "@perfmmap/perfmmap";
+   *
+   * const data = new Float64Array(4);
+   * using g = Group.open([
+   *   Watchpoint.event({ array: data, index: 0 }, { access: "w" }),
+   *   Watchpoint.event({ array: data, index: 0 }, { access: "rw" }),
+   * ]);
+   * data[0] += 1;
+   * console.log(g.read().values); // [1, 2]
+   * ```
+   */
+  static event(
+    target: WatchTarget,
+    options?: { access?: WatchAccess; length?: WatchLength },
+  ): WatchpointEvent {
+    const { watch, rest } = splitOptions(options);
+    const extra = Object.keys(rest);
+    if (extra.length > 0) {
+      throw new PerfError(
+        "INVALID_OPTION",
+        `option ${extra[0]} belongs to Group.open; Watchpoint.event takes access and length`,
+        { op: "open", event: "watchpoint" },
+      );
+    }
+    return watchEvent(resolveTarget(target, watch));
+  }
+
+  /**
+   * Watchpoints this thread opened through perfmmap (alone or in a group)
+   * and has not closed: each holds a debug register.
+   *
+   * @returns The number open now.
+   *
+   * @example Before opening a fifth
+   * ```ts
+   * import { Watchpoint } from "@perfmmap/perfmmap";
+   * console.log(Watchpoint.held()); // 0
+   * ```
+   */
+  static held(): number {
+    return watchpointsHeld();
+  }
+
+  /**
+   * The number of watched accesses so far: the hot path (`read(2)`, no
+   * allocation).
+   *
+   * @returns The count.
+   * @throws {PerfError} `STALE_HANDLE` after close.
+   *
+   * @example Before and after
+   * ```ts
+   * import { Watchpoint } from "@perfmmap/perfmmap";
+   * const a = new Uint32Array(2);
+   * using w = Watchpoint.open({ array: a, index: 1 });
+   * a[1] = 7;
+   * console.log(w.read()); // 1
+   * ```
+   */
+  read(): number {
+    return this.#counter.read();
+  }
+
+  /**
+   * The count as an exact 64-bit value.
+   *
+   * @returns The count as a bigint.
+   *
+   * @example Exactly
+   * ```ts
+   * import { Watchpoint } from "@perfmmap/perfmmap";
+   * const a = new Uint32Array(2);
+   * using w = Watchpoint.open({ array: a, index: 0 });
+   * console.log(w.readBigInt()); // 0n
+   * ```
+   */
+  readBigInt(): bigint {
+    return this.#counter.readBigInt();
+  }
+
+  /**
+   * The count with the times it was enabled and running.
+   *
+   * @returns A {@link CounterReading}.
+   *
+   * @example Times
+   * ```ts
+   * import { Watchpoint } from "@perfmmap/perfmmap";
+   * const a = new Uint32Array(2);
+   * using w = Watchpoint.open({ array: a, index: 0 });
+   * console.log(w.readDetailed().timeEnabled);
+   * ```
+   */
+  readDetailed(): CounterReading {
+    return this.#counter.readDetailed();
+  }
+
+  /**
+   * Starts counting.
+   *
+   * @example Counting a section only
+   * ```ts
+   * import { Watchpoint } from "@perfmmap/perfmmap";
+   * const a = new Uint8Array(8);
+   * using w = Watchpoint.open({ array: a, index: 0 }, { enabled: false });
+   * a[0] = 1; // not counted
+   * w.enable();
+   * a[0] = 2; // counted
+   * ```
+   */
+  enable(): void {
+    this.#counter.enable();
+  }
+
+  /**
+   * Stops counting; the count stays and the debug register stays reserved.
+   *
+   * @example Pausing
+   * ```ts
+   * import { Watchpoint } from "@perfmmap/perfmmap";
+   * const a = new Uint8Array(8);
+   * using w = Watchpoint.open({ array: a, index: 0 });
+   * w.disable();
+   * ```
+   */
+  disable(): void {
+    this.#counter.disable();
+  }
+
+  /**
+   * Sets the count to zero.
+   *
+   * @example Starting over
+   * ```ts
+   * import { Watchpoint } from "@perfmmap/perfmmap";
+   * const a = new Uint8Array(8);
+   * using w = Watchpoint.open({ array: a, index: 0 });
+   * w.reset();
+   * ```
+   */
+  reset(): void {
+    this.#counter.reset();
+  }
+
+  /**
+   * The records of a sampling watchpoint (opened with `sample`, e.g.
+   * `{ sample: { period: 1 }, sampleType: ["ip", "tid"] }`): one sample per
+   * access, with the address of the instruction after the access (x86 data
+   * breakpoints trap after the instruction) and the thread.
+   *
+   * @returns The records, oldest first.
+   * @throws {PerfError} `NO_RING` when the watchpoint does not sample.
+   *
+   * @example Who wrote
+   * ```ts
+   * import { Watchpoint } from "@perfmmap/perfmmap";
+   * const a = new Float64Array(4);
+   * using w = Watchpoint.open({ array: a, index: 0 }, {
+   *   sample: { period: 1 },
+   *   sampleType: ["ip", "tid"],
+   * });
+   * a[0] = 1;
+   * for (const r of w.drain()) if (r.type === "sample") console.log(r.ip, r.tid);
+   * ```
+   */
+  drain(): PerfRecord[] {
+    return this.#counter.drain();
+  }
+
+  /**
+   * The records of a sampling watchpoint as they arrive (see
+   * `Counter.records`).
+   *
+   * @param options See {@link RecordsOptions}.
+   * @returns An async iterator of records.
+   *
+   * @example Iterating
+   * ```ts
+   * import { Watchpoint } from "@perfmmap/perfmmap";
+   * const a = new Float64Array(4);
+   * using w = Watchpoint.open({ array: a, index: 0 }, { sample: { period: 1 } });
+   * a[0] = 1;
+   * for await (const r of w.records({ signal: AbortSignal.timeout(20) })) console.log(r.type);
+   * ```
+   */
+  records(options?: RecordsOptions): AsyncGenerator<PerfRecord, void, undefined> {
+    return this.#counter.records(options);
+  }
+
+  /**
+   * The ring's consumer statistics of a sampling watchpoint.
+   *
+   * @returns A {@link RingStats}.
+   *
+   * @example Losses
+   * ```ts
+   * import { Watchpoint } from "@perfmmap/perfmmap";
+   * const a = new Float64Array(4);
+   * using w = Watchpoint.open({ array: a, index: 0 }, { sample: { period: 1 } });
+   * console.log(w.ringStats().lost);
+   * ```
+   */
+  ringStats(): RingStats {
+    return this.#counter.ringStats();
+  }
+
+  /**
+   * Whether the watchpoint samples into a ring of its own.
+   *
+   * @example Checking
+   * ```ts
+   * import { Watchpoint } from "@perfmmap/perfmmap";
+   * using w = Watchpoint.open({ array: new Uint8Array(8), index: 0 });
+   * console.log(w.sampling); // false
+   * ```
+   */
+  get sampling(): boolean {
+    return this.#counter.sampling;
+  }
+
+  /**
+   * The watched address.
+   *
+   * @example Printing it
+   * ```ts
+   * import { Watchpoint } from "@perfmmap/perfmmap";
+   * using w = Watchpoint.open({ array: new Uint8Array(8), index: 0 });
+   * console.log(`0x${w.address.toString(16)}`);
+   * ```
+   */
+  get address(): bigint {
+    return this.#address;
+  }
+
+  /**
+   * The watched length in bytes.
+   *
+   * @example The default for a Float64Array
+   * ```ts
+   * import { Watchpoint } from "@perfmmap/perfmmap";
+   * using w = Watchpoint.open({ array: new Float64Array(2), index: 0 });
+   * console.log(w.length); // 8
+   * ```
+   */
+  get length(): WatchLength {
+    return this.#length;
+  }
+
+  /**
+   * What is counted: `"r"`, `"w"`, `"rw"` or `"x"`.
+   *
+   * @example The default
+   * ```ts
+   * import { Watchpoint } from "@perfmmap/perfmmap";
+   * using w = Watchpoint.open({ array: new Uint8Array(8), index: 0 });
+   * console.log(w.access); // "w"
+   * ```
+   */
+  get access(): WatchAccess {
+    return accessOf(this.#counter.event);
+  }
+
+  /**
+   * The event as perf writes it (`mem:0x<address>/<length>:<access>`),
+   * type 5 (`PERF_TYPE_BREAKPOINT`), with `bpType`, `config1` (the address)
+   * and `config2` (the length).
+   *
+   * @example The name
+   * ```ts
+   * import { Watchpoint } from "@perfmmap/perfmmap";
+   * using w = Watchpoint.open({ array: new Uint8Array(8), index: 0 });
+   * console.log(w.event.name); // mem:0x.../1:w
+   * ```
+   */
+  get event(): EventSpec {
+    return this.#counter.event;
+  }
+
+  /**
+   * The underlying {@link Counter} (for `stats()`, `readSyscall()`, ...).
+   *
+   * @example Its fd
+   * ```ts
+   * import { Watchpoint } from "@perfmmap/perfmmap";
+   * using w = Watchpoint.open({ array: new Uint8Array(8), index: 0 });
+   * console.log(w.counter.fd);
+   * ```
+   */
+  get counter(): Counter {
+    return this.#counter;
+  }
+
+  /**
+   * The kernel's id of the event (`PERF_EVENT_IOC_ID`).
+   *
+   * @example The id
+   * ```ts
+   * import { Watchpoint } from "@perfmmap/perfmmap";
+   * using w = Watchpoint.open({ array: new Uint8Array(8), index: 0 });
+   * console.log(w.id);
+   * ```
+   */
+  get id(): bigint {
+    return this.#counter.id;
+  }
+
+  /**
+   * Whether {@link Watchpoint.close} was called.
+   *
+   * @example After close
+   * ```ts
+   * import { Watchpoint } from "@perfmmap/perfmmap";
+   * const w = Watchpoint.open({ array: new Uint8Array(8), index: 0 });
+   * w.close();
+   * console.log(w.closed); // true
+   * ```
+   */
+  get closed(): boolean {
+    return this.#counter.closed;
+  }
+
+  /**
+   * Closes the watchpoint and frees its debug register. A second close
+   * throws `STALE_HANDLE`.
+   *
+   * @example Closing
+   * ```ts
+   * import { Watchpoint } from "@perfmmap/perfmmap";
+   * const w = Watchpoint.open({ array: new Uint8Array(8), index: 0 });
+   * w.close();
+   * ```
+   */
+  close(): void {
+    this.#counter.close();
+  }
+
+  /**
+   * Closes the watchpoint unless already closed; `using` calls this.
+   *
+   * @example Scoped
+   * ```ts
+   * import { Watchpoint } from "@perfmmap/perfmmap";
+   * {
+   *   using w = Watchpoint.open({ array: new Uint8Array(8), index: 0 });
+   * } // closed here
+   * ```
+   */
+  [Symbol.dispose](): void {
+    if (!this.#counter.closed) this.#counter.close();
+  }
+}

@@ -127,7 +127,7 @@ function checkAlignment(address: bigint, access: WatchAccess, length: WatchLengt
     `address 0x${address.toString(16)} is not aligned to ${align} bytes`,
     access === "x"
       ? "arm64 instructions start at multiples of 4"
-      : `a ${length}-byte watchpoint must start at a multiple of ${length}: pick a smaller length or an aligned offset`,
+      : `a watchpoint of ${length} bytes must start at a multiple of ${length}: pick a smaller length or an aligned offset`,
   );
 }
 
@@ -148,7 +148,9 @@ function checkRange(end: number, size: number, what: string, length: number): vo
   if (end <= size) return;
   throw fail(
     "VALUE_OUT_OF_RANGE",
-    `a ${length}-byte watchpoint there ends ${end - size} byte(s) past the ${size}-byte ${what}`,
+    `a watchpoint of ${length} byte(s) there ends ${
+      end - size
+    } byte(s) past the end of the ${size}-byte ${what}`,
     "pick a smaller length or an offset further from the end",
   );
 }

@@ -170,12 +170,12 @@ export class Group implements Disposable {
         });
         handles.push(handle);
         counters.push(adoptCounter(handle, spec, layout, leader));
+        trackWatchpoints(counters.slice(-1)); // an ENOSPC hint counts this group's too
       }
     } catch (error) {
       for (const counter of counters.reverse()) counter[Symbol.dispose]();
       throw error;
     }
-    trackWatchpoints(counters);
     const group = new Group(counters, handles);
     if (resolved.enabled) group.enable();
     return group;

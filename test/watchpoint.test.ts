@@ -263,7 +263,8 @@ describe("Watchpoint: reads", () => {
     using reads = Watchpoint.open({ array: data, index: 1 }, { access: "r" });
     readAtOne(data, 100);
     writeAt(data, 1, 100);
-    assert.equal(reads.read(), 100);
+    const counted = reads.read();
+    assert.ok(counted >= 100 && counted <= 102, `100 reads and 100 writes: ${counted} reads`);
   });
 });
 
@@ -317,7 +318,7 @@ describe("Watchpoint: execute breakpoints", () => {
 describe("Watchpoint: debug registers", () => {
   it("four at once work; the fifth fails with ENOSPC and the hint; closing one frees it", () => {
     assert.equal(Watchpoint.held(), 0, "no watchpoint left open by another test");
-    const data = new Float64Array(8);
+    const data = new Float64Array(80); // room for arm64, which may have up to 16
     const open: Watchpoint[] = [];
     try {
       let failure: PerfError | undefined;
@@ -341,8 +342,8 @@ describe("Watchpoint: debug registers", () => {
       assert.deepEqual(open.map((w) => w.read()), open.map((_, i) => i + 1));
       open.shift()!.close();
       assert.equal(Watchpoint.held(), open.length);
-      open.push(Watchpoint.open({ array: data, index: 7 }));
-      writeAt(data, 7, 5);
+      open.push(Watchpoint.open({ array: data, index: 79 }));
+      writeAt(data, 79, 5);
       assert.equal(open.at(-1)!.read(), 5);
     } finally {
       for (const watchpoint of open) watchpoint.close();
@@ -369,17 +370,22 @@ describe("Watchpoint: debug registers", () => {
     assert.equal(Watchpoint.held(), 0);
   });
 
-  it("a Group member gets the same ENOSPC hint", () => {
+  it("a Group member gets the same ENOSPC hint, counting the group's own", () => {
+    if (arch() !== "x86_64") return; // the register count differs elsewhere
     const data = new Float64Array(8);
     const open: Watchpoint[] = [];
     try {
-      for (let i = 0; i < 4; i++) open.push(Watchpoint.open({ array: data, index: i }));
-      if (arch() !== "x86_64") return;
+      for (let i = 0; i < 3; i++) open.push(Watchpoint.open({ array: data, index: i }));
       const error = expectPerfError(
-        () => Group.open([Watchpoint.event({ array: data, index: 4 })]),
+        () =>
+          Group.open([
+            Watchpoint.event({ array: data, index: 3 }),
+            Watchpoint.event({ array: data, index: 4 }),
+          ]),
         "ENOSPC",
       );
       assert.match(error.hint ?? "", /holds 4 open watchpoints/);
+      assert.equal(Watchpoint.held(), 3, "the failed group closed its member");
     } finally {
       for (const watchpoint of open) watchpoint.close();
     }

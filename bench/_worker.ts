@@ -17,6 +17,8 @@ import { native } from "../src/ffi/native.ts";
 export interface SampleOutput {
   runtime: string;
   version: string;
+  /** The library file the process loaded. */
+  library: string;
   cases: Record<string, CaseSamples>;
   /** Cases this runtime has, but whose setup failed: the reason. */
   unavailable: Record<string, string>;
@@ -155,7 +157,7 @@ async function runSample(rt: _Runtime): Promise<SampleOutput> {
     },
   );
   for (const r of ready) r.prepared.close();
-  return { runtime: rt.name, version: rt.version, cases, unavailable };
+  return { runtime: rt.name, version: rt.version, library: native().path, cases, unavailable };
 }
 
 interface _MitataStats {

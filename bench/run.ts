@@ -140,13 +140,6 @@ function pmu(cases: readonly CaseResult[]): string {
   return `none: ${shortReason(cell.unavailable)}`;
 }
 
-function libraryPath(): string {
-  const explicit = process.env.PERFMMAP_LIB;
-  if (explicit) return explicit;
-  const folder = os.arch() === "arm64" ? "linux-arm64" : "linux-x64";
-  return join(root, "native", `${folder}-gnu`, "libperfmmap.so");
-}
-
 async function waitForLoad(): Promise<number> {
   const limit = argument("max-load");
   if (limit === undefined) return 0;
@@ -177,6 +170,7 @@ function sampleAll(): {
   iterations: Record<RuntimeName, Map<string, number>>;
   unavailable: Record<RuntimeName, Record<string, string>>;
   versions: Record<RuntimeName, string>;
+  library: string;
 } {
   const samples = { deno: new Map(), bun: new Map() } as Record<RuntimeName, Map<string, number[]>>;
   const iterations = { deno: new Map(), bun: new Map() } as Record<
@@ -185,6 +179,7 @@ function sampleAll(): {
   >;
   const unavailable = { deno: {}, bun: {} } as Record<RuntimeName, Record<string, string>>;
   const versions = { deno: "", bun: "" } as Record<RuntimeName, string>;
+  const libraries = new Set<string>();
   for (let p = 0; p < settings.processes; p++) {
     for (const runtime of order(p)) {
       note(`sampler ${p + 1}/${settings.processes}: ${runtime}`);
@@ -197,6 +192,7 @@ function sampleAll(): {
         String(settings.warmup),
       ]);
       versions[runtime] = out.version;
+      libraries.add(out.library);
       Object.assign(unavailable[runtime], out.unavailable);
       for (const [id, c] of Object.entries(out.cases)) {
         samples[runtime].set(id, [...(samples[runtime].get(id) ?? []), ...c.samples]);
@@ -204,7 +200,8 @@ function sampleAll(): {
       }
     }
   }
-  return { samples, iterations, unavailable, versions };
+  if (libraries.size !== 1) fail(`the processes loaded different libraries: ${[...libraries]}`);
+  return { samples, iterations, unavailable, versions, library: [...libraries][0] };
 }
 
 function memoryResult(out: MemoryOutput): MemoryResult {
@@ -222,10 +219,8 @@ async function main(): Promise<void> {
   for (const name of ["deno", "bun"]) {
     if (!existsSync(bin(name))) fail(`${bin(name)} is missing: run \`bash scripts/setup.sh\``);
   }
-  const library = libraryPath();
-  if (!existsSync(library)) fail(`${library} is missing: run \`bash scripts/setup.sh\``);
-  const started = Date.now();
   const waitedSeconds = await waitForLoad();
+  const started = Date.now();
   const loadBefore = os.loadavg();
   if (loadBefore[0] > os.cpus().length / 2) {
     note(
@@ -282,7 +277,7 @@ async function main(): Promise<void> {
 
   const targets = checkTargets(cases, memory);
   const passed = targets.filter((t) => t.pass).length;
-  const libraryBytes = readFileSync(library);
+  const libraryBytes = readFileSync(sampled.library);
   const hwReason = (id: string) =>
     Object.fromEntries(RUNTIMES.map((r) => {
       const cell = cases.find((c) => c.id === id)?.sampler[r];
@@ -320,7 +315,7 @@ async function main(): Promise<void> {
       perfmmap: JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version,
     },
     library: {
-      path: relative(root, library),
+      path: relative(root, sampled.library),
       bytes: libraryBytes.length,
       sha256: createHash("sha256").update(libraryBytes).digest("hex"),
     },
@@ -358,6 +353,13 @@ async function main(): Promise<void> {
   writeFileSync(join(resultsDir, "latest.json"), JSON.stringify(results, null, 2) + "\n");
   writeFileSync(join(resultsDir, "latest.md"), markdown(results));
   writeFileSync(join(resultsDir, "latest.svg"), chart(results));
+  // As the repository's `deno fmt --check` wants them (tables aligned, SVG indented).
+  const files = ["latest.json", "latest.md", "latest.svg"].map((f) => join(resultsDir, f));
+  const formatted = spawnSync(bin("deno"), ["fmt", "--quiet", ...files], {
+    cwd: root,
+    encoding: "utf8",
+  });
+  if (formatted.status !== 0) note(`deno fmt of the results failed: ${formatted.stderr}`);
 
   for (const t of targets) {
     const value = t.value === null

@@ -38,9 +38,15 @@ deno_status=${PIPESTATUS[0]}
 echo "== bun test" >&2
 "$bun" test "${files[@]/#/./}" 2>&1 | tee "$logs/bun.txt"
 bun_status=${PIPESTATUS[0]}
-set -e
 
-# ---- arm64 QEMU tier: the lead adds `bash test/arm64/run.sh` here. ----
+# The arm64 real-kernel tier (QEMU, emulated PMUv3): the only place the
+# userspace fast path runs for real. It runs the Zig tests, these same test
+# files under Deno and Bun, and the fast-path checks in its guest. It prints
+# "arm64: N passed, N failed" and exits non-zero on any failure.
+echo "== arm64 QEMU tier (test/arm64/run.sh)" >&2
+bash test/arm64/run.sh 2>&1 | tee "$logs/arm64.txt"
+arm64_status=${PIPESTATUS[0]}
+set -e
 
 # Deno: "ok | 23 passed (188 steps) | 0 failed | 0 ignored (10 steps)"
 deno_line=$(sed 's/\x1b\[[0-9;]*m//g' "$logs/deno.txt" | grep -E '^(ok|FAILED) \|' | tail -1)
@@ -52,10 +58,14 @@ bun_passed=$(grep -oE '^ *[0-9]+ pass$' "$logs/bun.txt" | grep -oE '[0-9]+' || t
 bun_failed=$(grep -oE '^ *[0-9]+ fail$' "$logs/bun.txt" | grep -oE '[0-9]+' || true)
 bun_skipped=$(grep -oE '^ *[0-9]+ skip$' "$logs/bun.txt" | grep -oE '[0-9]+' || true)
 
-passed=$((${deno_passed:-0} + ${bun_passed:-0}))
-failed=$((${deno_failed:-0} + ${bun_failed:-0}))
+arm64_passed=$(grep -oE '^arm64: [0-9]+ passed' "$logs/arm64.txt" | grep -oE '[0-9]+' | tail -1 || true)
+arm64_failed=$(grep -oE '^arm64: [0-9]+ passed, [0-9]+ failed' "$logs/arm64.txt" | grep -oE '[0-9]+' | tail -1 || true)
+
+passed=$((${deno_passed:-0} + ${bun_passed:-0} + ${arm64_passed:-0}))
+failed=$((${deno_failed:-0} + ${bun_failed:-0} + ${arm64_failed:-0}))
 skipped=$((${deno_skipped:-0} + ${bun_skipped:-0}))
 echo "deno: ${deno_passed:-0} passed, ${deno_failed:-0} failed, ${deno_skipped:-0} skipped" >&2
 echo "bun: ${bun_passed:-0} passed, ${bun_failed:-0} failed, ${bun_skipped:-0} skipped" >&2
+echo "arm64 tier: ${arm64_passed:-0} passed, ${arm64_failed:-0} failed (exit $arm64_status)" >&2
 echo "tests: $passed passed, $failed failed, $skipped skipped"
-[[ $deno_status -eq 0 && $bun_status -eq 0 && $failed -eq 0 && $passed -gt 0 ]]
+[[ $deno_status -eq 0 && $bun_status -eq 0 && $arm64_status -eq 0 && $failed -eq 0 && $passed -gt 0 ]]

@@ -44,8 +44,8 @@ HOST_PROJECT = ["host.build.lib", "host.build.zig-tests"]
 RUN_TITLE = {
     "max": "-cpu max,pauth-impdef=on,pmu=on,sve=off,sme=off (64-bit counters)",
     "suite": "-cpu max,... the project's test/*.test.ts, deno and bun",
-    "a57": "-cpu cortex-a57,pmu=on -icount shift=0 (32-bit fallback, wrap)",
-    "icount": "-cpu max,... -icount shift=0 (exact INSTRUCTIONS)",
+    "a57": "-cpu cortex-a57,pmu=on -icount shift=0 -smp 1 (32-bit fallback, wrap)",
+    "icount": "-cpu max,... -icount shift=0 -smp 1 (exact INSTRUCTIONS)",
     "off": "-cpu max,... perf_user_access=0 (fast path off)",
 }
 
@@ -82,7 +82,7 @@ def parse_log(path):
             line = raw.rstrip("\r\n").replace("\r", "")
             m = RESULT.search(line)
             if m:
-                results.append((m.group(1), m.group(2), m.group(3) or ""))
+                results.append((m.group(1), m.group(2), (m.group(3) or "").strip()))
                 if current == m.group(1):
                     current = None
                 continue

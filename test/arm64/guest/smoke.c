@@ -20,7 +20,7 @@
 //                           fall back to 0x2 (cortex-a57 under icount);
 //                           event "r11": opened with 0x2 directly
 //   smoke off               perf_user_access=0: index stays 0
-//   smoke icount <K>        INSTRUCTIONS: K-iteration loop identical 5/5,
+//   smoke icount <K>        INSTRUCTIONS: K-iteration loop identical 100/100,
 //                           2K gives >= count + K * body
 //
 // Every check prints one line: "@@RESULT c.<name> PASS|FAIL key=value ...".
@@ -405,23 +405,25 @@ static int cmd_icount(uint64_t k) {
     result("icount", 0, "open INSTRUCTIONS errno=%d", -err);
     return 1;
   }
-  uint64_t runs[5];
+  // The issue asks for 5 of 5; C is cheap enough to ask for 100 of 100.
+  enum { samples = 100 };
+  uint64_t first = instructions_over(&c, k), least = first, most = first;
   int same = 1;
-  for (int i = 0; i < 5; i++) {
-    runs[i] = instructions_over(&c, k);
-    if (runs[i] != runs[0]) same = 0;
+  for (int i = 1; i < samples; i++) {
+    uint64_t n = instructions_over(&c, k);
+    if (n == first) same++;
+    if (n < least) least = n;
+    if (n > most) most = n;
   }
   uint64_t twice = instructions_over(&c, 2 * k);
   const uint64_t body = 2;  // subs + b.ne
-  int more = twice >= runs[0] + k * body;
-  result("icount", same && more,
-         "K=%llu counts=%llu,%llu,%llu,%llu,%llu same=%d/5 count2K=%llu "
+  int more = twice >= first + k * body;
+  result("icount", same == samples && more,
+         "K=%llu count=%llu same=%d/%d range=%llu..%llu count2K=%llu "
          "need>=%llu config1=0x%llx",
-         (unsigned long long)k, (unsigned long long)runs[0],
-         (unsigned long long)runs[1], (unsigned long long)runs[2],
-         (unsigned long long)runs[3], (unsigned long long)runs[4],
-         same ? 5 : 0, (unsigned long long)twice,
-         (unsigned long long)(runs[0] + k * body),
+         (unsigned long long)k, (unsigned long long)first, same, samples,
+         (unsigned long long)least, (unsigned long long)most,
+         (unsigned long long)twice, (unsigned long long)(first + k * body),
          (unsigned long long)c.config1);
   return 0;
 }

@@ -180,6 +180,13 @@ function sampleAll(): {
   const unavailable = { deno: {}, bun: {} } as Record<RuntimeName, Record<string, string>>;
   const versions = { deno: "", bun: "" } as Record<RuntimeName, string>;
   const libraries = new Set<string>();
+  // A machine that sat idle (for instance while --max-load waited) ran the
+  // first process measurably slower here, even pure JS: one short process
+  // per runtime first, its samples discarded.
+  for (const runtime of RUNTIMES) {
+    note(`warm-up: ${runtime}`);
+    runWorker<SampleOutput>(runtime, "sample", ["--rounds", "20"]);
+  }
   for (let p = 0; p < settings.processes; p++) {
     for (const runtime of order(p)) {
       note(`sampler ${p + 1}/${settings.processes}: ${runtime}`);
@@ -325,7 +332,8 @@ async function main(): Promise<void> {
       processesPerRuntime: settings.processes,
       roundsPerProcess: settings.rounds,
       sampleMicroseconds: settings.sampleUs,
-      interleaving: "processes alternate deno,bun / bun,deno; samples of all processes are pooled",
+      interleaving:
+        "one discarded warm-up process per runtime, then processes alternate deno,bun / bun,deno; samples of all processes are pooled",
       statistics:
         "median, p10 and p90 of the pooled samples (linear interpolation); targets are ratios of medians",
       mitata: `mitata ${

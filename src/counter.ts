@@ -729,7 +729,8 @@ export class Counter implements Disposable {
    * The records as they arrive, waiting without spinning: in Deno, poll(2)
    * on the counter's fd runs on a worker thread (a `nonblocking` FFI call);
    * in Bun, which has no such calls, the iterator sleeps 1 ms, doubling to
-   * 16 ms, between empty looks. Either way a record is seen at most 16 ms
+   * 16 ms, between empty looks (back to 1 ms after a read of a quarter of
+   * the ring or more). Either way a record is seen at most 16 ms
    * after the kernel writes it (at once in Deno when a `wakeup` fires).
    * Ends when the counter is closed or `options.signal` aborts.
    *

@@ -137,8 +137,20 @@ describe("runtimes and permissions", () => {
     }
   });
 
-  // The arm64 QEMU guest carries Deno and Bun but no Node.
-  const noNode = spawnSync("node", ["--version"]).status !== 0 && "node is not installed here";
+  // The arm64 QEMU guest carries Deno and Bun but no Node. Spawning "node"
+  // cannot tell: Deno's child_process runs `node` as Deno itself, and a
+  // runtime may put a `node` shim on PATH. So find a binary on PATH and ask
+  // it: a real Node has neither a Deno nor a Bun global.
+  const nodeBinary = (process.env.PATH ?? "").split(":").filter((dir) => dir !== "")
+    .map((dir) => `${dir}/node`).find((path) => existsSync(path));
+  const nodeIsReal = nodeBinary !== undefined &&
+    spawnSync(nodeBinary, ["-p", "typeof Deno + typeof Bun"], { encoding: "utf8" }).stdout
+        ?.trim() === "undefinedundefined";
+  const noNode = !nodeIsReal &&
+    (nodeBinary === undefined
+      ? "no node binary on PATH (the arm64 guest has none)"
+      : `${nodeBinary} is not Node (a Deno or Bun shim)`);
+  if (noNode) console.log(`SKIP reason: Node gives UNSUPPORTED_RUNTIME: ${noNode}`);
   it("Node gives UNSUPPORTED_RUNTIME, naming Deno and Bun", { skip: noNode }, () => {
     const bundle = spawnSync(runtimeBinary("deno"), ["bundle", "--quiet", `${ROOT}mod.ts`], {
       encoding: "utf8",
@@ -148,7 +160,7 @@ describe("runtimes and permissions", () => {
     const script = `${bundle.stdout}
 try { Counter.open("task-clock"); console.log(JSON.stringify({ ok: true })); }
 catch (e) { console.log(JSON.stringify({ ok: false, code: e.code, message: e.message })); }`;
-    const node = spawnSync("node", ["--input-type=module", "-"], {
+    const node = spawnSync(nodeBinary!, ["--input-type=module", "-"], {
       input: script,
       encoding: "utf8",
     });

@@ -14,9 +14,15 @@ describe("task-clock", () => {
     const wallNs = (performance.now() - start) * 1e6;
     const grown = clock.read() - before;
     // The thread may be preempted on a loaded machine, but it cannot run
-    // longer than the wall time.
+    // longer than the wall time. The margin is for two clocks that are not
+    // one: task-clock is the scheduler's sched_clock, performance.now() is
+    // CLOCK_MONOTONIC (NTP-slewed, and in Deno/Bun read through the runtime).
+    // Under QEMU TCG (the arm64 tier) they drift apart by ~10 % over tens of
+    // ms (seen: 73.9 ms of task-clock in 66.7 ms of wall time); on hardware
+    // they agree to well under 1 %. A thread that ran longer than the wall
+    // time by more than that is still a failure.
     assert.ok(grown >= 0.3 * wallNs, `task-clock grew ${grown} ns in ${wallNs} ns of spinning`);
-    assert.ok(grown <= wallNs * 1.05 + 2e6, `task-clock grew ${grown} ns > wall ${wallNs} ns`);
+    assert.ok(grown <= wallNs * 1.25 + 5e6, `task-clock grew ${grown} ns > wall ${wallNs} ns`);
   });
 
   it("grows more with more work", () => {

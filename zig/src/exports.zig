@@ -217,15 +217,26 @@ pub export fn pm_id(h: i32, out: *[1]u64) i32 {
 /// The hot path: one handle check, then the seqlock or read().
 pub export fn pm_read(h: i32) f64 {
     const counter = handles.lookup(h) catch |err| return lookupFailure(err).resultFloat();
+    const attempts_done: u32 = switch (reader.readFast(counter)) {
+        .value => |value| return @floatFromInt(value),
+        .skipped => 0,
+        .attempted => 1,
+    };
+    return readPolicy(counter, attempts_done);
+}
+
+/// The whole retry policy, out of line: pm_read's fast path stays a small
+/// leaf function with no large stack frame.
+noinline fn readPolicy(counter: *Counter, attempts_done: u32) f64 {
     var failure: Failure = undefined;
-    const reading = reader.read(counter, false, &failure) catch return failure.resultFloat();
+    const reading = reader.read(counter, false, attempts_done, &failure) catch return failure.resultFloat();
     return @floatFromInt(reading.value);
 }
 
 pub export fn pm_read_detailed(h: i32, out: *[16]u64) i32 {
     const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
     var failure: Failure = undefined;
-    const reading = reader.read(counter, true, &failure) catch return failure.result();
+    const reading = reader.read(counter, true, 0, &failure) catch return failure.result();
     const floats: *[16]f64 = @ptrCast(out);
     floats.* = @splat(0);
     floats[0] = @floatFromInt(reading.value);

@@ -73,8 +73,40 @@ const SimEnv = struct {
     }
 };
 
+/// What pm_read's fast path did: served the read, made no attempt (the
+/// policy would not read from userspace), or made one attempt that failed.
+pub const Fast = union(enum) {
+    value: u64,
+    skipped,
+    attempted,
+};
+
+/// The hot path of pm_read: one clean seqlock attempt. Anything else goes to
+/// the whole policy, which counts this attempt as its first.
+pub inline fn readFast(counter: *Counter) Fast {
+    const leader = if (counter.leader_slot != 0) handles.liveAt(counter.leader_slot) else null;
+    if (!counter_mod.userspaceAllowed(counter, leader)) return .skipped;
+    const page = counter.page() orelse return .skipped;
+    if (!self_read.userRdpmc(page)) return .skipped;
+    const value = if (counter.simulated) value: {
+        var env: SimEnv = .{ .page = page, .counter = counter };
+        break :value self_read.attemptValue(SimEnv, &env);
+    } else value: {
+        var env: RealEnv = .{ .page = page, .counter = counter };
+        break :value self_read.attemptValue(RealEnv, &env);
+    };
+    const served = value orelse return .attempted;
+    counter.stats.reads_userspace += 1;
+    counter.stats.last_attempts = 1;
+    counter.stats.last_yields = 0;
+    return .{ .value = served };
+}
+
 /// Reads by the retry policy and records the outcome in the counter's stats.
-pub inline fn read(counter: *Counter, want_time: bool, failure: *Failure) errno.Error!self_read.Reading {
+/// `attempts_done` is 1 when pm_read's fast path already made a failed
+/// attempt, else 0.
+pub inline fn read(counter: *Counter, want_time: bool, attempts_done: u32, failure: *Failure) errno.Error!self_read.Reading {
+    assert(attempts_done <= 1);
     const leader = if (counter.leader_slot != 0) handles.liveAt(counter.leader_slot) else null;
     const policy: self_read.Policy = .{
         .userspace_allowed = counter_mod.userspaceAllowed(counter, leader),
@@ -82,7 +114,7 @@ pub inline fn read(counter: *Counter, want_time: bool, failure: *Failure) errno.
         .want_time = want_time,
     };
     const page: *const Page = counter.page() orelse &page_absent;
-    var counts: self_read.Counts = .{};
+    var counts: self_read.Counts = .{ .attempts = attempts_done };
     const result = if (counter.simulated) result: {
         var env: SimEnv = .{ .page = page, .counter = counter };
         break :result self_read.read(SimEnv, &env, policy, &counts, failure);

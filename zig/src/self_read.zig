@@ -94,25 +94,43 @@ const Snapshot = struct {
     time_delta: u64,
 };
 
-const Attempt = union(enum) {
-    done: Snapshot,
+const Attempt = enum {
+    /// The snapshot is consistent.
+    done,
     /// Odd lock, a lock that moved, or a bad pmc_width: try again.
     retry,
     /// The counter is not on a register now (or on one we cannot read).
     index_zero,
 };
 
-pub fn read(comptime Env: type, env: *Env, policy: Policy, counts: *Counts, failure: *errno.Failure) Error!Reading {
-    counts.* = .{};
-    if (!policy.userspace_allowed or !userRdpmc(env.page)) return syscallReading(Env, env, failure);
+/// Inline, so that `counts` and the Reading stay in the caller's registers:
+/// out of line, the caller copied `counts` with one 8-byte load right after
+/// this function's 4-byte store of `attempts`, a store-forwarding stall on
+/// every read.
+///
+/// `counts` arrives as the caller set it: zero, or one attempt already made
+/// by a caller's fast path (pm_read's `readFast`), which this loop continues
+/// so the policy's bounds hold for the attempts really made.
+pub inline fn read(comptime Env: type, env: *Env, policy: Policy, counts: *Counts, failure: *errno.Failure) Error!Reading {
+    assert(counts.attempts <= 1);
+    assert(counts.yields == 0);
+    if (!policy.userspace_allowed or !userRdpmc(env.page)) {
+        assert(counts.attempts == 0);
+        return syscallReading(Env, env, failure);
+    }
     while (counts.attempts < attempts_max) {
         if (counts.attempts >= attempts_fast_max) {
             env.yield();
             counts.yields += 1;
         }
         counts.attempts += 1;
-        switch (attempt(Env, env, policy.want_time)) {
-            .done => |snapshot| return userspaceReading(snapshot),
+        // The snapshot stays a local the attempt fills in place: returned
+        // inside a tagged union it went through memory, and the 16-byte load
+        // of time_enabled/time_running after two 8-byte stores stalled store
+        // forwarding on every read.
+        var snapshot: Snapshot = undefined;
+        switch (attempt(Env, env, policy.want_time, &snapshot)) {
+            .done => return userspaceReading(snapshot),
             .retry => {},
             .index_zero => if (policy.fallback and counts.attempts >= attempts_fast_max) {
                 return syscallReading(Env, env, failure);
@@ -124,7 +142,7 @@ pub fn read(comptime Env: type, env: *Env, policy: Policy, counts: *Counts, fail
     return error.RetryExhausted;
 }
 
-fn userRdpmc(page: *const Page) bool {
+pub fn userRdpmc(page: *const Page) bool {
     const word = load(u64, &page.capabilities);
     const size = load(u32, &page.size);
     return page_mod.decodeCapabilities(word, size).user_rdpmc;
@@ -156,13 +174,23 @@ fn userspaceReading(snapshot: Snapshot) Reading {
     };
 }
 
+/// One seqlock attempt without times: the value, or null for anything but a
+/// clean read (the caller then runs the whole policy).
+pub inline fn attemptValue(comptime Env: type, env: *Env) ?u64 {
+    var snapshot: Snapshot = undefined;
+    return switch (attempt(Env, env, false, &snapshot)) {
+        .done => snapshot.value,
+        .retry, .index_zero => null,
+    };
+}
+
 /// One pass of the seqlock: every field is read between two reads of `lock`.
-inline fn attempt(comptime Env: type, env: *Env, want_time: bool) Attempt {
+inline fn attempt(comptime Env: type, env: *Env, want_time: bool, snapshot: *Snapshot) Attempt {
     const page = env.page;
     const lock_before = load(u32, &page.lock);
     if (lock_before & 1 != 0) return .retry;
-    var snapshot: Snapshot = .{ .value = 0, .index = 0, .pmc_width = 0, .time_enabled = 0, .time_running = 0, .time_delta = 0 };
-    if (want_time) timeFields(Env, env, &snapshot);
+    snapshot.* = .{ .value = 0, .index = 0, .pmc_width = 0, .time_enabled = 0, .time_running = 0, .time_delta = 0 };
+    if (want_time) timeFields(Env, env, snapshot);
     snapshot.index = load(u32, &page.index);
     const offset = load(i64, &page.offset);
     snapshot.pmc_width = load(u16, &page.pmc_width);
@@ -175,7 +203,7 @@ inline fn attempt(comptime Env: type, env: *Env, want_time: bool) Attempt {
     if (load(u32, &page.lock) != lock_before) return .retry;
     if (!readable) return .index_zero;
     if (!width_valid) return .retry;
-    return .{ .done = snapshot };
+    return .done;
 }
 
 fn timeFields(comptime Env: type, env: *Env, snapshot: *Snapshot) void {

@@ -2,6 +2,7 @@
 //! samples drained from the ring, a slow consumer that loses records,
 //! poll(2) wakeups, and two counters sharing one ring (SET_OUTPUT).
 const std = @import("std");
+const builtin = @import("builtin");
 const linux = std.os.linux;
 const attr_mod = @import("../attr.zig");
 const exports = @import("../exports.zig");
@@ -138,6 +139,17 @@ fn tallySample(body: []const u8, tally: *Tally, tid: u32, with_id: bool) void {
     }
 }
 
+/// The least number of 1 kHz cpu-clock samples expected in 300 ms and
+/// 100 ms of this thread's CPU time. cpu-clock is an hrtimer that the kernel
+/// re-arms one period after it is handled (hrtimer_forward_now), so late
+/// timer interrupts lose periods. On hardware they are not late: 200 of 300.
+/// The only aarch64 machine these tests run on is the QEMU TCG tier, where
+/// an emulated timer interrupt lands about a period late: there 134 of 300
+/// were seen with the kernel's sample-rate limiter off, so the floor is a
+/// third of nominal. The ceiling (400) and every other check are the same.
+const samples_300ms_min: u32 = if (builtin.cpu.arch == .aarch64) 100 else 200;
+const samples_100ms_min: u32 = if (builtin.cpu.arch == .aarch64) 10 else 30;
+
 test "cpu-clock at 1000 Hz for 300 ms: 200..400 samples of this thread, in time order" {
     const handle = try openSampling(.{ .period = 1000, .freq = true });
     defer _ = exports.pm_close(handle);
@@ -146,8 +158,8 @@ test "cpu-clock at 1000 Hz for 300 ms: 200..400 samples of this thread, in time 
     try testing.expectEqual(@as(i32, 0), exports.pm_disable(handle, 0));
     var tally: Tally = .{};
     try drainAll(handle, &tally, false);
-    if (tally.samples < 200 or tally.samples > 400) std.debug.print("samples: {d}\n", .{tally.samples});
-    try testing.expect(tally.samples >= 200 and tally.samples <= 400);
+    if (tally.samples < samples_300ms_min or tally.samples > 400) std.debug.print("samples: {d}\n", .{tally.samples});
+    try testing.expect(tally.samples >= samples_300ms_min and tally.samples <= 400);
     try testing.expectEqual(@as(u32, 0), tally.bad_tid);
     try testing.expectEqual(@as(u32, 0), tally.zero_ip);
     try testing.expectEqual(@as(u32, 0), tally.time_backwards);
@@ -222,7 +234,7 @@ test "SET_OUTPUT: a second counter's samples arrive in the first one's ring" {
     try testing.expectEqual(@as(i32, 0), exports.pm_disable(guest, 0));
     var tally: Tally = .{};
     try drainAll(owner, &tally, true);
-    try testing.expect(tally.per_id[0] > 30 and tally.per_id[1] > 30);
+    try testing.expect(tally.per_id[0] > samples_100ms_min and tally.per_id[1] > samples_100ms_min);
     try testing.expect(tally.ids[0] != tally.ids[1]);
     try testing.expect(exports.pm_read(guest) > 0);
     // Ending the redirection puts the guest's metadata page back.

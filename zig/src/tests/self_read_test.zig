@@ -56,6 +56,7 @@ fn newPage() Page {
 
 fn readScript(env: *ScriptEnv, policy: self_read.Policy, counts: *self_read.Counts) self_read.Error!self_read.Reading {
     var failure: Failure = undefined;
+    counts.* = .{}; // each read starts with no attempts made
     return self_read.read(ScriptEnv, env, policy, counts, &failure);
 }
 

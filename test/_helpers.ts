@@ -33,6 +33,28 @@ export function busy(ms: number): number {
   return x;
 }
 
+/**
+ * True inside the arm64 QEMU tier's guest, whose /init is started with
+ * `perfmmap.run=<run>` on the kernel command line. Under TCG every syscall
+ * costs tens of microseconds, so the loop-count tests (leaks) run a tenth of
+ * their host iterations there, and say so; the host runs the full counts.
+ */
+export const QEMU_TIER: boolean = (() => {
+  try {
+    return /(^| )perfmmap\.run=/.test(readFileSync("/proc/cmdline", "utf8"));
+  } catch {
+    return false;
+  }
+})();
+
+/** `hostCount` on the host; a tenth of it in the QEMU tier, with a printed note. */
+export function loopCount(hostCount: number, what: string): number {
+  if (!QEMU_TIER) return hostCount;
+  const count = Math.max(1, Math.floor(hostCount / 10));
+  console.log(`QEMU tier: ${what}: ${count} iterations (the host runs ${hostCount})`);
+  return count;
+}
+
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 /** Blocks this thread for `ms` milliseconds (a voluntary context switch). */

@@ -46,6 +46,8 @@ fn readValue(handle: i32) !u64 {
 }
 
 test "software events open, enable, read, reset and close" {
+    const affinity = support.pinToCurrentCpu();
+    defer support.unpin(affinity);
     const events = [_]u64{ attr_mod.PERF_COUNT_SW_TASK_CLOCK, attr_mod.PERF_COUNT_SW_PAGE_FAULTS, attr_mod.PERF_COUNT_SW_CONTEXT_SWITCHES };
     for (events) |config| {
         const handle = try openSoftware(config, .{ .disabled = true });
@@ -216,8 +218,9 @@ test "leaks: 100 000 opens and closes leave fds and mappings as they were" {
     const fds_before = try support.countEntries("/proc/self/fd");
     const maps_before = try support.countMappings();
     var bytes = attrBytes(attr_mod.PERF_TYPE_SOFTWARE, attr_mod.PERF_COUNT_SW_TASK_CLOCK, .{});
-    var i: u32 = 0;
-    while (i < 100_000) : (i += 1) {
+    const cycles = support.loopCount(100_000, "leak open/close cycles");
+    var i: u64 = 0;
+    while (i < cycles) : (i += 1) {
         const handle = exports.pm_open(&bytes, 0, -1, -1, flags_default);
         try testing.expect(handle > 0);
         if (i % 1000 == 0) _ = exports.pm_read(handle);

@@ -6,6 +6,7 @@ const page_mod = @import("../page.zig");
 const self_read = @import("../self_read.zig");
 const errno = @import("../errno.zig");
 const sim = @import("../sim.zig");
+const support = @import("support.zig");
 
 const Page = page_mod.Page;
 const Failure = errno.Failure;
@@ -275,7 +276,8 @@ test "seqlock torture: 10 million reads against a writer never return a torn val
     var retried_reads: u64 = 0;
     var reads: u64 = 0;
     var failure: Failure = undefined;
-    while (reads < torture_reads_min) : (reads += 1) {
+    const reads_wanted = support.loopCount(torture_reads_min, "seqlock torture reads");
+    while (reads < reads_wanted) : (reads += 1) {
         var counts: self_read.Counts = .{};
         const reading = self_read.read(TortureEnv, &env, policy, &counts, &failure) catch |err| {
             @atomicStore(bool, &torture.stop, true, .release);

@@ -61,6 +61,13 @@ pub const Counter = struct {
     simulated: bool = false,
     mapping: ?[*]align(std.heap.page_size_min) u8 = null,
     mapping_bytes: usize = 0,
+    /// The page pm_read's one-attempt fast path reads, or null to send every
+    /// read through the whole policy: reader.refreshFast sets it from
+    /// userspaceAllowed after each change of mode, mapping or enabled state;
+    /// unmap clears it before the munmap, so it never outlives the mapping.
+    /// If it is stale the other way (a counter since disabled), the page's
+    /// index 0 sends the read to the policy, which decides afresh.
+    fast_page: ?*const Page = null,
     /// Data pages of the ring mapping; 0 while only the metadata page is mapped.
     ring_data_pages: u32 = 0,
     mode: Mode = .off,
@@ -271,6 +278,7 @@ pub fn openSimulated(counter: *Counter, flags: u32, failure: *Failure) Error!voi
 }
 
 pub fn unmap(counter: *Counter) void {
+    counter.fast_page = null;
     const mapping = counter.mapping orelse return;
     assert(counter.mapping_bytes > 0);
     syscalls.munmap(mapping, counter.mapping_bytes);

@@ -81,6 +81,7 @@ pub export fn pm_open(attr_bytes: *[attr_mod.PERF_ATTR_SIZE_VER8]u8, pid: i32, c
         return failure.result();
     };
     handles.publish(reservation);
+    reader.refreshFast(reservation.counter);
     assert(reservation.handle > 0);
     return reservation.handle;
 }
@@ -95,6 +96,7 @@ pub export fn pm_sim_open(flags: u32) i32 {
         return failure.result();
     };
     handles.publish(reservation);
+    reader.refreshFast(reservation.counter);
     return reservation.handle;
 }
 
@@ -125,14 +127,22 @@ fn ioctlResult(counter: *const Counter, request: u32, argument: usize) i32 {
 /// disabled counter reads through read() without spinning.
 fn noteEnabled(counter: *Counter, flags: u32, disabled: bool) void {
     counter.disabled = disabled;
-    if (flags & attr_mod.PERF_IOC_FLAG_GROUP == 0) return;
-    // With the group flag the kernel applies the ioctl to the whole group.
     const leader_slot = if (counter.leader_slot != 0) counter.leader_slot else handles.slotOfCounter(counter);
-    if (handles.liveAt(leader_slot)) |leader| leader.disabled = disabled;
+    // With the group flag the kernel applies the ioctl to the whole group.
+    const whole_group = flags & attr_mod.PERF_IOC_FLAG_GROUP != 0;
+    if (handles.liveAt(leader_slot)) |leader| {
+        if (whole_group) leader.disabled = disabled;
+        reader.refreshFast(leader);
+    }
+    reader.refreshFast(counter);
+    // A member's fast path also depends on its leader's state: refresh the
+    // members of the group this counter leads or belongs to.
     var slot: u32 = 1;
     while (slot <= handles.handles_max) : (slot += 1) {
         const member = handles.liveAt(slot) orelse continue;
-        if (member.leader_slot == leader_slot) member.disabled = disabled;
+        if (member.leader_slot != leader_slot) continue;
+        if (whole_group) member.disabled = disabled;
+        reader.refreshFast(member);
     }
 }
 
@@ -190,6 +200,7 @@ pub export fn pm_set_output(h: i32, target: i32) i32 {
         output = found;
     }
     var failure: Failure = undefined;
+    defer reader.refreshFast(counter);
     ring.setOutput(counter, output, &failure) catch return failure.result();
     return 0;
 }
@@ -352,6 +363,7 @@ pub export fn pm_ring_map(h: i32, data_pages: u32) i32 {
     defer handles.releaseLock();
     const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
     var failure: Failure = undefined;
+    defer reader.refreshFast(counter);
     ring.map(counter, data_pages, &failure) catch return failure.result();
     return 0;
 }
@@ -361,6 +373,7 @@ pub export fn pm_ring_unmap(h: i32) i32 {
     defer handles.releaseLock();
     const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
     var failure: Failure = undefined;
+    defer reader.refreshFast(counter);
     ring.unmap(counter, &failure) catch return failure.result();
     return 0;
 }

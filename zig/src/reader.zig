@@ -84,9 +84,7 @@ pub const Fast = union(enum) {
 /// The hot path of pm_read: one clean seqlock attempt. Anything else goes to
 /// the whole policy, which counts this attempt as its first.
 pub inline fn readFast(counter: *Counter) Fast {
-    const leader = if (counter.leader_slot != 0) handles.liveAt(counter.leader_slot) else null;
-    if (!counter_mod.userspaceAllowed(counter, leader)) return .skipped;
-    const page = counter.page() orelse return .skipped;
+    const page = counter.fast_page orelse return .skipped;
     if (!self_read.userRdpmc(page)) return .skipped;
     const value = if (counter.simulated) value: {
         var env: SimEnv = .{ .page = page, .counter = counter };
@@ -100,6 +98,14 @@ pub inline fn readFast(counter: *Counter) Fast {
     counter.stats.last_attempts = 1;
     counter.stats.last_yields = 0;
     return .{ .value = served };
+}
+
+/// Recomputes `counter.fast_page` (see Counter): the page when the policy
+/// would read from userspace now, else null. Called by every export that
+/// changes a counter's mapping or enabled state, after the change.
+pub fn refreshFast(counter: *Counter) void {
+    const leader = if (counter.leader_slot != 0) handles.liveAt(counter.leader_slot) else null;
+    counter.fast_page = if (counter_mod.userspaceAllowed(counter, leader)) counter.page() else null;
 }
 
 /// Reads by the retry policy and records the outcome in the counter's stats.

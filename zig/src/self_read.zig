@@ -143,9 +143,10 @@ pub inline fn read(comptime Env: type, env: *Env, policy: Policy, counts: *Count
 }
 
 pub fn userRdpmc(page: *const Page) bool {
+    // The header size only qualifies user_time_short; reading it here would
+    // cost the hot path an (atomic, so never elided) load for nothing.
     const word = load(u64, &page.capabilities);
-    const size = load(u32, &page.size);
-    return page_mod.decodeCapabilities(word, size).user_rdpmc;
+    return page_mod.decodeCapabilities(word, 0).user_rdpmc;
 }
 
 fn syscallReading(comptime Env: type, env: *Env, failure: *errno.Failure) Error!Reading {

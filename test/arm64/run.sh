@@ -24,13 +24,11 @@ WORK=$HERE/work
 source "$HERE/versions.env"
 
 ALL_RUNS="max suite a57 icount off"
-# Profiles: "full" (default) is every boot, with the project's whole suite and
-# the Zig test binary in the guest. "fastpath" (what `npm test`, and so CI,
-# runs) keeps every fast-path fact (the C smoke program, the API checks in
-# Deno and Bun, 32-bit wrap, icount, access off) and the hardware-test files,
-# and leaves out the whole-suite boot and the guest Zig binary: under TCG
-# their timer- and debug-exception-dependent cases (sampling rates,
-# watchpoint counts, a task-clock reset race) still fail intermittently.
+# Profiles: "full" (default, what `npm test` and so CI runs) is every boot,
+# with the project's whole suite and the Zig test binary in the guest.
+# "fastpath" keeps every fast-path fact (the C smoke program, the API checks
+# in Deno and Bun, 32-bit wrap, icount, access off) and the hardware-test
+# files, and leaves out the whole-suite boot and the guest Zig binary.
 PROFILE=${PERFMMAP_ARM64_PROFILE:-full}
 case "$PROFILE" in
   full) ;;

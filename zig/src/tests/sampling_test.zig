@@ -231,8 +231,15 @@ test "ring read and poll errors: no ring, tiny buffer, record larger than the bu
     try testing.expectEqual(@as(i32, 0), exports.pm_ring_map(handle, 2));
     try testing.expectEqual(-@as(i32, E.INVAL), exports.pm_ring_read(handle, &drain_buffer, 4));
     try testing.expectEqual(@as(i32, 0), exports.pm_enable(handle, 0));
-    spinFor(10);
-    try testing.expectEqual(-@as(i32, E.RANGE), exports.pm_ring_read(handle, &drain_buffer, 16));
+    // Spin until a record is in (0: none yet; QEMU TCG drops timer ticks):
+    // 10 ms on a host, at most 2 s. A 16-byte buffer never takes a record.
+    var pending: i32 = 0;
+    var rounds: u32 = 0;
+    while (pending == 0 and rounds < 200) : (rounds += 1) {
+        spinFor(10);
+        pending = exports.pm_ring_read(handle, &drain_buffer, 16);
+    }
+    try testing.expectEqual(-@as(i32, E.RANGE), pending);
     try testing.expect(exports.pm_ring_read(handle, &drain_buffer, 32) > 0);
     try testing.expectEqual(@as(f64, 10002), -@as(f64, @floatFromInt(exports.pm_ring_read(handle + (1 << 12), &drain_buffer, 32))));
 }

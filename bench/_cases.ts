@@ -430,3 +430,38 @@ export function reason(error: unknown): string {
   if (error instanceof Error) return `${error.name}: ${error.message}`;
   return String(error);
 }
+
+/** A case set up and ready to measure. */
+export interface Ready {
+  /** The case's id (or MITATA_PAIR_ID). */
+  id: string;
+  /** The case's label. */
+  label: string;
+  prepared: Prepared;
+}
+
+/**
+ * Sets up every case of `runtime`, then the @mitata/counters pair; what
+ * cannot be set up is in `unavailable`, by id, with its reason.
+ */
+export async function prepareAll(runtime: Runtime): Promise<{
+  ready: Ready[];
+  unavailable: Record<string, string>;
+}> {
+  const ready: Ready[] = [];
+  const unavailable: Record<string, string> = {};
+  for (const c of CASES) {
+    if (!c.runtimes.includes(runtime)) continue;
+    try {
+      ready.push({ id: c.id, label: c.label, prepared: c.setup() });
+    } catch (error) {
+      unavailable[c.id] = reason(error);
+    }
+  }
+  try {
+    ready.push({ id: MITATA_PAIR_ID, label: MITATA_PAIR_ID, prepared: await mitataPair() });
+  } catch (error) {
+    unavailable[MITATA_PAIR_ID] = reason(error);
+  }
+  return { ready, unavailable };
+}

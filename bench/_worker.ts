@@ -9,7 +9,7 @@
 // `memory` also --v8-flags=--expose-gc.
 
 import process from "node:process";
-import { type Case, CASES, MITATA_PAIR_ID, mitataPair, type Prepared, reason } from "./_cases.ts";
+import { CASES, prepareAll, type Runtime } from "./_cases.ts";
 import { type CaseSamples, sample, summarize, type Summary } from "./_sampler.ts";
 import { native } from "../src/ffi/native.ts";
 
@@ -54,7 +54,7 @@ export interface MemoryOutput {
 }
 
 interface _Runtime {
-  name: string;
+  name: Runtime;
   version: string;
   gc: () => void;
   heapUsed: () => number;
@@ -114,36 +114,6 @@ function option(name: string, fallback: number): number {
   const value = Number(process.argv[at + 1]);
   if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} needs a positive number`);
   return value;
-}
-
-function casesFor(name: string): Case[] {
-  return CASES.filter((c) => c.runtimes.includes(name as "deno" | "bun"));
-}
-
-interface _Ready {
-  id: string;
-  prepared: Prepared;
-}
-
-async function prepareAll(name: string): Promise<{
-  ready: _Ready[];
-  unavailable: Record<string, string>;
-}> {
-  const ready: _Ready[] = [];
-  const unavailable: Record<string, string> = {};
-  for (const c of casesFor(name)) {
-    try {
-      ready.push({ id: c.id, prepared: c.setup() });
-    } catch (error) {
-      unavailable[c.id] = reason(error);
-    }
-  }
-  try {
-    ready.push({ id: MITATA_PAIR_ID, prepared: await mitataPair() });
-  } catch (error) {
-    unavailable[MITATA_PAIR_ID] = reason(error);
-  }
-  return { ready, unavailable };
 }
 
 async function runSample(rt: _Runtime): Promise<SampleOutput> {

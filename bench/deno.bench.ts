@@ -6,40 +6,23 @@
 // `deno task bench` (bench/run.ts) does not use this file: Deno.bench reports
 // no median, p10 or p90, so the runner uses the custom sampler (_sampler.ts).
 
-import { CASES, MITATA_PAIR_ID, mitataPair, type Prepared, reason } from "./_cases.ts";
+import { prepareAll } from "./_cases.ts";
 
 interface _DenoBench {
   bench(options: { name: string; group?: string; baseline?: boolean; fn: () => void }): void;
 }
 
 const deno = (globalThis as unknown as { Deno: _DenoBench }).Deno;
-const opened: Prepared[] = [];
-
-for (const c of CASES) {
-  if (!c.runtimes.includes("deno")) continue;
-  let prepared: Prepared;
-  try {
-    prepared = c.setup();
-  } catch (error) {
-    console.error(`${c.label}: not available: ${reason(error)}`);
-    continue;
-  }
-  opened.push(prepared);
+const { ready, unavailable } = await prepareAll("deno");
+for (const [id, why] of Object.entries(unavailable)) console.error(`${id}: not available: ${why}`);
+for (const { id, label, prepared } of ready) {
   const op = prepared.op;
-  deno.bench({ name: c.label, baseline: c.id === "ffi_noop", fn: () => void op() });
-}
-
-try {
-  const pair = await mitataPair();
-  opened.push(pair);
-  deno.bench({ name: MITATA_PAIR_ID, fn: () => void pair.op() });
-} catch (error) {
-  console.error(`${MITATA_PAIR_ID}: not available: ${reason(error)}`);
+  deno.bench({ name: label, baseline: id === "ffi_noop", fn: () => void op() });
 }
 
 const events = globalThis as unknown as {
   addEventListener(type: "unload", listener: () => void): void;
 };
 events.addEventListener("unload", () => {
-  for (const prepared of opened) prepared.close();
+  for (const { prepared } of ready) prepared.close();
 });

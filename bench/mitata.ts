@@ -6,34 +6,18 @@
 // measure() through _worker.ts instead, to keep the samples for the report.
 
 import { bench, run, summary } from "mitata";
-import { CASES, MITATA_PAIR_ID, mitataPair, type Prepared, reason } from "./_cases.ts";
+import { prepareAll } from "./_cases.ts";
 
 const runtime = (globalThis as { Bun?: unknown }).Bun === undefined ? "deno" : "bun";
-const opened: Prepared[] = [];
+const { ready, unavailable } = await prepareAll(runtime);
+for (const [id, why] of Object.entries(unavailable)) console.error(`${id}: not available: ${why}`);
 
 summary(() => {
-  for (const c of CASES) {
-    if (!c.runtimes.includes(runtime)) continue;
-    let prepared: Prepared;
-    try {
-      prepared = c.setup();
-    } catch (error) {
-      console.error(`${c.label}: not available: ${reason(error)}`);
-      continue;
-    }
-    opened.push(prepared);
-    const b = bench(c.label, prepared.op);
-    if (c.id === "ffi_noop") b.baseline(true);
+  for (const { id, label, prepared } of ready) {
+    const b = bench(label, prepared.op);
+    if (id === "ffi_noop") b.baseline(true);
   }
 });
 
-try {
-  const pair = await mitataPair();
-  opened.push(pair);
-  bench(MITATA_PAIR_ID, pair.op);
-} catch (error) {
-  console.error(`${MITATA_PAIR_ID}: not available: ${reason(error)}`);
-}
-
 await run();
-for (const prepared of opened) prepared.close();
+for (const { prepared } of ready) prepared.close();

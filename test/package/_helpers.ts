@@ -99,6 +99,36 @@ function childEnv(options: RunOptions): Record<string, string> {
   return { ...process.env as Record<string, string>, ...options.env };
 }
 
+/** A `Deno.Command` with a cleared environment, piped output and a timeout. */
+function denoCommand(
+  command: string,
+  args: readonly string[],
+  cwd: string | undefined,
+  env: Record<string, string>,
+  timeout: number,
+) {
+  const deno = (globalThis as unknown as { Deno: _DenoCommand }).Deno;
+  return new deno.Command(command, {
+    args: [...args],
+    cwd,
+    env,
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+    stdin: "null",
+    signal: AbortSignal.timeout(timeout),
+  });
+}
+
+function decoded(output: { code: number; stdout: Uint8Array; stderr: Uint8Array }): Ran {
+  const decoder = new TextDecoder();
+  return {
+    status: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
 /**
  * Runs a program to completion. Under Deno, children start through
  * Deno.Command: Deno's node:child_process rewrites a spawn of the deno
@@ -108,25 +138,7 @@ function childEnv(options: RunOptions): Record<string, string> {
 export function runSync(command: string, args: readonly string[], options: RunOptions = {}): Ran {
   const env = childEnv(options);
   const timeout = options.timeoutMs ?? CHILD_TIMEOUT_MS;
-  if (isDeno) {
-    const deno = (globalThis as unknown as { Deno: _DenoCommand }).Deno;
-    const output = new deno.Command(command, {
-      args: [...args],
-      cwd: options.cwd,
-      env,
-      clearEnv: true,
-      stdout: "piped",
-      stderr: "piped",
-      stdin: "null",
-      signal: AbortSignal.timeout(timeout),
-    }).outputSync();
-    const decoder = new TextDecoder();
-    return {
-      status: output.code,
-      stdout: decoder.decode(output.stdout),
-      stderr: decoder.decode(output.stderr),
-    };
-  }
+  if (isDeno) return decoded(denoCommand(command, args, options.cwd, env, timeout).outputSync());
   const result = spawnSync(command, [...args], {
     cwd: options.cwd,
     env,
@@ -147,25 +159,7 @@ export async function runAsync(
 ): Promise<Ran> {
   const env = childEnv(options);
   const timeout = options.timeoutMs ?? CHILD_TIMEOUT_MS;
-  if (isDeno) {
-    const deno = (globalThis as unknown as { Deno: _DenoCommand }).Deno;
-    const output = await new deno.Command(command, {
-      args: [...args],
-      cwd: options.cwd,
-      env,
-      clearEnv: true,
-      stdout: "piped",
-      stderr: "piped",
-      stdin: "null",
-      signal: AbortSignal.timeout(timeout),
-    }).output();
-    const decoder = new TextDecoder();
-    return {
-      status: output.code,
-      stdout: decoder.decode(output.stdout),
-      stderr: decoder.decode(output.stderr),
-    };
-  }
+  if (isDeno) return decoded(await denoCommand(command, args, options.cwd, env, timeout).output());
   const child = spawn(command, [...args], {
     cwd: options.cwd,
     env,

@@ -127,16 +127,20 @@ fn ioctlResult(counter: *const Counter, request: u32, argument: usize) i32 {
 /// disabled counter reads through read() without spinning.
 fn noteEnabled(counter: *Counter, flags: u32, disabled: bool) void {
     counter.disabled = disabled;
-    const leader_slot = if (counter.leader_slot != 0) counter.leader_slot else handles.slotOfCounter(counter);
     // With the group flag the kernel applies the ioctl to the whole group.
     const whole_group = flags & attr_mod.PERF_IOC_FLAG_GROUP != 0;
+    // A member's fast path also depends on its leader's state.
+    const leads_members = counter.leader_slot == 0 and counter.group_members_opened > 1;
+    if (!whole_group and !leads_members) {
+        reader.refreshFast(counter);
+        return;
+    }
+    const leader_slot = if (counter.leader_slot != 0) counter.leader_slot else handles.slotOfCounter(counter);
     if (handles.liveAt(leader_slot)) |leader| {
         if (whole_group) leader.disabled = disabled;
         reader.refreshFast(leader);
     }
-    reader.refreshFast(counter);
-    // A member's fast path also depends on its leader's state: refresh the
-    // members of the group this counter leads or belongs to.
+    // The counter itself is the leader above or a member below.
     var slot: u32 = 1;
     while (slot <= handles.handles_max) : (slot += 1) {
         const member = handles.liveAt(slot) orelse continue;

@@ -75,7 +75,7 @@ def expected_for(run, smoke_only, profile="full"):
 
 def parse_log(path):
     results, facts = [], {}
-    suite_lines = {}
+    suite_lines = {}  # step name -> its console lines, BEGIN to RESULT
     current = None
     if not os.path.exists(path):
         return results, facts, suite_lines
@@ -99,7 +99,7 @@ def parse_log(path):
                 continue
             if "@@MISSING" in line:
                 facts.setdefault("missing", []).append(line.split("@@MISSING", 1)[1].strip())
-            if current in SUITES:
+            if current is not None:
                 suite_lines[current].append(line)
     return results, facts, suite_lines
 
@@ -120,6 +120,24 @@ def suite_counts(name, lines):
             return (f"runner: {p[-1] if p else 0} passed, {f[-1] if f else 0} failed, "
                     f"{s[-1] if s else 0} skipped")
     return "runner: no closing line found"
+
+
+FAILURE_LINE = re.compile(r"fail|error|panic|expected|assert|mismatch|timeout", re.I)
+
+
+def failure_excerpt(lines, named=40, tail=25):
+    """What a failing step printed that says why: every line naming a failure
+    (up to `named`), then its last `tail` lines, without repeats."""
+    picked = [i for i, l in enumerate(lines) if FAILURE_LINE.search(l)][:named]
+    last = range(max(0, len(lines) - tail), len(lines))
+    keep = sorted(set(picked) | set(last))
+    out, prev = [], None
+    for i in keep:
+        if prev is not None and i != prev + 1:
+            out.append("    ...")
+        out.append("    " + lines[i])
+        prev = i
+    return f"{len(lines)} lines\n" + "\n".join(out)
 
 
 def host_timings(path):
@@ -201,6 +219,7 @@ def main():
     header = f"{'run':<7} {'pass':>4} {'fail':>4} {'miss':>4} {'wall s':>7} {'guest s':>7}  configuration"
     table = [header, "-" * len(header)]
     details = []
+    failure_output = []
     key_lines = []
     timing_lines = []
     for run in runs:
@@ -238,6 +257,8 @@ def main():
             details.append(f"  {verdict} {name} {detail}{extra}".rstrip())
             if name in KEY_RESULTS:
                 key_lines.append(f"  {run:<6} {name}: {detail}{extra}")
+            if verdict == "FAIL" and name in suites:
+                failure_output.append(f"--- {run} {name}: {failure_excerpt(suites[name])}")
         for name in missing:
             details.append(f"  MISSING {name}")
         for why in facts.get("missing", []):
@@ -266,6 +287,12 @@ def main():
             say()
             for w in warnings:
                 say(f"WARNING: {w}")
+    if failure_output:
+        # Last, so the tail of a CI log (often all that is kept) names the
+        # failing test and its message, not only the step.
+        say()
+        say("output of the failing steps (the lines that name a failure, then the last lines):")
+        say("\n".join(failure_output))
     say()
     verdict = "PASS" if total_fail == 0 else "FAIL"
     say(f"arm64 tier {verdict} after {meta.get('total_secs', '?')} s")

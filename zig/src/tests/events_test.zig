@@ -81,9 +81,10 @@ test "software events open, enable, read, reset and close" {
 
 fn workFor(config: u64) !void {
     switch (config) {
-        // Long enough that a preemption between reset and read (a loaded
-        // host under an emulated guest) cannot make the reset look ignored.
-        attr_mod.PERF_COUNT_SW_TASK_CLOCK => support.spin(20_000_000),
+        // 50 ms of this thread's CPU time: far more than a preemption
+        // between reset and read can add (0.35 ms was seen in the loaded
+        // QEMU guest), so such a stall cannot make the reset look ignored.
+        attr_mod.PERF_COUNT_SW_TASK_CLOCK => support.spinCpuMilliseconds(50),
         attr_mod.PERF_COUNT_SW_PAGE_FAULTS => try touchFreshPages(16),
         attr_mod.PERF_COUNT_SW_CONTEXT_SWITCHES => support.sleepMilliseconds(2),
         else => unreachable, // test-only table above

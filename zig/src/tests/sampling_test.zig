@@ -56,20 +56,7 @@ fn openSampling(sampling: Sampling) !i32 {
     return handle;
 }
 
-fn threadCpuNanoseconds() u64 {
-    var ts: linux.timespec = undefined;
-    _ = linux.clock_gettime(.THREAD_CPUTIME_ID, &ts);
-    return @as(u64, @intCast(ts.sec)) * std.time.ns_per_s + @as(u64, @intCast(ts.nsec));
-}
-
-/// Burns `milliseconds` of this thread's CPU time. cpu-clock ticks only
-/// while the thread runs, so on a loaded machine wall time would give too
-/// few samples; CPU time gives the same count everywhere.
-fn spinFor(milliseconds: u64) void {
-    const end = threadCpuNanoseconds() + milliseconds * std.time.ns_per_ms;
-    var laps: u64 = 0;
-    while (threadCpuNanoseconds() < end and laps < 1 << 40) : (laps += 1) support.spin(1000);
-}
+const spinFor = support.spinCpuMilliseconds;
 
 const Tally = struct {
     samples: u32 = 0,

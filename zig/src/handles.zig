@@ -52,12 +52,19 @@ pub fn slotOf(handle: i32) LookupError!u32 {
     return slot;
 }
 
-/// The live counter a handle names. The hot path: no lock, no syscall.
+/// The live counter a handle names. The hot path: no lock, no syscall, and
+/// one compare: slot 0 and free slots store 0, live ones their (positive)
+/// handle, so a positive handle equal to its slot's stored one is live.
+/// Anything else is classified out of line.
 pub inline fn lookup(handle: i32) LookupError!*Counter {
-    const slot = try slotOf(handle);
-    const counter = &counters[slot];
-    if (@atomicLoad(i32, &counter.handle, .acquire) != handle) return error.StaleHandle;
-    return counter;
+    const counter = &counters[@as(u32, @bitCast(handle)) & slot_mask];
+    if (handle > 0 and @atomicLoad(i32, &counter.handle, .acquire) == handle) return counter;
+    return lookupFailure(handle);
+}
+
+noinline fn lookupFailure(handle: i32) LookupError {
+    _ = try slotOf(handle);
+    return error.StaleHandle;
 }
 
 /// The counter in `slot` if it is live (used to walk a group).

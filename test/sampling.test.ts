@@ -36,6 +36,34 @@ function spinCpu(clock: Counter, ns: number): void {
   }
 }
 
+/**
+ * Spins in steps of `stepMs` of CPU time (read from `clock`), draining the
+ * ring of `source` into the returned samples after each step, until
+ * `enough(samples)` holds after at least `minNs` of CPU, or `maxNs` ran.
+ * QEMU TCG's late timer interrupts drop cpu-clock periods (40-80% seen under
+ * load), so a fixed window that gives ~100 samples on a host may give 20
+ * there; these tests wait for what they need instead, within a bound.
+ */
+function spinUntil(
+  clock: Counter,
+  source: { drain(): PerfRecord[] },
+  enough: (taken: readonly SampleRecord[]) => boolean,
+  { minNs = 0, maxNs = 3000 * MS, stepMs = 20 } = {},
+): SampleRecord[] {
+  const taken: SampleRecord[] = [];
+  const start = clock.read();
+  for (;;) {
+    spinCpu(clock, stepMs * MS);
+    taken.push(...samples(source.drain()));
+    const ran = clock.read() - start;
+    if (ran >= maxNs || (ran >= minNs && enough(taken))) return taken;
+  }
+}
+
+/** Why the guest skips a sample-count window (as the Zig tests do). */
+const COUNT_WINDOW_SKIP =
+  "SKIP (count window only): QEMU TCG's late timer interrupts drop cpu-clock periods unpredictably";
+
 function samples(records: readonly PerfRecord[]): SampleRecord[] {
   return records.filter((record): record is SampleRecord => record.type === "sample");
 }
@@ -54,10 +82,16 @@ describe("sampling: cpu-clock at 1000 Hz", () => {
     clock.disable();
     const records = clock.drain();
     const taken = samples(records);
-    assert.ok(
-      taken.length >= 200 && taken.length <= 400,
-      `${taken.length} samples in 300 ms of CPU at 1000 Hz`,
-    );
+    if (QEMU_TIER) {
+      // The rate is checked on the host; the guest checks everything else.
+      console.log(`${COUNT_WINDOW_SKIP} (${taken.length} samples in 300 ms here)`);
+      assert.ok(taken.length >= 1, `${taken.length} samples in 300 ms of CPU at 1000 Hz`);
+    } else {
+      assert.ok(
+        taken.length >= 200 && taken.length <= 400,
+        `${taken.length} samples in 300 ms of CPU at 1000 Hz`,
+      );
+    }
     const tid = thisThread();
     // Not necessarily process.pid: `deno test` runs test modules on another thread.
     let last = 0;
@@ -121,10 +155,20 @@ describe("sampling: overflow and wraparound", () => {
       ring: { pages: 1 },
     });
     spinCpu(clock, 200 * MS); // ~2000 samples of 32 bytes, into 4096 bytes, unread
-    const first = clock.drain();
-    spinCpu(clock, 50 * MS);
+    const records = clock.drain();
+    // Then at least 50 ms more, until 100 samples came after the loss (at
+    // most 3 s: under QEMU TCG most 10 kHz periods are dropped).
+    const start = clock.read();
+    for (;;) {
+      spinCpu(clock, 10 * MS);
+      records.push(...clock.drain());
+      const ran = clock.read() - start;
+      const lostAt = records.findIndex((record) => record.type === "lost");
+      const after = lostAt < 0 ? 0 : samples(records.slice(lostAt + 1)).length;
+      if (ran >= 3000 * MS || (ran >= 50 * MS && after >= 100)) break;
+    }
     clock.disable();
-    const records = [...first, ...clock.drain()];
+    records.push(...clock.drain());
     const lostAt = records.findIndex((record) => record.type === "lost");
     assert.ok(lostAt >= 0, "a LOST record");
     const lost = records.filter((record) => record.type === "lost");
@@ -382,12 +426,19 @@ describe("sampling: one ring for several counters", () => {
     });
     assert.equal(guest.sampling, false);
     expectPerfError(() => guest.drain(), "NO_RING");
-    spinCpu(owner, 100 * MS);
+    const count = (taken: readonly SampleRecord[], counter: Counter) =>
+      taken.filter((sample) => sample.id === Number(counter.id)).length;
+    const taken = spinUntil(
+      owner,
+      owner,
+      (sofar) => count(sofar, owner) >= 50 && count(sofar, guest) >= 50,
+      { minNs: 100 * MS },
+    );
     owner.disable();
     guest.disable();
-    const taken = samples(owner.drain());
-    const ownerSamples = taken.filter((sample) => sample.id === Number(owner.id)).length;
-    const guestSamples = taken.filter((sample) => sample.id === Number(guest.id)).length;
+    taken.push(...samples(owner.drain()));
+    const ownerSamples = count(taken, owner);
+    const guestSamples = count(taken, guest);
     assert.ok(ownerSamples >= 50, `${ownerSamples} owner samples`);
     assert.ok(guestSamples >= 50, `${guestSamples} guest samples`);
     assert.equal(ownerSamples + guestSamples, taken.length);
@@ -418,10 +469,15 @@ describe("sampling: one ring for several counters", () => {
       sampleType: ["ip", "tid", "read"],
     });
     const clock = group.counters[0];
-    spinCpu(clock, 100 * MS);
-    group.disable();
-    const taken = samples(group.drain());
     const ids = group.counters.map((counter) => Number(counter.id));
+    const taken = spinUntil(
+      clock,
+      group,
+      (sofar) => ids.every((id) => sofar.filter((sample) => sample.id === id).length >= 50),
+      { minNs: 100 * MS },
+    );
+    group.disable();
+    taken.push(...samples(group.drain()));
     for (const id of ids) {
       const count = taken.filter((sample) => sample.id === id).length;
       assert.ok(count >= 50, `${count} samples of member ${id}`);

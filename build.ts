@@ -45,14 +45,15 @@ function fail(message: string): never {
 }
 
 /** Reads the pinned version from zig/build.zig.zon. */
-function pinnedVersion(): string {
+export function pinnedVersion(): string {
   const zon = readFileSync(join(zigDir, "build.zig.zon"), "utf8");
   const match = zon.match(/\.minimum_zig_version\s*=\s*"([^"]+)"/);
   if (!match) fail("zig/build.zig.zon has no minimum_zig_version");
   return match[1];
 }
 
-interface Zig {
+/** How to run one Zig: `command ...prefix <zig args>`. */
+export interface Zig {
   command: string;
   prefix: string[];
   label: string;
@@ -73,7 +74,7 @@ function candidates(): Zig[] {
 }
 
 /** The first candidate whose version equals the pin; installs it if none. */
-function findZig(pin: string): Zig {
+export function findZig(pin: string): Zig {
   const mismatches: string[] = [];
   for (const zig of candidates()) {
     const version = versionOf(zig);
@@ -161,4 +162,4 @@ function main(): void {
   for (const target of options.targets) runZig(zig, [`-Dtarget=${target}`]);
 }
 
-main();
+if (import.meta.main) main();

@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
-import process from "node:process";
+import { findZig, pinnedVersion } from "../build.ts";
 
 /** One run of bench/kernel_floor.c. */
 export interface FloorRun {
@@ -30,15 +30,9 @@ export type KernelFloor =
   }
   | { unavailable: string };
 
-const ZIG_CANDIDATES: ReadonlyArray<{ command: string; prefix: string[] }> = [
-  ...(process.env.ZIG ? [{ command: process.env.ZIG, prefix: [] }] : []),
-  { command: "zig", prefix: [] },
-  { command: "python3", prefix: ["-m", "ziglang"] },
-];
-
 /**
- * Builds kernel_floor.c with the first Zig that answers (as build.ts looks
- * for it: $ZIG, `zig`, `python3 -m ziglang`).
+ * Builds kernel_floor.c with `zig cc` of the project's pinned Zig, found (or
+ * installed) as build.ts finds it.
  *
  * @returns The binary's path and the compiler used, or why not.
  */
@@ -46,21 +40,14 @@ export function buildFloor(
   root: string,
 ): { path: string; compiler: string } | { unavailable: string } {
   const out = join(mkdtempSync(join(os.tmpdir(), "perfmmap-floor-")), "kernel_floor");
-  const source = join(root, "bench", "kernel_floor.c");
-  const errors: string[] = [];
-  for (const zig of ZIG_CANDIDATES) {
-    const args = [...zig.prefix, "cc", "-O2", "-o", out, source];
-    const r = spawnSync(zig.command, args, { encoding: "utf8" });
-    if (r.status === 0) {
-      return { path: out, compiler: [zig.command, ...zig.prefix, "cc -O2"].join(" ") };
-    }
-    errors.push(
-      `${zig.command} ${zig.prefix.join(" ")}: ${
-        (r.stderr || String(r.error)).trim().slice(0, 200)
-      }`,
-    );
+  const zig = findZig(pinnedVersion());
+  const args = [...zig.prefix, "cc", "-O2", "-o", out, join(root, "bench", "kernel_floor.c")];
+  const r = spawnSync(zig.command, args, { encoding: "utf8" });
+  if (r.status !== 0) {
+    const why = (r.stderr || String(r.error)).trim().slice(0, 200);
+    return { unavailable: `could not build bench/kernel_floor.c with ${zig.label}: ${why}` };
   }
-  return { unavailable: `could not build bench/kernel_floor.c: ${errors.join("; ")}` };
+  return { path: out, compiler: `${zig.label} cc -O2` };
 }
 
 /** Runs the floor binary once. */

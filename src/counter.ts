@@ -456,11 +456,10 @@ export class Counter implements Disposable {
    * ```
    */
   read(): number {
-    // Replaced by the same code over a captured pm_read when the first
-    // handle opens (useNativeRead), so this body runs on no live counter.
-    const value = this.#native.symbols.pm_read(this.#handle);
-    if (value >= 0) return value;
-    throw this.#fail(value, "read");
+    // Counter.prototype.read is replaced when the first handle opens
+    // (useNativeRead); this body only makes sure of it, then hands over.
+    useNativeRead(this.#native);
+    return this.read();
   }
 
   /**

@@ -38,8 +38,8 @@ function spinCpu(clock: Counter, ns: number): void {
 
 /**
  * Spins in steps of `stepMs` of CPU time (read from `clock`), draining the
- * ring of `source` into the returned samples after each step, until
- * `enough(samples)` holds after at least `minNs` of CPU, or `maxNs` ran.
+ * ring of `source` into the returned records after each step, until
+ * `enough(records)` holds after at least `minNs` of CPU, or `maxNs` ran.
  * QEMU TCG's late timer interrupts drop cpu-clock periods (40-80% seen under
  * load), so a fixed window that gives ~100 samples on a host may give 20
  * there; these tests wait for what they need instead, within a bound.
@@ -47,16 +47,16 @@ function spinCpu(clock: Counter, ns: number): void {
 function spinUntil(
   clock: Counter,
   source: { drain(): PerfRecord[] },
-  enough: (taken: readonly SampleRecord[]) => boolean,
+  enough: (records: readonly PerfRecord[]) => boolean,
   { minNs = 0, maxNs = 3000 * MS, stepMs = 20 } = {},
-): SampleRecord[] {
-  const taken: SampleRecord[] = [];
+): PerfRecord[] {
+  const records: PerfRecord[] = [];
   const start = clock.read();
   for (;;) {
     spinCpu(clock, stepMs * MS);
-    taken.push(...samples(source.drain()));
+    records.push(...source.drain());
     const ran = clock.read() - start;
-    if (ran >= maxNs || (ran >= minNs && enough(taken))) return taken;
+    if (ran >= maxNs || (ran >= minNs && enough(records))) return records;
   }
 }
 
@@ -120,11 +120,9 @@ describe("sampling: cpu-clock at 1000 Hz", () => {
     });
     // At least 10 samples to check, however the timer delivers them: 20 ms
     // of CPU at a time (one round on a host; QEMU TCG drops ticks), at most 2 s.
-    const taken: SampleRecord[] = [];
-    for (let round = 0; round < 100 && taken.length < 10; round++) {
-      spinCpu(clock, 20 * MS);
-      taken.push(...samples(clock.drain()));
-    }
+    const taken = samples(
+      spinUntil(clock, clock, (records) => samples(records).length >= 10, { maxNs: 2000 * MS }),
+    );
     clock.disable();
     taken.push(...samples(clock.drain()));
     assert.ok(taken.length >= 10, `${taken.length} samples`);
@@ -158,15 +156,16 @@ describe("sampling: overflow and wraparound", () => {
     const records = clock.drain();
     // Then at least 50 ms more, until 100 samples came after the loss (at
     // most 3 s: under QEMU TCG most 10 kHz periods are dropped).
-    const start = clock.read();
-    for (;;) {
-      spinCpu(clock, 10 * MS);
-      records.push(...clock.drain());
-      const ran = clock.read() - start;
-      const lostAt = records.findIndex((record) => record.type === "lost");
-      const after = lostAt < 0 ? 0 : samples(records.slice(lostAt + 1)).length;
-      if (ran >= 3000 * MS || (ran >= 50 * MS && after >= 100)) break;
-    }
+    const samplesAfterLoss = (all: readonly PerfRecord[]) => {
+      const lostAt = all.findIndex((record) => record.type === "lost");
+      return lostAt < 0 ? 0 : samples(all.slice(lostAt + 1)).length;
+    };
+    records.push(
+      ...spinUntil(clock, clock, (later) => samplesAfterLoss([...records, ...later]) >= 100, {
+        minNs: 50 * MS,
+        stepMs: 10,
+      }),
+    );
     clock.disable();
     records.push(...clock.drain());
     const lostAt = records.findIndex((record) => record.type === "lost");
@@ -175,8 +174,8 @@ describe("sampling: overflow and wraparound", () => {
     const dropped = lost.reduce((sum, record) => sum + record.lost, 0);
     assert.ok(dropped >= 100, `${dropped} records lost`);
     assert.equal(lost[0].id, Number(clock.id));
-    const after = samples(records.slice(lostAt + 1));
-    assert.ok(after.length >= 100, `${after.length} samples after the LOST record`);
+    const after = samplesAfterLoss(records);
+    assert.ok(after >= 100, `${after} samples after the LOST record`);
     const stats = clock.ringStats();
     assert.equal(stats.lost, dropped);
     assert.equal(stats.lostRecords, lost.length);
@@ -190,18 +189,18 @@ describe("sampling: overflow and wraparound", () => {
       sampleType: ["ip", "tid", "time", "period"],
       ring: { pages: 1 },
     });
-    const taken: SampleRecord[] = [];
     // 300 ms of CPU gives ~1200 samples on a host; under QEMU TCG, whose
     // timer drops ticks (~40% seen), go on to at least 600 samples and 3
     // split records, for at most 3 s. The rate itself is the 1000 Hz test's.
-    const start = clock.read();
-    for (;;) {
-      busy(3);
-      taken.push(...samples(clock.drain()));
-      const ran = clock.read() - start;
-      if (ran >= 3000 * MS) break;
-      if (ran >= 300 * MS && taken.length >= 600 && clock.ringStats().splitRecords >= 3) break;
-    }
+    // Drained every 3 ms: the 1-page ring holds ~100 samples (25 ms).
+    const taken = samples(
+      spinUntil(
+        clock,
+        clock,
+        (records) => samples(records).length >= 600 && clock.ringStats().splitRecords >= 3,
+        { minNs: 300 * MS, stepMs: 3 },
+      ),
+    );
     clock.disable();
     taken.push(...samples(clock.drain()));
     const stats = clock.ringStats();
@@ -428,12 +427,12 @@ describe("sampling: one ring for several counters", () => {
     expectPerfError(() => guest.drain(), "NO_RING");
     const count = (taken: readonly SampleRecord[], counter: Counter) =>
       taken.filter((sample) => sample.id === Number(counter.id)).length;
-    const taken = spinUntil(
+    const taken = samples(spinUntil(
       owner,
       owner,
-      (sofar) => count(sofar, owner) >= 50 && count(sofar, guest) >= 50,
+      (records) => count(samples(records), owner) >= 50 && count(samples(records), guest) >= 50,
       { minNs: 100 * MS },
-    );
+    ));
     owner.disable();
     guest.disable();
     taken.push(...samples(owner.drain()));
@@ -470,12 +469,12 @@ describe("sampling: one ring for several counters", () => {
     });
     const clock = group.counters[0];
     const ids = group.counters.map((counter) => Number(counter.id));
-    const taken = spinUntil(
+    const taken = samples(spinUntil(
       clock,
       group,
-      (sofar) => ids.every((id) => sofar.filter((sample) => sample.id === id).length >= 50),
+      (records) => ids.every((id) => samples(records).filter((s) => s.id === id).length >= 50),
       { minNs: 100 * MS },
-    );
+    ));
     group.disable();
     taken.push(...samples(group.drain()));
     for (const id of ids) {

@@ -5,7 +5,7 @@
 #   bash test/arm64/run.sh --runs=max,off  only some boots (development)
 #   bash test/arm64/run.sh --smoke-only    prove the recipe without the project
 #   PERFMMAP_ARM64_PROFILE=fastpath bash test/arm64/run.sh
-#                                          the CI profile (see PROFILE below)
+#                                          a quicker look: no suite boot, no guest Zig binary
 #   bash test/arm64/run.sh --candidates    print what apt/npm offer, to re-pin
 #
 # Idempotent: host packages are installed only if missing, downloads land in

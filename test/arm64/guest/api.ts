@@ -148,13 +148,12 @@ function checkGrow(): void {
     // Doubling sizes, and the least of 7 rounds per size: a tier-up of the
     // JIT or a preempted vCPU (cycles follow guest time without icount)
     // inflates single samples, never the least of them.
-    // A warm-up pass of the whole ladder, and one discarded loop at the
-    // start of each round: in Bun the first measurement of every round (the
-    // one after the largest loop) came out slow in all 7 rounds once
-    // (least 200 415 for 25 000 against 128 981 for 50 000).
-    // Ten warm-up passes: once, in Bun, only the largest loop ran at the top
-    // tier (OSR) in every round (least 2 473 733 for 200 000 against
-    // 1 841 007 for 400 000).
+    // Ten warm-up passes of the whole ladder, and one discarded loop at the
+    // start of each round. Seen in Bun without them: the first measurement
+    // of every round came out slow in all 7 rounds (least 200 415 for 25 000
+    // against 128 981 for 50 000), and with one pass only the largest loop
+    // ran at the top tier (least 2 473 733 for 200 000 against 1 841 007 for
+    // 400 000).
     const sizes = [1, 2, 4, 8, 16].map((k) => k * 25_000);
     const least = sizes.map(() => Infinity);
     for (let pass = 0; pass < 10; pass++) for (const n of sizes) work(n);

@@ -46,8 +46,6 @@ fn readValue(handle: i32) !u64 {
 }
 
 test "software events open, enable, read, reset and close" {
-    const affinity = support.pinToCurrentCpu();
-    defer support.unpin(affinity);
     const events = [_]u64{ attr_mod.PERF_COUNT_SW_TASK_CLOCK, attr_mod.PERF_COUNT_SW_PAGE_FAULTS, attr_mod.PERF_COUNT_SW_CONTEXT_SWITCHES };
     for (events) |config| {
         const handle = try openSoftware(config, .{ .disabled = true });

@@ -105,29 +105,6 @@ pub fn loopCount(host_count: u64, what: []const u8) u64 {
     return count;
 }
 
-/// Pins this thread to the CPU it runs on and returns the old affinity, for
-/// `unpin`; null if the kernel refused (the test then runs unpinned). Used
-/// where a migration between two ioctls/reads would race the kernel's own
-/// bookkeeping (seen once under QEMU TCG with two vCPUs: a task-clock read
-/// right after RESET came back larger than before it).
-pub fn pinToCurrentCpu() ?linux.cpu_set_t {
-    var old: linux.cpu_set_t = undefined;
-    if (linux.errno(linux.sched_getaffinity(0, @sizeOf(linux.cpu_set_t), &old)) != .SUCCESS) return null;
-    var cpu: usize = 0;
-    if (linux.errno(linux.getcpu(&cpu, null)) != .SUCCESS) return null;
-    var one = std.mem.zeroes(linux.cpu_set_t);
-    const bits = @bitSizeOf(usize);
-    one[cpu / bits] |= @as(usize, 1) << @intCast(cpu % bits);
-    const rc = linux.syscall3(.sched_setaffinity, 0, @sizeOf(linux.cpu_set_t), @intFromPtr(&one));
-    if (linux.errno(rc) != .SUCCESS) return null;
-    return old;
-}
-
-pub fn unpin(old: ?linux.cpu_set_t) void {
-    const set = old orelse return;
-    _ = linux.syscall3(.sched_setaffinity, 0, @sizeOf(linux.cpu_set_t), @intFromPtr(&set));
-}
-
 pub fn sleepMilliseconds(milliseconds: u32) void {
     const request: linux.timespec = .{ .sec = 0, .nsec = @as(isize, milliseconds) * std.time.ns_per_ms };
     _ = linux.nanosleep(&request, null);

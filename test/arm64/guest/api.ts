@@ -67,6 +67,13 @@ function work(n: number): number {
   return x;
 }
 
+const block = new Uint8Array(4096);
+
+/** `n` fills of a 4 KiB block: work whose cost follows `n`, whatever the JIT. */
+function fillBlocks(n: number): void {
+  for (let i = 0; i < n; i++) block.fill(i & 0xff);
+}
+
 /** Burns about `n` loop iterations so two opens are far apart in cycles. */
 function gap(n = 200_000): void {
   work(n);
@@ -145,23 +152,24 @@ function checkBracket(): void {
 function checkGrow(): void {
   check("grow", () => {
     using c = Counter.open("cycles", { userspace: "require" });
-    // Doubling sizes, and the least of 7 rounds per size: a tier-up of the
-    // JIT or a preempted vCPU (cycles follow guest time without icount)
-    // inflates single samples, never the least of them.
-    // Ten warm-up passes of the whole ladder, and one discarded loop at the
-    // start of each round. Seen in Bun without them: the first measurement
-    // of every round came out slow in all 7 rounds (least 200 415 for 25 000
-    // against 128 981 for 50 000), and with one pass only the largest loop
-    // ran at the top tier (least 2 473 733 for 200 000 against 1 841 007 for
-    // 400 000).
-    const sizes = [1, 2, 4, 8, 16].map((k) => k * 25_000);
+    // Doubling sizes, and the least of 10 rounds per size: a preempted vCPU
+    // (cycles follow guest time without icount) inflates single samples,
+    // never the least of them. Each iteration fills a 4 KiB block in native
+    // code, so the JIT tier the loop itself runs in (which varied in Bun
+    // from round to round and from size to size: 12 cycles per iteration of
+    // a plain JS loop at one size, 3 at the next) is a small part of the cost.
+    const sizes = [1, 2, 4, 8, 16].map((k) => k * 25);
     const least = sizes.map(() => Infinity);
-    for (let pass = 0; pass < 10; pass++) for (const n of sizes) work(n);
-    for (let round = 0; round < 7; round++) {
-      work(sizes[0]);
-      for (const [i, n] of sizes.entries()) {
+    for (const n of sizes) fillBlocks(n);
+    // The order rotates each round: once in Bun one size came out ~5 M
+    // cycles slow in all 7 rounds (5 103 628 for 200 blocks against 812 736
+    // for 400), a disturbance at the same place in every round; rotated, it
+    // cannot fall on the same size every time.
+    for (let round = 0; round < 10; round++) {
+      for (let k = 0; k < sizes.length; k++) {
+        const i = (k + round) % sizes.length;
         const before = c.read();
-        work(n);
+        fillBlocks(sizes[i]);
         least[i] = Math.min(least[i], c.read() - before);
       }
     }

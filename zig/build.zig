@@ -29,16 +29,24 @@ pub fn build(b: *std.Build) void {
     const optimize_tests = b.option(std.builtin.Optimize, "optimize", "Optimization of the tests (default Debug)") orelse .debug;
 
     const install_native = b.addUpdateSourceFiles();
+    const set_nodelete = b.addExecutable(.{
+        .name = "set_nodelete",
+        .root_module = b.createModule(.{
+            .root_source_file = b.path("tools/set_nodelete.zig"),
+            .target = b.graph.host,
+            .optimize = .debug,
+        }),
+    });
     b.getInstallStep().dependOn(&install_native.step);
     for (native_targets) |native| {
         if (target_triple) |triple| {
             if (!std.mem.eql(u8, triple, native.triple)) continue;
         }
         const target = resolve(b, native.triple);
-        const library = addCore(b, target);
+        const library = markNoDelete(b, set_nodelete, addCore(b, target));
         const launcher = addLauncher(b, target);
         const folder = b.fmt("../native/{s}/", .{native.folder});
-        install_native.addCopyFileToSource(library.getEmittedBin(), b.fmt("{s}libperfmmap.so", .{folder}));
+        install_native.addCopyFileToSource(library, b.fmt("{s}libperfmmap.so", .{folder}));
         install_native.addCopyFileToSource(launcher.getEmittedBin(), b.fmt("{s}perfmmap-launch", .{folder}));
     }
 
@@ -63,6 +71,8 @@ pub fn build(b: *std.Build) void {
     }).step);
     const test_step = b.step("test", "Run the unit tests");
     test_step.dependOn(&run_tests.step);
+    const tool_tests = b.addTest(.{ .name = "set_nodelete-tests", .root_module = set_nodelete.root_module });
+    test_step.dependOn(&b.addRunArtifact(tool_tests).step);
 
     const test_exe_step = b.step("test-exe", "Install the test executable and launcher (for the QEMU tier)");
     test_exe_step.dependOn(&b.addInstallArtifact(tests, .{}).step);
@@ -88,6 +98,14 @@ fn addCore(b: *std.Build, target: std.Build.ResolvedTarget) *std.Build.Step.Comp
             .strip = true,
         }),
     });
+}
+
+/// The library with DF_1_NODELETE set (see tools/set_nodelete.zig): an
+/// unload never unmaps code that a runtime's pool thread may still be in.
+fn markNoDelete(b: *std.Build, set_nodelete: *std.Build.Step.Compile, library: *std.Build.Step.Compile) std.Build.LazyPath {
+    const patch = b.addRunArtifact(set_nodelete);
+    patch.addFileArg(library.getEmittedBin());
+    return patch.addOutputFileArg("libperfmmap.so");
 }
 
 fn addLauncher(b: *std.Build, target: std.Build.ResolvedTarget) *std.Build.Step.Compile {

@@ -23,4 +23,5 @@ test {
     _ = @import("tests/launcher_test.zig");
     _ = @import("tests/ring_test.zig");
     _ = @import("tests/sampling_test.zig");
+    _ = @import("tests/contract_test.zig");
 }

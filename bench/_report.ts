@@ -1,4 +1,4 @@
-// The results of one run: their JSON shape, the targets of issue 6, and the
+// The results of one run: their JSON shape, the ratio targets, and the
 // two human views (markdown table, SVG chart). Pure functions, no I/O.
 
 import type { KernelFloor } from "./_floor.ts";
@@ -87,7 +87,7 @@ interface _RatioTarget {
   limits: Record<RuntimeName, number>;
 }
 
-/** The ratio targets of issue 6 (never weaken them). */
+/** The ratio targets the bench checks (never weaken them). */
 export const RATIO_TARGETS: readonly _RatioTarget[] = [
   {
     id: "read_sim_over_noop",

@@ -1,4 +1,4 @@
-// The kernel's own floor for the group target of issue 6, with no runtime
+// The kernel's own floor for the group target, with no runtime
 // and no FFI in the way: on the same 4 software events, with the read_format
 // perfmmap uses, how long do 4 read(2) calls on 4 counters take against one
 // read(2) of a group of the 4?

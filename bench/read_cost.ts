@@ -5,7 +5,7 @@
 //   bun bench/read_cost.ts
 //   deno run --allow-ffi --allow-run --allow-read --allow-env bench/read_cost.ts --both
 //
-// Target (issue 3): read() <= 2 x no-op + the native read, where the native
+// Target: read() <= 2 x no-op + the native read, where the native
 // read is estimated as (raw pm_read FFI call - no-op).
 
 import process from "node:process";

@@ -10,7 +10,7 @@
  *      deno, bun, bun, deno, deno, bun, ... so that drift falls on both;
  *   2. mitata's measure() once per runtime (a cross-check of the sampler);
  *   3. the heap growth over 1 000 000 read() calls, per runtime.
- * Then it checks the targets of issue 6, prints one PASS/FAIL line per target
+ * Then it checks its ratio targets, prints one PASS/FAIL line per target
  * and runtime, and writes bench/results/latest.{json,md,svg}. Exits 1 when a
  * target fails (after writing everything), unless --no-fail. --max-load waits
  * (up to --wait-max-s, default 1200) until the 1-minute load average is at

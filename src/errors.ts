@@ -18,7 +18,8 @@ import { ERRNO, ERRNO_BY_NAME } from "./_errno.ts";
  *   `LIBRARY_CACHE_FAILED`, `FFI_NOT_ALLOWED`,
  *   `ABI_MISMATCH`, `INVALID_EVENT`, `UNKNOWN_EVENT`, `UNKNOWN_PMU`,
  *   `UNKNOWN_TERM`, `VALUE_OUT_OF_RANGE`, `INVALID_OPTION`, `EMPTY_GROUP`,
- *   `GROUP_TOO_LARGE`, `UNKNOWN_ERROR`.
+ *   `GROUP_TOO_LARGE`, `MEMBER_CLOSED` (a group member was closed on its
+ *   own, so the group cannot be read as one), `UNKNOWN_ERROR`.
  * - From `Watchpoint` target checks: `INVALID_TARGET`, `MISALIGNED_ADDRESS`,
  *   `DETACHED_BUFFER`.
  */
@@ -52,6 +53,7 @@ export type PerfErrorCode =
   | "INVALID_OPTION"
   | "EMPTY_GROUP"
   | "GROUP_TOO_LARGE"
+  | "MEMBER_CLOSED"
   | "INVALID_TARGET"
   | "MISALIGNED_ADDRESS"
   | "DETACHED_BUFFER"

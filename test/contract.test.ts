@@ -1,0 +1,366 @@
+// Contracts a mutation run showed unguarded (scripts/mutate/ plants the
+// bugs): the errno tables against the kernel's numbers, what a user sees of
+// the retry policy and of the times on a simulated page, counts at or above
+// 2^63, `:u`/`:k` modifiers winning over `exclude`, the `fallback` default
+// and the flags that reach pm_open, and a stale handle while its slot is
+// really reused.
+
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { constants } from "node:os";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { arch } from "node:process";
+import { Counter } from "../mod.ts";
+import { SimulatedCounter } from "../src/testing.ts";
+import { ERRNO } from "../src/_errno.ts";
+import { exclusions, resolveOptions } from "../src/_options.ts";
+import { parseEvent } from "../src/event.ts";
+import { native } from "../src/ffi/native.ts";
+import { CORE_CODES, OPEN_FLAGS } from "../src/ffi/symbols.ts";
+import { expectPerfError, sleepSync } from "./_helpers.ts";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const CAP_BIT0_IS_DEPRECATED = 1 << 1;
+const CAP_USER_RDPMC = 1 << 2;
+const CAP_USER_TIME = 1 << 3;
+const CAP_USER_TIME_SHORT = 1 << 5;
+const HANDLES_MAX = 4095;
+const SLOT_MASK = 0xfff;
+// 50 000 attempts with 49 000 sched_yield calls take long in an emulated CPU.
+const SLOW = { timeout: 300_000 };
+
+/** `#define E<NAME> <number>` lines of the kernel's UAPI errno headers. */
+function headerErrnos(): Map<string, number> | undefined {
+  const base = "/usr/include/asm-generic/errno-base.h";
+  const rest = "/usr/include/asm-generic/errno.h";
+  if (!existsSync(base) || !existsSync(rest)) return undefined;
+  const numbers = new Map<string, number>();
+  for (const text of [readFileSync(base, "utf8"), readFileSync(rest, "utf8")]) {
+    for (const match of text.matchAll(/^#define\s+(E[A-Z0-9]+)\s+(\d+)\b/gm)) {
+      numbers.set(match[1], Number(match[2]));
+    }
+  }
+  return numbers;
+}
+
+/** The arch's asm/errno.h must be asm-generic's (x86_64 and aarch64 are). */
+function archUsesGenericErrnos(): boolean | undefined {
+  const triple = arch === "x64" ? "x86_64-linux-gnu" : "aarch64-linux-gnu";
+  const path = `/usr/include/${triple}/asm/errno.h`;
+  if (!existsSync(path)) return undefined;
+  return /#include <asm-generic\/errno\.h>/.test(readFileSync(path, "utf8"));
+}
+
+/** Every .ts file under src/. */
+function sourceFiles(folder = join(ROOT, "src")): string[] {
+  return readdirSync(folder, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(folder, entry.name);
+    if (entry.isDirectory()) return sourceFiles(path);
+    return entry.name.endsWith(".ts") ? [path] : [];
+  });
+}
+
+/** Wraps one native symbol for the duration of `body`, recording calls. */
+function spyOn<T>(
+  name: "pm_open" | "pm_sim_open",
+  body: (calls: { args: number[]; result: number }[]) => T,
+): T {
+  const symbols = native().symbols as unknown as Record<string, (...args: unknown[]) => number>;
+  const original = symbols[name];
+  const calls: { args: number[]; result: number }[] = [];
+  symbols[name] = (...args: unknown[]) => {
+    const result = original(...args);
+    calls.push({ args: args.map((a) => typeof a === "number" ? a : NaN), result });
+    return result;
+  };
+  try {
+    return body(calls);
+  } finally {
+    symbols[name] = original;
+  }
+}
+
+describe("errno tables match the kernel's numbers", () => {
+  it("every entry of src/_errno.ts has the UAPI number of its name", (t) => {
+    const kernel = headerErrnos();
+    if (kernel === undefined) {
+      t.skip(
+        "no /usr/include/asm-generic/errno*.h (install linux-libc-dev); node:os is checked below",
+      );
+      return;
+    }
+    assert.notEqual(archUsesGenericErrnos(), false, "this arch's asm/errno.h is not asm-generic's");
+    // Kernel-internal codes (include/linux/errno.h) that ioctls can leak.
+    const internal = new Map([["ERESTARTSYS", 512], ["ENOTSUPP", 524]]);
+    let checked = 0;
+    for (const [number, [name]] of ERRNO) {
+      const expected: number | undefined = kernel.get(name) ?? internal.get(name);
+      assert.notEqual(expected, undefined, `${name} is not a kernel errno name`);
+      assert.equal(
+        number,
+        expected,
+        `${name} is ${expected} in the kernel, ${number} in src/_errno.ts`,
+      );
+      checked++;
+    }
+    assert.ok(checked >= 130, `only ${checked} entries checked`);
+    const missing = [...kernel.keys()].filter((name) =>
+      ![...ERRNO.values()].some(([known]) => known === name) &&
+      !["EWOULDBLOCK", "EDEADLOCK"].includes(name) // aliases of EAGAIN, EDEADLK
+    );
+    if (missing.length > 0) {
+      console.log(`kernel errnos without a name in src/_errno.ts: ${missing.join(", ")}`);
+    }
+  });
+
+  it("every entry node:os knows has node:os's number", () => {
+    const known = constants.errno as Record<string, number>;
+    let checked = 0;
+    for (const [number, [name]] of ERRNO) {
+      if (known[name] === undefined) continue;
+      assert.equal(
+        number,
+        known[name],
+        `${name} is ${known[name]} in node:os, ${number} in src/_errno.ts`,
+      );
+      checked++;
+    }
+    assert.ok(checked >= 70, `only ${checked} entries checked against node:os`);
+  });
+
+  it("every `const E<NAME> = <n>` in src/ has the kernel's number", () => {
+    let checked = 0;
+    for (const file of sourceFiles()) {
+      for (const match of readFileSync(file, "utf8").matchAll(/\bconst (E[A-Z0-9]+) = (\d+);/g)) {
+        const [, name, number] = match;
+        const [expected] = [...ERRNO].find(([, [known]]) => known === name) ?? [undefined];
+        assert.equal(Number(number), expected, `${file}: ${name} = ${number}`);
+        checked++;
+      }
+    }
+    assert.ok(checked >= 1, "no errno constants found in src/ (the scan is broken)");
+  });
+
+  it("the core's own codes are the same in zig/src/errno.zig and src/ffi/symbols.ts", () => {
+    const zig = readFileSync(join(ROOT, "zig", "src", "errno.zig"), "utf8");
+    const block = zig.match(/pub const Code = enum\(u32\) \{([^}]*)\}/);
+    assert.ok(block, "zig/src/errno.zig has no `pub const Code = enum(u32)`");
+    const zigCodes = new Map(
+      [...block[1].matchAll(/([A-Z_]+) = (\d+),/g)].map(([, name, n]) => [Number(n), name]),
+    );
+    const tsCodes = new Map(Object.entries(CORE_CODES).map(([n, name]) => [Number(n), name]));
+    assert.deepEqual([...zigCodes].sort(), [...tsCodes].sort());
+    for (const [number] of ERRNO) assert.ok(number < 4096, "errnos stay below the core's codes");
+  });
+});
+
+describe("what a user sees of the retry policy and the times (simulated page)", () => {
+  it("times without cap_user_time are returned as read", () => {
+    using sim = SimulatedCounter.create();
+    sim.configure({
+      capabilities: CAP_BIT0_IS_DEPRECATED | CAP_USER_RDPMC,
+      timeEnabled: 1000,
+      timeRunning: 600,
+      timeMult: 3,
+      timeShift: 1,
+      timeOffset: 10,
+      timestamp: 100, // with the capability: delta 160
+      register: 50,
+    });
+    let reading = sim.readDetailed();
+    assert.equal(reading.source, "userspace");
+    assert.equal(reading.timeEnabled, 1000);
+    assert.equal(reading.timeRunning, 600);
+    sim.set("capabilities", CAP_BIT0_IS_DEPRECATED | CAP_USER_RDPMC | CAP_USER_TIME);
+    reading = sim.readDetailed();
+    assert.equal(reading.timeEnabled, 1160, "the same fields are used once the capability is set");
+    assert.equal(reading.timeRunning, 760);
+  });
+
+  it("equal times are not extrapolated; cap_user_time_short folds the timestamp by time_mask", () => {
+    using sim = SimulatedCounter.create();
+    sim.configure({
+      capabilities: CAP_BIT0_IS_DEPRECATED | CAP_USER_RDPMC | CAP_USER_TIME,
+      timeEnabled: 500,
+      timeRunning: 500,
+      timeMult: 1,
+      timeShift: 0,
+      timestamp: 1_000_000,
+    });
+    assert.equal(sim.readDetailed().timeEnabled, 500);
+    sim.configure({
+      capabilities: CAP_BIT0_IS_DEPRECATED | CAP_USER_RDPMC | CAP_USER_TIME | CAP_USER_TIME_SHORT,
+      timeRunning: 400,
+      timeCycles: 0x1000,
+      timeMask: 0xff,
+      timestamp: 0x12_3456, // cycles = 0x1000 + ((0x123456 - 0x1000) & 0xff) = 0x1056
+    });
+    const reading = sim.readDetailed();
+    assert.equal(reading.timeEnabled, 500 + 0x1056);
+    assert.equal(reading.timeRunning, 400 + 0x1056);
+    sim.set("capabilities", CAP_BIT0_IS_DEPRECATED | CAP_USER_RDPMC | CAP_USER_TIME);
+    assert.equal(
+      sim.readDetailed().timeEnabled,
+      500 + 0x12_3456,
+      "without the short flag: the timestamp",
+    );
+  });
+
+  it("attempts, yields and sources: exact counts in readDetailed and stats()", () => {
+    using sim = SimulatedCounter.create();
+    sim.configure({ index: 0, syscallValue: 77, register: 5 });
+    let reading = sim.readDetailed();
+    assert.deepEqual(
+      [reading.source, reading.value, reading.attempts, reading.yields],
+      ["syscall", 77, 1000, 0],
+      "index 0 falls back after exactly the 1000 fast attempts, before any yield",
+    );
+    assert.equal(sim.read(), 77);
+    let stats = sim.stats();
+    assert.deepEqual(
+      [stats.lastAttempts, stats.lastYields, stats.syscallReads, stats.indexZeroFallbacks],
+      [1000, 0, 2, 2],
+    );
+    sim.set("index", 1);
+    assert.equal(sim.read(), 5);
+    stats = sim.stats();
+    assert.deepEqual([stats.lastAttempts, stats.lastYields, stats.userspaceReads], [1, 0, 1]);
+    reading = sim.readDetailed();
+    assert.deepEqual([reading.source, reading.attempts, reading.yields], ["userspace", 1, 0]);
+  });
+
+  it(
+    "fallback off: index 0, then an odd lock, exhaust after 50 000 attempts and 49 000 yields, logged once",
+    SLOW,
+    () => {
+      using sim = SimulatedCounter.create({ fallback: false });
+      sim.set("index", 0);
+      expectPerfError(() => sim.readDetailed(), "RETRY_EXHAUSTED");
+      let stats = sim.stats();
+      assert.deepEqual([stats.lastAttempts, stats.lastYields, stats.exhausted], [
+        50_000,
+        49_000,
+        1,
+      ]);
+      sim.set("index", 1).set("lock", 1);
+      expectPerfError(() => sim.read(), "RETRY_EXHAUSTED");
+      stats = sim.stats();
+      assert.deepEqual(
+        [stats.lastAttempts, stats.lastYields, stats.exhausted, stats.exhaustionLogLines],
+        [50_000, 49_000, 2, 1],
+      );
+    },
+  );
+
+  it("counts at and above 2^63 read as positive numbers", () => {
+    using sim = SimulatedCounter.create();
+    sim.configure({ pmcWidth: 64, offset: 0, register: (1n << 63n) + (1n << 62n) });
+    assert.equal(sim.read(), 2 ** 63 + 2 ** 62);
+    assert.equal(sim.readBigInt(), (1n << 63n) + (1n << 62n));
+    sim.set("register", (1n << 64n) - 2048n);
+    assert.equal(sim.read(), 2 ** 64 - 2048);
+  });
+});
+
+describe("modifiers win over exclude", () => {
+  it("exclusions(): :u and :k decide kernel and user whatever exclude says", () => {
+    const options = resolveOptions("open", { exclude: { kernel: false, user: true } }, {
+      userspace: "auto",
+    });
+    const user = exclusions(options, parseEvent("context-switches:u"), false);
+    assert.equal(user.kernel, true, ":u excludes the kernel even with exclude.kernel false");
+    assert.equal(user.user, false, ":u counts user mode even with exclude.user true");
+    const kernel = exclusions(options, parseEvent("context-switches:k"), false);
+    assert.equal(kernel.kernel, false);
+    assert.equal(kernel.user, true);
+    const plain = exclusions(options, parseEvent("context-switches"), false);
+    assert.deepEqual(
+      [plain.kernel, plain.user],
+      [false, true],
+      "without a modifier, exclude applies",
+    );
+  });
+
+  it('"context-switches:u" with exclude.kernel false counts 0 across sleeps', () => {
+    using switches = Counter.open("context-switches:u", { exclude: { kernel: false } });
+    const before = switches.read();
+    for (let i = 0; i < 5; i++) sleepSync(2);
+    assert.equal(
+      switches.read() - before,
+      0,
+      "context switches happen in the kernel, which :u excludes",
+    );
+  });
+
+  it('"context-switches:k" with exclude.kernel true still counts the sleeps', (t) => {
+    let switches: Counter;
+    try {
+      switches = Counter.open("context-switches:k", { exclude: { kernel: true } });
+    } catch (error) {
+      t.skip(`kernel-mode counting is not allowed here: ${String(error)}`);
+      return;
+    }
+    using _ = switches;
+    const before = switches.read();
+    for (let i = 0; i < 5; i++) sleepSync(2);
+    assert.ok(switches.read() - before >= 5, `grew ${switches.read() - before}, expected >= 5`);
+  });
+});
+
+describe("the fallback default", () => {
+  it("resolves to true, with userspace auto", () => {
+    const options = resolveOptions("open", undefined, { userspace: "auto" });
+    assert.equal(options.fallback, true);
+    assert.equal(options.userspace, "auto");
+    assert.equal(
+      resolveOptions("open", { fallback: false }, { userspace: "auto" }).fallback,
+      false,
+    );
+  });
+
+  it("reaches pm_open as the FALLBACK flag (and not when fallback is false)", () => {
+    const flags = spyOn("pm_open", (calls) => {
+      Counter.open("task-clock").close();
+      Counter.open("task-clock", { fallback: false }).close();
+      return calls.map((call) => call.args[4]);
+    });
+    assert.equal(flags.length, 2, "pm_open was called once per open");
+    assert.equal(flags[0] & OPEN_FLAGS.FALLBACK, OPEN_FLAGS.FALLBACK, `default flags ${flags[0]}`);
+    assert.equal(flags[0] & 3, OPEN_FLAGS.MODE_AUTO);
+    assert.equal(flags[1] & OPEN_FLAGS.FALLBACK, 0, `fallback: false flags ${flags[1]}`);
+  });
+
+  it("a simulated counter with default options serves a persistent index 0 by the syscall", () => {
+    using sim = SimulatedCounter.create();
+    sim.configure({ index: 0, syscallValue: 31 });
+    const reading = sim.readDetailed();
+    assert.equal(reading.source, "syscall");
+    assert.equal(reading.value, 31);
+  });
+});
+
+describe("handles", () => {
+  it("a stale handle stays stale while its slot is reused by a live counter", () => {
+    const reused = spyOn("pm_sim_open", (calls) => {
+      const old = SimulatedCounter.create();
+      const oldHandle = calls[0].result;
+      old.close();
+      for (let i = 0; i < HANDLES_MAX; i++) {
+        using fresh = SimulatedCounter.create();
+        const handle = calls[calls.length - 1].result;
+        if ((handle & SLOT_MASK) !== (oldHandle & SLOT_MASK)) continue;
+        assert.notEqual(handle, oldHandle, "the reused slot has a new generation");
+        fresh.set("register", 4242);
+        expectPerfError(() => old.read(), "STALE_HANDLE");
+        expectPerfError(() => old.readDetailed(), "STALE_HANDLE");
+        expectPerfError(() => old.set("register", 1), "STALE_HANDLE");
+        assert.equal(fresh.read(), 4242, "the stale calls did not touch the new counter");
+        return i + 1;
+      }
+      return undefined;
+    });
+    assert.notEqual(reused, undefined, `the slot was not reused within ${HANDLES_MAX} opens`);
+  });
+});

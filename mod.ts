@@ -96,3 +96,13 @@ export {
   type WatchpointOptions,
   type WatchTarget,
 } from "./src/watchpoint.ts";
+export {
+  type Distribution,
+  distribution,
+  measure,
+  MEASURE_DEFAULT_EVENTS,
+  type MeasuredEvent,
+  type MeasureOptions,
+  type MeasureResult,
+  type UncountedEvent,
+} from "./src/measure.ts";

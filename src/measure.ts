@@ -1,0 +1,477 @@
+/**
+ * What one call of a function costs in counter events: `measure()`.
+ *
+ * @module
+ */
+
+import { Group } from "./group.ts";
+import { PerfError } from "./errors.ts";
+import { parseEvent } from "./event.ts";
+
+/** The events {@link measure} counts when none are given. */
+export const MEASURE_DEFAULT_EVENTS: readonly string[] = Object.freeze([
+  "cycles",
+  "instructions",
+  "branch-misses",
+  "cache-misses",
+]);
+
+/** How the values of one event spread over the samples. */
+export interface Distribution {
+  /** The smallest value. */
+  min: number;
+  /** The 10th percentile. */
+  p10: number;
+  /** The median. */
+  median: number;
+  /** The 90th percentile. */
+  p90: number;
+  /** The largest value. */
+  max: number;
+  /** The median absolute deviation from the median. */
+  mad: number;
+  /** How many samples the figures are made of. */
+  samples: number;
+}
+
+/** An event that was counted: its cost per call of the function. */
+export interface MeasuredEvent {
+  /** The event as given. */
+  event: string;
+  /** Always `"counted"`. */
+  status: "counted";
+  /**
+   * The event's count per call of the function, after the cost of an empty
+   * function measured the same way in the same run was subtracted (so it
+   * can be slightly negative for a function that costs less than the
+   * noise). Samples in which the group was multiplexed are scaled by
+   * `timeEnabled / timeRunning`.
+   */
+  perCall: Distribution;
+  /** The median count per call of the empty function: what was subtracted. */
+  emptyPerCall: number;
+  /** Samples in which the group was on the PMU for only part of the time (scaled). */
+  multiplexed: number;
+  /** Samples dropped because the group was not on the PMU at all. */
+  notCounted: number;
+}
+
+/** An event that has no numbers, and why. */
+export interface UncountedEvent {
+  /** The event as given. */
+  event: string;
+  /**
+   * `"not supported"`: it does not open here. `"not counted"`: it opened but
+   * the kernel never ran it on the PMU while the function ran.
+   */
+  status: "not supported" | "not counted";
+  /** The error code (`ENOENT`, `EACCES`, ...) or `NOT_COUNTED`. */
+  code: string;
+  /** The reason, in words. */
+  reason: string;
+  /** What to do about it, when something can be done. */
+  hint?: string;
+}
+
+/** What {@link measure} found. */
+export interface MeasureResult {
+  /** Per event, in the order given: numbers, or the reason there are none. */
+  events: (MeasuredEvent | UncountedEvent)[];
+  /** Calls of the function per sample. */
+  batch: number;
+  /** Samples taken of the function (and as many of the empty function). */
+  samples: number;
+  /** Warm-up samples taken first and thrown away. */
+  warmup: number;
+  /**
+   * The fraction of each sample the group was on the PMU
+   * (`timeRunning / timeEnabled`); 1 when it was never multiplexed. Absent
+   * when no event was counted.
+   */
+  running?: Distribution;
+}
+
+/** Options of {@link measure}. */
+export interface MeasureOptions {
+  /** The events to count, as for `Counter.open` (default {@link MEASURE_DEFAULT_EVENTS}). */
+  events?: readonly string[];
+  /** Samples to take (default 200, at most 1 000 000). */
+  samples?: number;
+  /** Samples to take and throw away first (default 20). */
+  warmup?: number;
+  /**
+   * Calls per sample, or `"auto"` (the default): 1 when every event counts
+   * exactly (hardware events), else enough calls for a sample to last at
+   * least 50 reads of the group and 20 µs, so that time-like software
+   * events such as `task-clock` rise above their own read cost.
+   */
+  batch?: number | "auto";
+  /** A bound on the whole measurement in milliseconds (default 10 000). */
+  maxMs?: number;
+}
+
+/** The largest batch `"auto"` picks. */
+const BATCH_MAX = 10_000_000;
+/** A time-like sample lasts at least this long (ns). */
+const TIME_LIKE_SAMPLE_NS = 20_000;
+/** ... and at least this many reads of the group. */
+const TIME_LIKE_READS = 50;
+
+const MEASURE_KEYS = new Set(["events", "samples", "warmup", "batch", "maxMs"]);
+
+function bad(message: string, cause?: unknown): PerfError {
+  return new PerfError("INVALID_OPTION", message, { op: "measure", cause });
+}
+
+/** Reads an option from the object's own properties only (never its prototype). */
+function own(options: object, key: string): unknown {
+  try {
+    const descriptor = Object.getOwnPropertyDescriptor(options, key);
+    if (descriptor === undefined) return undefined;
+    return "value" in descriptor ? descriptor.value : descriptor.get?.call(options);
+  } catch (error) {
+    if (error instanceof PerfError) throw error;
+    throw bad(`option ${key} could not be read`, error);
+  }
+}
+
+function count(
+  options: object,
+  key: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const value = own(options, key);
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw bad(`option ${key} must be an integer from ${min} to ${max}, got ${shown(value)}`);
+  }
+  return value + 0; // -0 becomes 0
+}
+
+function shown(value: unknown): string {
+  if (typeof value === "number") return Object.is(value, -0) ? "-0" : String(value);
+  if (typeof value === "string") return JSON.stringify(value.slice(0, 40));
+  if (value === null) return "null";
+  return typeof value;
+}
+
+interface Resolved {
+  events: string[];
+  samples: number;
+  warmup: number;
+  batch: number | "auto";
+  maxMs: number;
+}
+
+function resolve(options: unknown): Resolved {
+  if (options === undefined) options = {};
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw bad(`options must be an object, got ${shown(options)}`);
+  }
+  let keys: string[];
+  try {
+    keys = Reflect.ownKeys(options).map(String);
+  } catch (error) {
+    throw bad("options could not be read", error);
+  }
+  for (const key of keys) {
+    if (!MEASURE_KEYS.has(key)) {
+      throw bad(`unknown option ${JSON.stringify(key)} (known: ${[...MEASURE_KEYS].join(", ")})`);
+    }
+  }
+  const events = own(options, "events") ?? MEASURE_DEFAULT_EVENTS;
+  if (!Array.isArray(events) || events.length === 0) {
+    throw bad(`option events must be a non-empty array of event strings, got ${shown(events)}`);
+  }
+  const names: string[] = [];
+  for (let i = 0; i < events.length; i++) {
+    const event = Object.hasOwn(events, i) ? events[i] : undefined;
+    if (typeof event !== "string") {
+      throw new PerfError(
+        "INVALID_EVENT",
+        `events[${i}] must be an event string, got ${shown(event)}`,
+        { op: "measure" },
+      );
+    }
+    names.push(event);
+  }
+  const batch = own(options, "batch") ?? "auto";
+  if (batch !== "auto") {
+    if (typeof batch !== "number" || !Number.isInteger(batch) || batch < 1 || batch > BATCH_MAX) {
+      throw bad(
+        `option batch must be "auto" or an integer from 1 to ${BATCH_MAX}, got ${shown(batch)}`,
+      );
+    }
+  }
+  return {
+    events: names,
+    samples: count(options, "samples", 200, 1, 1_000_000),
+    warmup: count(options, "warmup", 20, 0, 1_000_000),
+    batch: batch === "auto" ? "auto" : batch + 0,
+    maxMs: count(options, "maxMs", 10_000, 1, 3_600_000),
+  };
+}
+
+/** Software clocks: their counts are time, so one call is below their read's noise. */
+function timeLike(event: string): boolean {
+  const spec = parseEvent(event);
+  return spec.type === 1 && (spec.config === 0n || spec.config === 1n);
+}
+
+function unsupported(event: string, error: unknown): UncountedEvent {
+  if (!(error instanceof PerfError)) throw error;
+  return {
+    event,
+    status: "not supported",
+    code: String(error.code),
+    reason: error.message.split("\nhint: ")[0],
+    ...(error.hint === undefined ? {} : { hint: error.hint }),
+  };
+}
+
+/** Opens each event alone to learn which open here; the others get their reason. */
+function classify(events: readonly string[]): Map<string, UncountedEvent | undefined> {
+  const result = new Map<string, UncountedEvent | undefined>();
+  for (const event of events) {
+    try {
+      using group = Group.open([event]);
+      group.read();
+      result.set(event, undefined);
+    } catch (error) {
+      result.set(event, unsupported(event, error));
+    }
+  }
+  return result;
+}
+
+/** Reads the group into `out`: counts in order, then time enabled, then time running. */
+function readGroup(group: Group, out: Float64Array): void {
+  const reading = group.read();
+  const n = reading.values.length;
+  for (let i = 0; i < n; i++) out[i] = reading.values[i];
+  out[n] = reading.timeEnabled;
+  out[n + 1] = reading.timeRunning;
+}
+
+// Where each result goes, so that no call is optimized away (a module
+// variable is visible to other closures, so JITs keep the store).
+let _sink: unknown;
+
+/** Sets `out` to the per-call deltas of one sample of `batch` calls of `fn`. */
+function sample(
+  group: Group,
+  fn: () => unknown,
+  batch: number,
+  before: Float64Array,
+  after: Float64Array,
+): void {
+  readGroup(group, before);
+  for (let i = 0; i < batch; i++) _sink = fn();
+  readGroup(group, after);
+}
+
+function sorted(values: number[]): number[] {
+  return values.slice().sort((a, b) => a - b);
+}
+
+/** The value at fraction `q` of sorted `values` (nearest rank). */
+function quantile(values: readonly number[], q: number): number {
+  return values[Math.min(values.length - 1, Math.max(0, Math.round(q * (values.length - 1))))];
+}
+
+/**
+ * The distribution of `values`: min, p10, median, p90, max and MAD.
+ *
+ * @param values At least one number.
+ * @returns Its figures.
+ *
+ * @example Five values
+ * ```ts
+ * import { distribution } from "@perfmmap/perfmmap";
+ * import assert from "node:assert/strict";
+ *
+ * const d = distribution([5, 1, 4, 2, 3]);
+ * assert.equal(d.median, 3);
+ * assert.equal(d.mad, 1);
+ * ```
+ */
+export function distribution(values: readonly number[]): Distribution {
+  if (values.length === 0) throw new PerfError("INVALID_OPTION", "no values", { op: "measure" });
+  const s = sorted(values as number[]);
+  const median = quantile(s, 0.5);
+  const deviations = sorted(s.map((v) => Math.abs(v - median)));
+  return {
+    min: s[0],
+    p10: quantile(s, 0.1),
+    median,
+    p90: quantile(s, 0.9),
+    max: s[s.length - 1],
+    mad: quantile(deviations, 0.5),
+    samples: s.length,
+  };
+}
+
+/** Nanoseconds per call of `fn`, from enough calls to last about 1 ms. */
+function timePerCall(fn: () => unknown): number {
+  for (let calls = 1;; calls *= 4) {
+    const start = performance.now();
+    for (let i = 0; i < calls; i++) _sink = fn();
+    const elapsed = (performance.now() - start) * 1e6;
+    if (elapsed >= 1e6 || calls >= BATCH_MAX) return Math.max(elapsed / calls, 0.01);
+  }
+}
+
+function pickBatch(group: Group, fn: () => unknown, events: readonly string[]): number {
+  if (!events.some(timeLike)) return 1;
+  const scratch = new Float64Array(events.length + 2);
+  const readNs = timePerCall(() => readGroup(group, scratch));
+  const callNs = timePerCall(fn);
+  const targetNs = Math.max(TIME_LIKE_SAMPLE_NS, TIME_LIKE_READS * readNs);
+  return Math.min(BATCH_MAX, Math.max(1, Math.ceil(targetNs / callNs)));
+}
+
+interface Tally {
+  fn: number[][];
+  empty: number[][];
+  multiplexed: number;
+  notCounted: number;
+  running: number[];
+}
+
+/** Adds one sample's per-call values to `into`; false when it was not counted. */
+function record(
+  into: number[][],
+  before: Float64Array,
+  after: Float64Array,
+  batch: number,
+  tally: Tally,
+  track: boolean,
+): void {
+  const n = into.length;
+  const enabled = after[n] - before[n];
+  const running = after[n + 1] - before[n + 1];
+  if (running <= 0) {
+    if (track) tally.notCounted++;
+    return;
+  }
+  const scale = enabled > running ? enabled / running : 1;
+  if (track) {
+    if (scale > 1) tally.multiplexed++;
+    tally.running.push(enabled > 0 ? running / enabled : 1);
+  }
+  for (let i = 0; i < n; i++) into[i].push(((after[i] - before[i]) * scale) / batch);
+}
+
+/**
+ * Counts what one call of `fn` costs in each event: warm-up, then samples
+ * of `batch` calls each, interleaved with samples of an empty function
+ * taken the same way, whose median is subtracted. The events are counted
+ * together in one group. An event that does not open here, or that the
+ * kernel never ran, comes back with its reason instead of numbers.
+ *
+ * @param fn A synchronous function; its result is kept so the call is not
+ * optimized away.
+ * @param options See {@link MeasureOptions}.
+ * @returns Per event, its distribution per call, or why there is none.
+ * @throws {PerfError} `INVALID_OPTION` or `INVALID_EVENT` for bad input, and
+ * `INVALID_OPTION` when `fn` returns a promise.
+ *
+ * @example The page faults of touching fresh memory
+ * ```ts
+ * import { measure } from "@perfmmap/perfmmap";
+ * import assert from "node:assert/strict";
+ *
+ * const result = measure(() => new Uint8Array(1 << 16).fill(1), {
+ *   events: ["page-faults", "cycles"],
+ *   samples: 20,
+ * });
+ * const [faults, cycles] = result.events;
+ * assert.equal(faults.status, "counted");
+ * // On a machine without a hardware PMU, cycles says why instead of a 0:
+ * if (cycles.status !== "counted") assert.ok(cycles.reason.length > 0);
+ * ```
+ */
+export function measure(fn: () => unknown, options?: MeasureOptions): MeasureResult {
+  if (typeof fn !== "function") {
+    throw bad(`measure needs a function, got ${shown(fn)}`);
+  }
+  const resolved = resolve(options);
+  for (const event of resolved.events) parseEvent(event); // bad syntax throws here
+  const first = fn();
+  if (
+    first !== null && typeof first === "object" &&
+    typeof (first as { then?: unknown }).then === "function"
+  ) {
+    throw bad("measure counts synchronous functions; fn returned a promise");
+  }
+  const refused = classify(resolved.events);
+  const counted = resolved.events.filter((event) => refused.get(event) === undefined);
+  const result: MeasureResult = {
+    events: [],
+    batch: resolved.batch === "auto" ? 1 : resolved.batch,
+    samples: 0,
+    warmup: resolved.warmup,
+  };
+  if (counted.length === 0) {
+    result.events = resolved.events.map((event) => refused.get(event)!);
+    return result;
+  }
+  using group = Group.open(counted);
+  const batch = resolved.batch === "auto" ? pickBatch(group, fn, counted) : resolved.batch;
+  result.batch = batch;
+  const empty = () => undefined;
+  const before = new Float64Array(counted.length + 2);
+  const after = new Float64Array(counted.length + 2);
+  const tally: Tally = {
+    fn: counted.map(() => []),
+    empty: counted.map(() => []),
+    multiplexed: 0,
+    notCounted: 0,
+    running: [],
+  };
+  const deadline = performance.now() + resolved.maxMs;
+  let taken = 0;
+  for (let s = 0; s < resolved.warmup + resolved.samples; s++) {
+    const warm = s < resolved.warmup;
+    // Alternate which goes first, so drift within a pair falls on both.
+    for (const which of s % 2 === 0 ? [0, 1] : [1, 0]) {
+      sample(group, which === 0 ? fn : empty, batch, before, after);
+      if (!warm) {
+        record(which === 0 ? tally.fn : tally.empty, before, after, batch, tally, which === 0);
+      }
+    }
+    if (!warm) taken++;
+    if (performance.now() > deadline && taken > 0) break;
+  }
+  result.samples = taken;
+  result.events = resolved.events.map((event) => {
+    const reason = refused.get(event);
+    if (reason !== undefined) return reason;
+    const i = counted.indexOf(event);
+    if (tally.fn[i].length === 0 || tally.empty[i].length === 0) {
+      return {
+        event,
+        status: "not counted",
+        code: "NOT_COUNTED",
+        reason: `the kernel never ran the group of ${counted.length} event(s) on the PMU ` +
+          `(timeRunning stayed 0 in all ${taken} samples)`,
+        hint: "count fewer events at once, or free the counters others hold " +
+          "(e.g. the NMI watchdog: sysctl kernel.nmi_watchdog=0)",
+      };
+    }
+    const emptyPerCall = distribution(tally.empty[i]).median;
+    return {
+      event,
+      status: "counted",
+      perCall: distribution(tally.fn[i].map((v) => v - emptyPerCall)),
+      emptyPerCall,
+      multiplexed: tally.multiplexed,
+      notCounted: tally.notCounted,
+    };
+  });
+  if (tally.running.length > 0) result.running = distribution(tally.running);
+  _sink = undefined;
+  return result;
+}

@@ -1,0 +1,163 @@
+// measure(): per-call costs from counter deltas, the empty-function
+// calibration, "not supported" instead of numbers, and bad input.
+
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { distribution, measure, type MeasuredEvent, PerfError } from "../mod.ts";
+import { expectPerfError, hardwareSkip, perfFds, perfMappings } from "./_helpers.ts";
+
+function spin(n: number): number {
+  let x = 0;
+  for (let i = 0; i < n; i++) x = (x + i * 7) % 1000003;
+  return x;
+}
+
+function counted(event: unknown): MeasuredEvent {
+  const e = event as MeasuredEvent;
+  assert.equal(e.status, "counted", `expected numbers, got ${JSON.stringify(event)}`);
+  return e;
+}
+
+describe("measure", () => {
+  it("the distribution's figures on a fixed data set", () => {
+    const d = distribution([9, 1, 8, 2, 7, 3, 6, 4, 5, 100]);
+    assert.deepEqual(
+      { min: d.min, max: d.max, samples: d.samples },
+      { min: 1, max: 100, samples: 10 },
+    );
+    // nearest rank on 10 sorted values: index round(q * 9)
+    assert.equal(d.median, 6); // index 5 (round 4.5 = 5)
+    assert.equal(d.p10, 2); // index 1
+    assert.equal(d.p90, 9); // index 8
+    // |x - 6| sorted: 0 1 1 2 2 3 3 4 5 94 -> index 5 = 3
+    assert.equal(d.mad, 3);
+    expectPerfError(() => distribution([]), "INVALID_OPTION");
+  });
+
+  it("task-clock per call grows with the work, and the empty function is subtracted", () => {
+    const small = counted(
+      measure(() => spin(20_000), { events: ["task-clock"], samples: 40 }).events[0],
+    );
+    const large = counted(
+      measure(() => spin(160_000), { events: ["task-clock"], samples: 40 }).events[0],
+    );
+    const ratio = large.perCall.median / small.perCall.median;
+    assert.ok(ratio > 3 && ratio < 24, `8x the work cost ${ratio.toFixed(2)}x the task-clock`);
+    assert.ok(small.emptyPerCall >= 0);
+    assert.equal(small.notCounted, 0);
+  });
+
+  it("an empty function costs about nothing after calibration", () => {
+    const result = measure(() => undefined, { events: ["task-clock"], samples: 60 });
+    const clock = counted(result.events[0]);
+    // The median of (empty - median of empty) sits within the spread of the samples.
+    assert.ok(
+      Math.abs(clock.perCall.median) <= Math.max(clock.perCall.mad * 4, clock.emptyPerCall),
+      JSON.stringify(clock),
+    );
+    assert.ok(result.batch > 1, "task-clock is time-like, so calls are batched");
+  });
+
+  it("exact events are not batched", () => {
+    const result = measure(() => spin(100), { events: ["page-faults"], samples: 10 });
+    assert.equal(result.batch, 1);
+    assert.equal(result.samples, 10);
+    assert.equal(result.running?.median, 1);
+  });
+
+  it("an event that does not open comes back with its reason, never a number", () => {
+    const result = measure(() => spin(100), {
+      events: ["context-switches", "cycles", "msr/tsc/"],
+      samples: 5,
+    });
+    assert.equal(result.events.length, 3);
+    counted(result.events[0]);
+    const cycles = result.events[1];
+    if (hardwareSkip("cycles") === false) {
+      counted(cycles);
+    } else {
+      assert.ok(cycles.status === "not supported", JSON.stringify(cycles));
+      assert.ok(!("perCall" in cycles), "no numbers for an event that did not open");
+      assert.ok(cycles.reason.length > 0 && cycles.code.length > 0);
+    }
+  });
+
+  it("when nothing opens, no samples are taken and every event says why", () => {
+    const result = measure(() => 1, { events: ["software/config=0x7fffffff/"] });
+    assert.equal(result.samples, 0);
+    assert.equal(result.events[0].status, "not supported");
+    assert.equal(result.running, undefined);
+  });
+
+  it("leaks no fd or mapping", () => {
+    const fds = perfFds();
+    const maps = perfMappings();
+    for (let i = 0; i < 20; i++) {
+      measure(() => spin(10), { events: ["task-clock", "page-faults", "cycles"], samples: 3 });
+    }
+    assert.equal(perfFds(), fds);
+    assert.equal(perfMappings(), maps);
+  });
+
+  it("bad input: a typed PerfError for each", () => {
+    const fn = () => 1;
+    const rows: [string, () => unknown, string][] = [
+      ["no function", () => measure(undefined as never), "INVALID_OPTION"],
+      ["options a number", () => measure(fn, 3 as never), "INVALID_OPTION"],
+      ["options null", () => measure(fn, null as never), "INVALID_OPTION"],
+      ["options an array", () => measure(fn, [] as never), "INVALID_OPTION"],
+      ["unknown key", () => measure(fn, { sample: 3 } as never), "INVALID_OPTION"],
+      ["samples 0", () => measure(fn, { samples: 0 }), "INVALID_OPTION"],
+      ["samples -0", () => measure(fn, { samples: -0 }), "INVALID_OPTION"],
+      ["samples NaN", () => measure(fn, { samples: NaN }), "INVALID_OPTION"],
+      ["samples 2^53", () => measure(fn, { samples: 2 ** 53 }), "INVALID_OPTION"],
+      ["samples 1.5", () => measure(fn, { samples: 1.5 }), "INVALID_OPTION"],
+      ["warmup -1", () => measure(fn, { warmup: -1 }), "INVALID_OPTION"],
+      ["batch 0", () => measure(fn, { batch: 0 }), "INVALID_OPTION"],
+      ["batch Infinity", () => measure(fn, { batch: Infinity }), "INVALID_OPTION"],
+      ["batch 'x'", () => measure(fn, { batch: "x" as never }), "INVALID_OPTION"],
+      ["maxMs 0", () => measure(fn, { maxMs: 0 }), "INVALID_OPTION"],
+      ["events empty", () => measure(fn, { events: [] }), "INVALID_OPTION"],
+      ["events a string", () => measure(fn, { events: "cycles" as never }), "INVALID_OPTION"],
+      ["events with a hole", () => measure(fn, { events: [, "cycles"] as never }), "INVALID_EVENT"],
+      ["events with a number", () => measure(fn, { events: [1] as never }), "INVALID_EVENT"],
+      ["bad event syntax", () => measure(fn, { events: ["cycles:zz"] }), "UNKNOWN_EVENT"],
+      [
+        "a getter that throws",
+        () =>
+          measure(fn, {
+            get samples(): number {
+              throw new Error("boom");
+            },
+          }),
+        "INVALID_OPTION",
+      ],
+      ["a promise", () => measure(async () => 1, { events: ["task-clock"] }), "INVALID_OPTION"],
+    ];
+    const fds = perfFds();
+    for (const [name, call, code] of rows) {
+      let error: unknown;
+      try {
+        call();
+      } catch (e) {
+        error = e;
+      }
+      assert.ok(error instanceof PerfError, `${name}: expected a PerfError, got ${error}`);
+      if (code !== "UNKNOWN_EVENT") assert.equal(error.code, code, name);
+    }
+    assert.equal(perfFds(), fds);
+  });
+
+  it("options are read from own properties only", () => {
+    const proto = Object.prototype as Record<string, unknown>;
+    proto.samples = 0; // would be refused if it were read
+    proto.events = [];
+    try {
+      const result = measure(() => 1, { events: ["page-faults"], warmup: 0 });
+      assert.equal(result.samples, 200);
+    } finally {
+      delete proto.samples;
+      delete proto.events;
+    }
+  });
+});

@@ -1,7 +1,7 @@
 // Validation of Counter/Group options, and the defaults that make
 // perf_event_paranoid=2 work for unprivileged users.
 
-import { PerfError } from "./errors.ts";
+import { PerfError, quote } from "./errors.ts";
 import type { EventSpec } from "./event.ts";
 import type { Exclusions } from "./_attr.ts";
 import { privileges, sysctl } from "./_sysfs.ts";
@@ -84,15 +84,24 @@ const KEYS = new Set([
 const EXCLUDE_KEYS = new Set(["kernel", "hv", "user", "idle"]);
 const INT32_MAX = 0x7fff_ffff;
 
-function bad(op: string, message: string, event?: string): PerfError {
-  return new PerfError("INVALID_OPTION", message, { op, event });
+function bad(op: string, message: string, event?: string, cause?: unknown): PerfError {
+  return new PerfError("INVALID_OPTION", message, { op, event, cause });
 }
 
-function describe(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
+/** How a value is named in a message; never calls user code, never throws. */
+export function describe(value: unknown): string {
+  if (typeof value === "string") return quote(value);
   if (typeof value === "bigint") return `${value}n`;
-  if (Array.isArray(value)) return "an array";
-  return value === null ? "null" : typeof value === "object" ? "an object" : String(value);
+  if (typeof value === "number") return Object.is(value, -0) ? "-0" : String(value);
+  if (value === null) return "null";
+  if (typeof value === "function") return "a function";
+  if (typeof value === "symbol") return "a symbol";
+  if (typeof value !== "object") return String(value);
+  try {
+    return Array.isArray(value) ? "an array" : "an object";
+  } catch {
+    return "a revoked Proxy"; // Array.isArray throws only for a revoked Proxy
+  }
 }
 
 function boolean(op: string, name: string, value: unknown, fallback: boolean): boolean {
@@ -103,16 +112,110 @@ function boolean(op: string, name: string, value: unknown, fallback: boolean): b
   return value;
 }
 
+/** -0 is 0: Deno's FFI refuses -0 for an i32, Bun passes 0. */
 function integer(op: string, name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isInteger(value) || value < -1 || value > INT32_MAX) {
     throw bad(op, `option ${name} must be an integer from -1 to 2^31-1, got ${describe(value)}`);
   }
-  return value;
+  return value === 0 ? 0 : value;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
+  if (typeof value !== "object" || value === null) return false;
+  try {
+    return !Array.isArray(value);
+  } catch {
+    return true; // a revoked Proxy: ownRecord reports it
+  }
+}
+
+/** What {@link ownRecord} reports on failure. */
+export interface ReadContext {
+  /** The operation, for PerfError.op. */
+  op: string;
+  /** The error code: INVALID_OPTION, INVALID_EVENT, INVALID_TARGET. */
+  code?: string;
+  /** The event, for PerfError.event. */
+  event?: string;
+}
+
+/**
+ * The own enumerable string-keyed properties of a plain object (what `{...x}`
+ * copies), read once into an object with no prototype. Options are read
+ * from this copy only: a property inherited from a polluted
+ * `Object.prototype` is not an option, and a getter runs exactly once. A
+ * throwing getter or Proxy trap (or a revoked Proxy) becomes a PerfError
+ * with the thrown value as its cause.
+ *
+ * @param name How the value is named in messages, e.g. "options".
+ * @returns The copy, or a PerfError thrown when `value` is not an object.
+ */
+export function ownRecord(
+  context: ReadContext,
+  name: string,
+  value: unknown,
+): Record<string, unknown> {
+  const code = context.code ?? "INVALID_OPTION";
+  const fail = (message: string, cause?: unknown) =>
+    new PerfError(code, message, { op: context.op, event: context.event, cause });
+  if (!isPlainObject(value)) throw fail(`${name} must be an object, got ${describe(value)}`);
+  const record: Record<string, unknown> = Object.create(null);
+  try {
+    for (const key of Object.keys(value)) {
+      const property = Object.getOwnPropertyDescriptor(value, key);
+      if (property === undefined) continue; // a Proxy that lists keys it has not
+      record[key] = "value" in property ? property.value : property.get?.call(value);
+    }
+  } catch (cause) {
+    const why = cause instanceof Error ? cause.message : describe(cause);
+    throw fail(`${name} could not be read: ${why}`, cause);
+  }
+  return record;
+}
+
+/**
+ * The elements of an array, each read as an own property (a hole, or an
+ * index inherited from a polluted `Array.prototype`, is `undefined`), with
+ * the length bounded; throwing traps become a PerfError.
+ */
+export function ownArray(
+  context: ReadContext,
+  name: string,
+  value: readonly unknown[],
+  lengthMax: number,
+): unknown[] {
+  const code = context.code ?? "INVALID_OPTION";
+  try {
+    const length = value.length;
+    if (!Number.isSafeInteger(length) || length < 0 || length > lengthMax) {
+      throw new PerfError(
+        code,
+        `${name} has ${describe(length)} elements; at most ${lengthMax} are accepted`,
+        { op: context.op, event: context.event },
+      );
+    }
+    const elements: unknown[] = [];
+    for (let i = 0; i < length; i++) {
+      const property = Object.getOwnPropertyDescriptor(value, i);
+      elements.push(
+        property === undefined
+          ? undefined
+          : "value" in property
+          ? property.value
+          : property.get?.call(value),
+      );
+    }
+    return elements;
+  } catch (cause) {
+    if (cause instanceof PerfError) throw cause;
+    const why = cause instanceof Error ? cause.message : describe(cause);
+    throw new PerfError(code, `${name} could not be read: ${why}`, {
+      op: context.op,
+      event: context.event,
+      cause,
+    });
+  }
 }
 
 /**
@@ -123,29 +226,29 @@ export function resolveOptions(
   options: unknown,
   defaults: { userspace: UserspaceMode },
 ): ResolvedOptions {
-  if (options === undefined) options = {};
-  if (!isPlainObject(options)) throw bad(op, `options must be an object, got ${describe(options)}`);
-  for (const key of Object.keys(options)) {
-    if (!KEYS.has(key)) throw bad(op, `unknown option "${key}" (known: ${[...KEYS].join(", ")})`);
+  const raw = options === undefined ? {} : options;
+  if (!isPlainObject(raw)) throw bad(op, `options must be an object, got ${describe(raw)}`);
+  const own = ownRecord({ op }, "options", raw);
+  for (const key of Object.keys(own)) {
+    if (!KEYS.has(key)) {
+      throw bad(op, `unknown option ${quote(key)} (known: ${[...KEYS].join(", ")})`);
+    }
   }
-  const pid = integer(op, "pid", options.pid, 0);
-  const cpu = integer(op, "cpu", options.cpu, -1);
+  const pid = integer(op, "pid", own.pid, 0);
+  const cpu = integer(op, "cpu", own.cpu, -1);
   if (pid === -1 && cpu === -1) {
     throw bad(op, "pid -1 (every process) needs a cpu >= 0; pid 0 with cpu -1 counts this thread");
   }
-  const exclude = options.exclude ?? {};
-  if (!isPlainObject(exclude)) {
-    throw bad(op, `option exclude must be an object, got ${describe(exclude)}`);
-  }
+  const exclude = ownRecord({ op }, "option exclude", own.exclude ?? {});
   for (const [key, value] of Object.entries(exclude)) {
     if (!EXCLUDE_KEYS.has(key)) {
-      throw bad(op, `unknown exclude key "${key}" (known: kernel, hv, user, idle)`);
+      throw bad(op, `unknown exclude key ${quote(key)} (known: kernel, hv, user, idle)`);
     }
     if (typeof value !== "boolean") {
       throw bad(op, `exclude.${key} must be a boolean, got ${describe(value)}`);
     }
   }
-  const userspace = options.userspace ?? defaults.userspace;
+  const userspace = own.userspace ?? defaults.userspace;
   if (userspace !== "auto" && userspace !== "require" && userspace !== "off") {
     throw bad(
       op,
@@ -156,14 +259,14 @@ export function resolveOptions(
     pid,
     cpu,
     exclude: exclude as ResolvedOptions["exclude"],
-    inherit: boolean(op, "inherit", options.inherit, false),
-    pinned: boolean(op, "pinned", options.pinned, false),
-    exclusive: boolean(op, "exclusive", options.exclusive, false),
-    enabled: boolean(op, "enabled", options.enabled, true),
+    inherit: boolean(op, "inherit", own.inherit, false),
+    pinned: boolean(op, "pinned", own.pinned, false),
+    exclusive: boolean(op, "exclusive", own.exclusive, false),
+    enabled: boolean(op, "enabled", own.enabled, true),
     userspace,
-    fallback: boolean(op, "fallback", options.fallback, true),
-    enableOnExec: boolean(op, "enableOnExec", options.enableOnExec, false),
-    sampling: resolveSampling(op, options as RawOptions),
+    fallback: boolean(op, "fallback", own.fallback, true),
+    enableOnExec: boolean(op, "enableOnExec", own.enableOnExec, false),
+    sampling: resolveSampling(op, own as RawOptions),
   };
 }
 
@@ -175,16 +278,31 @@ export const RING_PAGES_DEFAULT = 8;
 export const RING_PAGES_MAX = 1 << 15;
 const U32_MAX = 0xffff_ffff;
 const EINVAL = 22;
+/** More sampleType entries than fields is a mistake (duplicates are allowed). */
+const SAMPLE_FIELDS_MAX = 256;
 
-function onlyKeys(op: string, name: string, value: unknown, keys: readonly string[]): void {
-  if (!isPlainObject(value)) {
-    throw bad(op, `option ${name} must be an object, got ${describe(value)}`);
+function isArray(value: unknown): value is readonly unknown[] {
+  try {
+    return Array.isArray(value);
+  } catch {
+    return false; // a revoked Proxy
   }
-  for (const key of Object.keys(value)) {
+}
+
+/** The own properties of option `name`, refusing keys other than `keys`. */
+function onlyKeys(
+  op: string,
+  name: string,
+  value: unknown,
+  keys: readonly string[],
+): Record<string, unknown> {
+  const own = ownRecord({ op }, `option ${name}`, value);
+  for (const key of Object.keys(own)) {
     if (!keys.includes(key)) {
-      throw bad(op, `unknown ${name} key "${key}" (known: ${keys.join(", ")})`);
+      throw bad(op, `unknown ${name} key ${quote(key)} (known: ${keys.join(", ")})`);
     }
   }
+  return own;
 }
 
 function positive(op: string, name: string, value: unknown, max: number): number {
@@ -195,8 +313,7 @@ function positive(op: string, name: string, value: unknown, max: number): number
 }
 
 function resolveRate(op: string, sample: unknown): { period: number; freq: boolean } {
-  onlyKeys(op, "sample", sample, ["period", "frequency"]);
-  const rate = sample as { period?: unknown; frequency?: unknown };
+  const rate = onlyKeys(op, "sample", sample, ["period", "frequency"]);
   if ((rate.period === undefined) === (rate.frequency === undefined)) {
     throw bad(
       op,
@@ -223,10 +340,11 @@ function resolveRate(op: string, sample: unknown): { period: number; freq: boole
 }
 
 function resolveSampleType(op: string, value: unknown): number {
-  const fields = value ?? SAMPLE_TYPE_DEFAULT;
-  if (!Array.isArray(fields)) {
-    throw bad(op, `option sampleType must be an array of field names, got ${describe(fields)}`);
+  const given = value ?? SAMPLE_TYPE_DEFAULT;
+  if (!isArray(given)) {
+    throw bad(op, `option sampleType must be an array of field names, got ${describe(given)}`);
   }
+  const fields = ownArray({ op }, "option sampleType", given, SAMPLE_FIELDS_MAX);
   let bits = 0;
   for (const field of fields) {
     const bit = typeof field === "string" && Object.hasOwn(SAMPLE_FIELD_BITS, field)
@@ -247,8 +365,7 @@ function resolveSampleType(op: string, value: unknown): number {
 
 function resolveWakeup(op: string, value: unknown): { wakeup: number; watermark: boolean } {
   if (value === undefined) return { wakeup: 0, watermark: false };
-  onlyKeys(op, "wakeup", value, ["events", "watermark"]);
-  const wakeup = value as { events?: unknown; watermark?: unknown };
+  const wakeup = onlyKeys(op, "wakeup", value, ["events", "watermark"]);
   if ((wakeup.events === undefined) === (wakeup.watermark === undefined)) {
     throw bad(op, "option wakeup needs exactly one of events or watermark (bytes)");
   }
@@ -279,8 +396,7 @@ function resolvePages(op: string, value: unknown): number {
 
 function resolveRing(op: string, value: unknown): { pages: number; output: Counter | undefined } {
   if (value === undefined) return { pages: RING_PAGES_DEFAULT, output: undefined };
-  onlyKeys(op, "ring", value, ["pages", "output"]);
-  const ring = value as { pages?: unknown; output?: unknown };
+  const ring = onlyKeys(op, "ring", value, ["pages", "output"]);
   const pages = resolvePages(op, ring.pages);
   if (ring.output === undefined) return { pages, output: undefined };
   const output = ring.output as Counter;
@@ -295,8 +411,7 @@ function resolveRing(op: string, value: unknown): { pages: number; output: Count
 
 function resolveTrack(op: string, value: unknown): ResolvedSampling["track"] {
   if (value === undefined) return { mmap: false, comm: false, task: false };
-  onlyKeys(op, "track", value, ["mmap", "comm", "task"]);
-  const track = value as Record<string, unknown>;
+  const track = onlyKeys(op, "track", value, ["mmap", "comm", "task"]);
   return {
     mmap: boolean(op, "track.mmap", track.mmap, false),
     comm: boolean(op, "track.comm", track.comm, false),

@@ -1,7 +1,7 @@
 // `<pmu>/term=value,.../` events: the PMU's type, its format/ bit ranges and
 // its events/ aliases, all read from sysfs through the core.
 
-import { PerfError } from "./errors.ts";
+import { PerfError, quote } from "./errors.ts";
 import { listDir, PMU_ROOT, readLine } from "./_sysfs.ts";
 
 /** The four config words of perf_event_attr. */
@@ -20,11 +20,15 @@ const MAX_U64 = (1n << 64n) - 1n;
 const NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.:-]*$/;
 const TERM_PATTERN = /^([A-Za-z_][A-Za-z0-9_.-]*)(?:=(.*))?$/;
 
-function invalid(event: string, message: string, code = "INVALID_EVENT"): PerfError {
-  return new PerfError(code, `event "${event}": ${message}`, {
-    op: "parse",
-    event,
-  });
+/** A sysfs file name is at most NAME_MAX (255) bytes. */
+const NAME_BYTES_MAX = 255;
+
+function invalid(event: string, message: string, code = "INVALID_EVENT", hint?: string): PerfError {
+  return new PerfError(code, `event ${quote(event)}: ${message}`, { op: "parse", event, hint });
+}
+
+function isName(name: string): boolean {
+  return name.length <= NAME_BYTES_MAX && NAME_PATTERN.test(name);
 }
 
 /**
@@ -84,7 +88,7 @@ export function parseNumber(text: string): bigint | null {
 
 /** The PMU's `type`, or `null` if no such PMU. */
 export function pmuType(pmu: string): number | null {
-  if (!NAME_PATTERN.test(pmu)) return null;
+  if (!isName(pmu)) return null;
   const type = readLine(`${PMU_ROOT}/${pmu}/type`);
   if (type === null || !/^\d+$/.test(type)) return null;
   return Number(type);
@@ -116,11 +120,12 @@ interface _Term {
   value: string | undefined;
 }
 
+/** The terms between the slashes; none for "pmu//", which perf opens with config 0. */
 function splitTerms(event: string, text: string): _Term[] {
-  if (text.trim() === "") throw invalid(event, "the PMU event has no terms");
+  if (text === "") return [];
   return text.split(",").map((raw) => {
     const match = TERM_PATTERN.exec(raw.trim());
-    if (match === null) throw invalid(event, `malformed term "${raw}"`);
+    if (match === null) throw invalid(event, `malformed term ${quote(raw)}`);
     return { key: match[1], value: match[2] };
   });
 }
@@ -140,11 +145,12 @@ class _Builder {
     const { key, value } = term;
     if (key === "name") return;
     if (key === "config" || key === "config1" || key === "config2" || key === "config3") {
-      const number = value === undefined ? null : parseNumber(value);
+      // A term without a value is 1, as in perf ("software/config/").
+      const number = value === undefined ? 1n : parseNumber(value);
       if (number === null) {
         throw invalid(
           this.event,
-          `term "${key}" needs a decimal or 0x number, got "${value ?? ""}"`,
+          `term "${key}" needs a decimal or 0x number, got ${quote(value!)}`,
         );
       }
       if (number > MAX_U64) {
@@ -159,8 +165,9 @@ class _Builder {
     }
     const formatText = this.formats.get(key);
     if (formatText !== undefined) return this.setFormat(key, formatText, value, fromAlias);
-    if (value === undefined && !fromAlias && this.aliases.has(key)) {
-      for (const inner of splitTerms(this.event, this.aliases.get(key)!)) {
+    const alias = this.aliasName(key);
+    if (value === undefined && !fromAlias && alias !== undefined) {
+      for (const inner of splitTerms(this.event, this.aliases.get(alias)!)) {
         this.apply(inner, true);
       }
       return;
@@ -168,10 +175,18 @@ class _Builder {
     const known = [...this.formats.keys(), ...this.aliases.keys()].slice(0, 24);
     throw invalid(
       this.event,
-      `PMU "${this.pmu}" has no format term or event named "${key}"` +
+      `PMU ${quote(this.pmu)} has no format term or event named ${quote(key)}` +
         (known.length > 0 ? `; it knows: ${known.join(", ")}` : ""),
       "UNKNOWN_TERM",
     );
+  }
+
+  /** The PMU's event alias named `key`, ignoring case as perf does ("msr/TSC/"). */
+  aliasName(key: string): string | undefined {
+    if (this.aliases.has(key)) return key;
+    const lower = key.toLowerCase();
+    for (const name of this.aliases.keys()) if (name.toLowerCase() === lower) return name;
+    return undefined;
   }
 
   setFormat(key: string, formatText: string, value: string | undefined, fromAlias: boolean): void {
@@ -181,13 +196,16 @@ class _Builder {
     }
     if (value === "?") {
       if (fromAlias) this.needed.add(key);
-      else throw invalid(this.event, `term "${key}" needs a value, not "?"`);
+      else throw invalid(this.event, `term ${quote(key)} needs a value, not "?"`);
       return;
     }
     this.needed.delete(key);
     const number = value === undefined ? 1n : parseNumber(value);
     if (number === null) {
-      throw invalid(this.event, `term "${key}" needs a decimal or 0x number, got "${value}"`);
+      throw invalid(
+        this.event,
+        `term ${quote(key)} needs a decimal or 0x number, got ${quote(value!)}`,
+      );
     }
     const placed = placeBits(number, spec);
     if (placed === null) {
@@ -215,14 +233,23 @@ export function resolvePmuEvent(
 ): { type: number; words: ConfigWords } {
   const type = pmuType(pmu);
   if (type === null) {
-    const known = (listDir(PMU_ROOT) ?? []).join(", ");
-    throw invalid(event, `no PMU named "${pmu}" in ${PMU_ROOT} (there: ${known})`, "UNKNOWN_PMU");
+    const there = listDir(PMU_ROOT) ?? [];
+    const meant = there.find((name) => name.toLowerCase() === pmu.toLowerCase());
+    throw invalid(
+      event,
+      `no PMU named ${quote(pmu)} in ${PMU_ROOT} (there: ${there.join(", ")})`,
+      "UNKNOWN_PMU",
+      meant === undefined
+        ? undefined
+        : `PMU names are case-sensitive: did you mean ${quote(meant)}?`,
+    );
   }
   const builder = new _Builder(event, pmu);
   const list = splitTerms(event, terms);
   // Aliases first, so that explicit terms written next to them win.
   const isAlias = (t: _Term) =>
-    t.value === undefined && builder.aliases.has(t.key) && !builder.formats.has(t.key);
+    t.value === undefined && builder.aliasName(t.key) !== undefined &&
+    !builder.formats.has(t.key) && !/^config[123]?$/.test(t.key);
   for (const term of list.filter(isAlias)) builder.apply(term, false);
   for (const term of list.filter((t) => !isAlias(t))) builder.apply(term, false);
   if (builder.needed.size > 0) {
@@ -233,7 +260,7 @@ export function resolvePmuEvent(
 
 /** The PMUs whose events/ directory has an alias named `name`. */
 export function pmusWithAlias(name: string): string[] {
-  if (!NAME_PATTERN.test(name) || name.includes(".")) return [];
+  if (!isName(name) || name.includes(".")) return [];
   return (listDir(PMU_ROOT) ?? []).filter((pmu) =>
     readLine(`${PMU_ROOT}/${pmu}/events/${name}`) !== null
   );

@@ -3,6 +3,9 @@
 
 import { native } from "./ffi/native.ts";
 import { SYSCTL } from "./ffi/symbols.ts";
+import type { PerfError } from "./errors.ts";
+// _fail.ts imports this file too; both only call each other at run time.
+import { nativeFailure } from "./_fail.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -16,14 +19,29 @@ function encodePath(path: string): number {
   return read === path.length ? written : -1;
 }
 
+const EPERM = 1;
+const ENOENT = 2;
+const EACCES = 13;
+const ENOTDIR = 20;
 const ERANGE = 34;
 const TEXT_BYTES_MAX = 16 << 20;
 let large: Uint8Array | undefined;
 
 /**
+ * A failed read of sysfs or procfs: only ENOENT and ENOTDIR mean "not
+ * there". Anything else (EMFILE, ENOMEM, EACCES, ...) is thrown, with its
+ * hint: answering "no such PMU" or "did you mean cs" because this process ran
+ * out of fds would be a wrong answer.
+ */
+function readFailure(result: number, path: string): PerfError {
+  return nativeFailure(result, { op: "read", event: path });
+}
+
+/**
  * Calls `pm_read_text` or `pm_list_dir` with the shared buffer, and on ERANGE
  * (the file or listing is larger, e.g. /proc/cpuinfo on a big machine) with a
- * larger buffer kept for later calls. Returns the bytes, or `null`.
+ * larger buffer kept for later calls. Returns the bytes, or `null` when the
+ * path does not exist (or cannot: it does not fit the path buffer).
  */
 function withText(
   path: string,
@@ -36,24 +54,28 @@ function withText(
   for (;;) {
     const result = call(n.pathBuffer, length, out, out.length);
     if (result >= 0) return out.subarray(0, result);
-    if (result !== -ERANGE || out.length >= TEXT_BYTES_MAX) return null;
+    if (result === -ENOENT || result === -ENOTDIR) return null;
+    if (result !== -ERANGE || out.length >= TEXT_BYTES_MAX) throw readFailure(result, path);
     out = large = new Uint8Array(out.length * 4);
   }
 }
 
-/** A file's text, or `null` when it is missing, denied or unreadable. */
+/**
+ * A file's text, or `null` when it does not exist.
+ * @throws {PerfError} Any other failure, such as `EMFILE`.
+ */
 export function readText(path: string): string | null {
   const bytes = withText(path, native().symbols.pm_read_text);
   return bytes === null ? null : decoder.decode(bytes);
 }
 
-/** A file's first line, trimmed, or `null`. */
+/** A file's first line, trimmed, or `null` when it does not exist. */
 export function readLine(path: string): string | null {
   const text = readText(path);
   return text === null ? null : text.split("\n")[0].trim();
 }
 
-/** A directory's entry names, sorted, or `null`. */
+/** A directory's entry names, sorted, or `null` when it does not exist. */
 export function listDir(path: string): string[] | null {
   const bytes = withText(path, native().symbols.pm_list_dir);
   if (bytes === null) return null;
@@ -63,10 +85,18 @@ export function listDir(path: string): string[] | null {
 /** Which knob {@link sysctl} reads. */
 export type Knob = keyof typeof SYSCTL;
 
-/** An integer knob, or `null` when the file does not exist on this kernel. */
+/**
+ * An integer knob, or `null` when the file does not exist on this kernel or
+ * may not be read (a sandbox hiding /proc/sys: then the knob is unknown, and
+ * callers try and fall back).
+ * @throws {PerfError} Any other failure, such as `EMFILE`: a `null` here
+ * would be taken (and cached) as a fact about the machine.
+ */
 export function sysctl(knob: Knob): number | null {
   const value = native().symbols.pm_sysctl(SYSCTL[knob]);
-  return value < 0 ? null : value;
+  if (value >= 0) return value;
+  if (value === -ENOENT || value === -ENOTDIR || value === -EACCES || value === -EPERM) return null;
+  throw readFailure(value, `sysctl ${knob}`);
 }
 
 /** Linux capability numbers. */

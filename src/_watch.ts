@@ -6,10 +6,11 @@
 // This file imports nothing that imports counter.ts, so that _fail.ts can
 // import it for the hints.
 
-import { PerfError } from "./errors.ts";
+import { PerfError, quote } from "./errors.ts";
 import type { EventSpec } from "./event.ts";
 import { addressOf } from "./ffi/native.ts";
 import { uname } from "./_sysfs.ts";
+import { describe as describeValue, ownRecord } from "./_options.ts";
 
 /** PERF_TYPE_BREAKPOINT */
 export const PERF_TYPE_BREAKPOINT = 5;
@@ -47,6 +48,8 @@ export interface WatchRequest {
   access: WatchAccess;
   /** What keeps the memory alive: the ArrayBuffer, or undefined for an address. */
   buffer: ArrayBufferLike | undefined;
+  /** Where the watched bytes end, from the start of `buffer`. */
+  end?: number;
 }
 
 function fail(code: string, message: string, hint?: string): PerfError {
@@ -54,12 +57,8 @@ function fail(code: string, message: string, hint?: string): PerfError {
 }
 
 function describe(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
-  if (typeof value === "bigint") return `${value}n`;
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
   if (ArrayBuffer.isView(value)) return value.constructor.name;
-  return typeof value === "object" ? "an object" : String(value);
+  return describeValue(value);
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -189,7 +188,8 @@ function fromArray(target: Record<string, unknown>, options: Options): WatchRequ
   checkRange(index * bytes + length, typed.byteLength, "array", length);
   const address = stableAddress(typed) + BigInt(index * bytes);
   checkAlignment(address, access, length);
-  return { address, length, access, buffer: typed.buffer };
+  const end = typed.byteOffset + index * bytes + length;
+  return { address, length, access, buffer: typed.buffer, end };
 }
 
 function fromBuffer(target: Record<string, unknown>, options: Options): WatchRequest {
@@ -214,7 +214,8 @@ function fromBuffer(target: Record<string, unknown>, options: Options): WatchReq
   const view = source instanceof DataView ? source : new Uint8Array(buffer);
   const address = stableAddress(view) + BigInt(offset);
   checkAlignment(address, access, length);
-  return { address, length, access, buffer };
+  const end = (source instanceof DataView ? source.byteOffset : 0) + offset + length;
+  return { address, length, access, buffer, end };
 }
 
 function fromAddress(target: Record<string, unknown>, options: Options): WatchRequest {
@@ -247,7 +248,7 @@ const TARGET_KEYS: Readonly<Record<string, readonly string[]>> = {
  * `{ address }`. Every check is made here, before the kernel is asked.
  */
 export function resolveTarget(target: unknown, options: Options): WatchRequest {
-  if (!isObject(target) || Array.isArray(target) || ArrayBuffer.isView(target)) {
+  if (!isObject(target) || isArray(target) || ArrayBuffer.isView(target)) {
     throw fail(
       "INVALID_TARGET",
       `target must be { array, index }, { buffer, byteOffset } or { address }, got ${
@@ -255,7 +256,13 @@ export function resolveTarget(target: unknown, options: Options): WatchRequest {
       }`,
     );
   }
-  const kinds = Object.keys(TARGET_KEYS).filter((key) => key in target);
+  // Own properties only: `Object.prototype.address = 0n` makes no target.
+  const own = ownRecord(
+    { op: "open", code: "INVALID_TARGET", event: "watchpoint" },
+    "target",
+    target,
+  );
+  const kinds = Object.keys(TARGET_KEYS).filter((key) => Object.hasOwn(own, key));
   if (kinds.length !== 1) {
     throw fail(
       "INVALID_TARGET",
@@ -265,17 +272,25 @@ export function resolveTarget(target: unknown, options: Options): WatchRequest {
     );
   }
   const kind = kinds[0];
-  for (const key of Object.keys(target)) {
+  for (const key of Object.keys(own)) {
     if (!TARGET_KEYS[kind].includes(key)) {
       throw fail(
         "INVALID_TARGET",
-        `unknown key "${key}" in a ${kind} target (known: ${TARGET_KEYS[kind].join(", ")})`,
+        `unknown key ${quote(key)} in a ${kind} target (known: ${TARGET_KEYS[kind].join(", ")})`,
       );
     }
   }
-  if (kind === "array") return fromArray(target, options);
-  if (kind === "buffer") return fromBuffer(target, options);
-  return fromAddress(target, options);
+  if (kind === "array") return fromArray(own, options);
+  if (kind === "buffer") return fromBuffer(own, options);
+  return fromAddress(own, options);
+}
+
+function isArray(value: unknown): boolean {
+  try {
+    return Array.isArray(value);
+  } catch {
+    return false; // a revoked Proxy: ownRecord reports it
+  }
 }
 
 /** The perf name of a watchpoint, as `perf record -e` writes it. */
@@ -285,6 +300,8 @@ export function watchName(request: WatchRequest): string {
 
 // Each spec keeps its buffer alive: a Counter holds its spec for its lifetime.
 const keepAlive = new WeakMap<EventSpec, ArrayBufferLike>();
+// Where each spec's watched bytes end, from the start of its buffer.
+const watchedEnd = new WeakMap<EventSpec, number>();
 
 /** The event spec of a resolved watchpoint. */
 export function watchSpec(request: WatchRequest): EventSpec {
@@ -299,7 +316,10 @@ export function watchSpec(request: WatchRequest): EventSpec {
     modifiers: {},
     bpType: BP_TYPE[request.access],
   };
-  if (request.buffer !== undefined) keepAlive.set(spec, request.buffer);
+  if (request.buffer !== undefined) {
+    keepAlive.set(spec, request.buffer);
+    if (request.end !== undefined) watchedEnd.set(spec, request.end);
+  }
   return spec;
 }
 
@@ -339,27 +359,49 @@ export function watchEvent(request: WatchRequest): WatchpointEvent {
   return event;
 }
 
-/** The spec of a WatchpointEvent, or undefined for anything else. */
+/**
+ * The spec of a WatchpointEvent, or undefined for anything else. Checked
+ * again here, when Group.open is about to open it: the buffer may have been
+ * transferred (detached) or shrunk since `Watchpoint.event`, and then the
+ * address points at memory the buffer no longer owns.
+ */
 export function watchpointSpec(event: unknown): EventSpec | undefined {
-  return isObject(event) ? events.get(event) : undefined;
+  const spec = isObject(event) ? events.get(event) : undefined;
+  if (spec === undefined) return undefined;
+  const buffer = keepAlive.get(spec);
+  if (buffer !== undefined && isDetached(buffer)) throw detached("watchpoint event");
+  const end = watchedEnd.get(spec);
+  if (buffer !== undefined && end !== undefined && buffer.byteLength < end) {
+    throw fail(
+      "VALUE_OUT_OF_RANGE",
+      `the watched bytes end at byte ${end} of a buffer resized to ${buffer.byteLength} bytes`,
+      "watch memory inside the buffer as it is now: make the event again after resizing",
+    );
+  }
+  return spec;
 }
+
+type Tracked = { readonly closed: boolean; readonly event: EventSpec };
 
 // The watchpoints this thread opened through perfmmap and has not closed
 // (a Worker has its own copy of this module, and its own debug registers).
-const live = new Set<{ readonly closed: boolean; readonly event: EventSpec }>();
+// Weak: a watchpoint dropped without close must stay collectable, so that
+// collecting it closes it and frees its register.
+const live = new Set<WeakRef<Tracked>>();
 
 /** Counts a watchpoint (or group member) as holding a debug register. */
-export function trackWatchpoints(
-  counters: readonly { readonly closed: boolean; readonly event: EventSpec }[],
-): void {
+export function trackWatchpoints(counters: readonly Tracked[]): void {
   for (const counter of counters) {
-    if (counter.event.type === PERF_TYPE_BREAKPOINT) live.add(counter);
+    if (counter.event.type === PERF_TYPE_BREAKPOINT) live.add(new WeakRef(counter));
   }
 }
 
-/** Watchpoints open in this thread now. */
+/** Watchpoints open in this thread now (a dropped one until it is collected). */
 export function watchpointsHeld(): number {
-  for (const counter of live) if (counter.closed) live.delete(counter);
+  for (const ref of live) {
+    const counter = ref.deref();
+    if (counter === undefined || counter.closed) live.delete(ref);
+  }
   return live.size;
 }
 
@@ -380,7 +422,7 @@ function spaceHint(): string {
   const others = held < 4
     ? "; the rest may be held by a debugger (ptrace) or by other breakpoint events on this thread"
     : "";
-  return `${registersHint()}, and ${own}${others}: close one (or leave its \`using\` block) before opening another`;
+  return `${registersHint()}, and ${own}${others}: close one (or leave its \`using\` block) before opening another; one dropped without close frees its register only when the garbage collector collects it`;
 }
 
 function invalidHint(name: string | undefined): string {

@@ -126,8 +126,10 @@ export class PerfError extends Error {
     message: string,
     options: PerfErrorOptions = {},
   ) {
+    const hint = options.hint === undefined ? undefined : escapeControls(options.hint, true);
+    const text = escapeControls(message, true);
     super(
-      options.hint === undefined ? message : `${message}\nhint: ${options.hint}`,
+      hint === undefined ? text : `${text}\nhint: ${hint}`,
       options.cause === undefined ? undefined : { cause: options.cause },
     );
     this.name = "PerfError";
@@ -135,8 +137,52 @@ export class PerfError extends Error {
     this.errno = options.errno;
     this.op = options.op;
     this.event = options.event;
-    this.hint = options.hint;
+    this.hint = hint;
   }
+}
+
+// C0 controls (NUL, ESC, ...), DEL, C1 controls (0x9b is a CSI on some
+// terminals) and the bidirectional overrides: a message echoes what the user
+// gave, and must print as text, never as a terminal command.
+// deno-lint-ignore no-control-regex
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+// The same but line feeds, which our own messages use to list paths tried.
+// deno-lint-ignore no-control-regex
+const CONTROLS_BUT_LF = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+function escapeControl(char: string): string {
+  const code = char.charCodeAt(0);
+  return code <= 0xff
+    ? `\\x${code.toString(16).padStart(2, "0")}`
+    : `\\u${code.toString(16).padStart(4, "0")}`;
+}
+
+/**
+ * `text` with its control characters written as `\xNN` (`\u202e` for the
+ * bidirectional ones), so that it prints as text; line feeds are kept when
+ * `keepLineFeeds`. Text without controls comes back unchanged, so escaping
+ * twice is the same as once. Every PerfError message and hint goes through
+ * it (keeping line feeds); {@link quote} escapes them too.
+ */
+export function escapeControls(text: string, keepLineFeeds = false): string {
+  const pattern = keepLineFeeds ? CONTROLS_BUT_LF : CONTROLS;
+  pattern.lastIndex = 0;
+  return pattern.test(text) ? text.replace(pattern, escapeControl) : text;
+}
+
+/** Longest stretch of user input echoed in a message, in characters. */
+export const ECHO_CHARS_MAX = 120;
+
+/**
+ * User input for a message: in double quotes, with control characters
+ * escaped and anything past {@link ECHO_CHARS_MAX} characters cut (saying
+ * how long it was), so that a megabyte of input gives a one-line message.
+ */
+export function quote(text: string): string {
+  const cut = text.length > ECHO_CHARS_MAX
+    ? `${text.slice(0, ECHO_CHARS_MAX)}..." (${text.length} characters)`
+    : `${text}"`;
+  return `"${escapeControls(cut)}`;
 }
 
 /**

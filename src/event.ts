@@ -5,16 +5,18 @@
  * @module
  */
 
-import { PerfError } from "./errors.ts";
+import { PerfError, quote } from "./errors.ts";
 import {
   CACHE_IDS,
   CACHE_OPS,
   CACHE_RESULTS,
+  cacheEventNames,
   HARDWARE_EVENTS,
   PERF_TYPE,
   SOFTWARE_EVENTS,
 } from "./_event_tables.ts";
 import { pmusWithAlias, resolvePmuEvent } from "./_pmu.ts";
+import { describe, ownRecord } from "./_options.ts";
 
 /**
  * An event given as numbers: a `perf_event_attr` type and its config words.
@@ -105,9 +107,24 @@ export interface EventSpec {
 const MAX_U64 = (1n << 64n) - 1n;
 const MAX_U32 = 0xffff_ffff;
 const OBJECT_KEYS = new Set(["type", "config", "config1", "config2", "config3", "name"]);
+/**
+ * Longest event string accepted, in characters: far above any real one (a
+ * sysfs name is at most 255 bytes), and low enough that no input makes the
+ * parser or its suggestions slow.
+ */
+export const EVENT_CHARS_MAX = 4096;
+/** Names longer than this get no "did you mean" (every known name is shorter). */
+const SUGGEST_CHARS_MAX = 64;
+const SUGGEST_DISTANCE_MAX = 3;
+// The characters perf's lexer has rules for (parse-events.l); it silently
+// drops every other one (spaces, controls, '#', ...), so that perf opens
+// "software/config= 1/" as "software/config=1/". perfmmap refuses them and
+// shows the name without them.
+const STRAY = /[^A-Za-z0-9_.:,=/@'*?![\]-]/;
+const STRAY_ALL = /[^A-Za-z0-9_.:,=/@'*?![\]-]/g;
 
-function invalid(event: string, message: string, code = "INVALID_EVENT"): PerfError {
-  return new PerfError(code, `event "${event}": ${message}`, { op: "parse", event });
+function invalid(event: string, message: string, code = "INVALID_EVENT", hint?: string): PerfError {
+  return new PerfError(code, `event ${quote(event)}: ${message}`, { op: "parse", event, hint });
 }
 
 function spec(
@@ -120,10 +137,24 @@ function spec(
   return { name, kind, type, config, config1: 0n, config2: 0n, config3: 0n, modifiers };
 }
 
-function parseModifiers(event: string, text: string): EventModifiers {
+function parseModifiers(event: string, name: string, text: string): EventModifiers {
+  if (text === "") {
+    throw invalid(event, 'the ":" is followed by no modifier', "INVALID_EVENT", didYouMean(name));
+  }
   const modifiers: EventModifiers = {};
   let user = false, kernel = false, hv = false, precise = 0;
+  const seen = new Set<string>();
   for (const letter of text) {
+    if (letter !== "p" && seen.has(letter)) {
+      const once = [...new Set(text)].join("");
+      throw invalid(
+        event,
+        `modifier "${letter}" is given twice in ":${text}"`,
+        "INVALID_EVENT",
+        didYouMean(`${name}:${once}`),
+      );
+    }
+    seen.add(letter);
     switch (letter) {
       case "u":
         user = true;
@@ -155,7 +186,9 @@ function parseModifiers(event: string, text: string): EventModifiers {
       default:
         throw invalid(
           event,
-          `unknown modifier "${letter}" in ":${text}" (known: u k h I G H p D e; tracepoints are not supported)`,
+          `unknown modifier ${quote(letter)} in ${
+            quote(`:${text}`)
+          } (known: u k h I G H p D e; tracepoints are not supported)`,
         );
     }
   }
@@ -169,13 +202,18 @@ function parseModifiers(event: string, text: string): EventModifiers {
   return modifiers;
 }
 
+function didYouMean(spelling: string): string {
+  return `did you mean ${quote(spelling)}?`;
+}
+
+// perf's lexer matches these names case-sensitively: "TASK-CLOCK" is not
+// an event (the suggestions say which name was meant).
 function findGeneric(
   name: string,
   table: readonly { name: string; aliases: readonly string[]; config: number }[],
 ): number | undefined {
-  const lower = name.toLowerCase();
   for (const event of table) {
-    if (event.name === lower || event.aliases.includes(lower)) return event.config;
+    if (event.name === name || event.aliases.includes(name)) return event.config;
   }
   return undefined;
 }
@@ -187,21 +225,23 @@ function matchAlias(
   let best: [number, string] | undefined;
   lists.forEach((aliases, index) => {
     for (const alias of aliases) {
-      const lower = alias.toLowerCase();
-      if (rest === lower || rest.startsWith(`${lower}-`)) {
-        if (best === undefined || lower.length > best[1].length) best = [index, lower];
+      if (rest === alias || rest.startsWith(`${alias}-`)) {
+        if (best === undefined || alias.length > best[1].length) best = [index, alias];
       }
     }
   });
   return best;
 }
 
-/** `<cache>[-<op>][-<result>]`, perf's legacy cache syntax, or undefined. */
+/**
+ * `<cache>[-<op>][-<result>]`, perf's legacy cache syntax (case-sensitive,
+ * as its lexer), or undefined. As in perf, the op defaults to read and the
+ * result to access: `LLC` alone is `LLC-loads`.
+ */
 function parseCache(name: string): number | undefined {
-  const lower = name.toLowerCase();
-  const cache = matchAlias(lower, CACHE_IDS);
+  const cache = matchAlias(name, CACHE_IDS);
   if (cache === undefined) return undefined;
-  let rest = lower.slice(cache[1].length);
+  let rest = name.slice(cache[1].length);
   let op: number | undefined, result: number | undefined;
   while (rest !== "") {
     rest = rest.slice(1); // the "-"
@@ -216,19 +256,31 @@ function parseCache(name: string): number | undefined {
     else result = next[0];
     rest = rest.slice(next[1].length);
   }
-  if (op === undefined && result === undefined) return undefined;
   return cache[0] | ((op ?? 0) << 8) | ((result ?? 0) << 16);
 }
 
+let suggestionNames: readonly string[] | undefined;
+
+/**
+ * Up to three known names within 3 edits of `name`, ignoring case (the
+ * likeliest slip). Bounded: a name longer than any known one gets none, and
+ * only candidates of a near length are compared.
+ */
 function suggestions(name: string): string[] {
-  const names = [
+  if (name.length > SUGGEST_CHARS_MAX) return [];
+  suggestionNames ??= [
     ...HARDWARE_EVENTS.flatMap((e) => [e.name, ...e.aliases]),
     ...SOFTWARE_EVENTS.flatMap((e) => [e.name, ...e.aliases]),
+    ...cacheEventNames().map((e) => e.name),
   ];
-  const scored = names.map((candidate) =>
-    [distance(name.toLowerCase(), candidate), candidate] as const
-  );
-  return scored.filter(([d]) => d <= 3).sort((a, b) => a[0] - b[0]).slice(0, 3).map(([, c]) => c);
+  const lower = name.toLowerCase();
+  const scored: [number, string][] = [];
+  for (const candidate of suggestionNames) {
+    if (Math.abs(candidate.length - lower.length) > SUGGEST_DISTANCE_MAX) continue;
+    const d = distance(lower, candidate.toLowerCase());
+    if (d <= SUGGEST_DISTANCE_MAX) scored.push([d, candidate]);
+  }
+  return scored.sort((a, b) => a[0] - b[0]).slice(0, 3).map(([, c]) => c);
 }
 
 function distance(a: string, b: string): number {
@@ -271,26 +323,72 @@ function parseName(event: string, name: string, modifiers: EventModifiers): Even
     return { ...spec(event, "pmu", resolved.type, 0n, modifiers), ...resolved.words, pmu: pmus[0] };
   }
   const near = suggestions(name);
+  const caseOnly = near.find((n) => n.toLowerCase() === name.toLowerCase());
   throw invalid(
     event,
-    `unknown event "${name}"` +
-      (near.length > 0 ? `; did you mean ${near.map((n) => `"${n}"`).join(" or ")}?` : ""),
+    `unknown event ${quote(name)}`,
     "UNKNOWN_EVENT",
+    caseOnly !== undefined
+      ? `did you mean ${quote(caseOnly)}? (event names are case-sensitive, as in perf)`
+      : near.length > 0
+      ? `did you mean ${near.map(quote).join(" or ")}?`
+      : undefined,
+  );
+}
+
+function strayCharacter(event: string, at: number): PerfError {
+  const cleaned = event.replace(STRAY_ALL, "");
+  let meant: string | undefined;
+  if (cleaned !== "") {
+    try {
+      parseString(cleaned);
+      meant = cleaned;
+    } catch {
+      // no spelling to offer
+    }
+  }
+  const char = event[at];
+  const shown = /\s/.test(char) ? "a space" : `character ${quote(char)}`;
+  return invalid(
+    event,
+    `${shown} at position ${at} is not part of an event name`,
+    "INVALID_EVENT",
+    meant !== undefined
+      ? didYouMean(meant)
+      : 'an event is a name with optional ":modifiers" (e.g. "task-clock:u"), or "pmu/term=value,.../", with no spaces',
   );
 }
 
 function parseString(input: string): EventSpec {
+  if (input.length > EVENT_CHARS_MAX) {
+    throw invalid(
+      input,
+      `the event is ${input.length} characters long; at most ${EVENT_CHARS_MAX} are accepted`,
+    );
+  }
   const event = input.trim();
   if (event === "") throw invalid(input, "the event name is empty");
+  const stray = STRAY.exec(event);
+  if (stray !== null) throw strayCharacter(event, stray.index);
   if (event.includes("/")) {
-    const match = /^([^/]+)\/([^/]*)\/(?::?([A-Za-z]*))$/.exec(event);
+    const match = /^([^/]+)\/([^/]*)\/(:?)([A-Za-z]*)$/.exec(event);
     if (match === null) {
       throw invalid(
         event,
         'a PMU event is written "pmu/term=value,.../" with optional modifiers after the last slash',
       );
     }
-    const modifiers = parseModifiers(event, match[3] ?? "");
+    if (match[3] === ":") {
+      // perf writes PMU modifiers right after the slash, and refuses "/:".
+      throw invalid(
+        event,
+        'a PMU event takes its modifiers right after the last slash, with no ":"',
+        "INVALID_EVENT",
+        didYouMean(`${match[1]}/${match[2]}/${match[4]}`),
+      );
+    }
+    const base = `${match[1]}/${match[2]}/`;
+    const modifiers = match[4] === "" ? {} : parseModifiers(event, base, match[4]);
     const resolved = resolvePmuEvent(event, match[1], match[2]);
     return {
       ...spec(event, "pmu", resolved.type, 0n, modifiers),
@@ -300,8 +398,8 @@ function parseString(input: string): EventSpec {
   }
   const colon = event.indexOf(":");
   const name = colon < 0 ? event : event.slice(0, colon);
-  const modifiers = parseModifiers(event, colon < 0 ? "" : event.slice(colon + 1));
   if (name === "") throw invalid(event, "the event name is empty");
+  const modifiers = colon < 0 ? {} : parseModifiers(event, name, event.slice(colon + 1));
   return parseName(event, name, modifiers);
 }
 
@@ -311,7 +409,7 @@ function configWord(event: string, key: string, value: unknown): bigint {
     if (value < 0n || value > MAX_U64) {
       throw invalid(
         event,
-        `${key} must be between 0 and 2^64-1, got ${value}`,
+        `${key} must be between 0 and 2^64-1, got ${value}n`,
         "VALUE_OUT_OF_RANGE",
       );
     }
@@ -321,13 +419,13 @@ function configWord(event: string, key: string, value: unknown): bigint {
     if (!Number.isSafeInteger(value) || value < 0) {
       throw invalid(
         event,
-        `${key} must be a non-negative safe integer (or a bigint), got ${value}`,
+        `${key} must be a non-negative safe integer (or a bigint), got ${describe(value)}`,
         Number.isInteger(value) ? "VALUE_OUT_OF_RANGE" : "INVALID_EVENT",
       );
     }
     return BigInt(value);
   }
-  throw invalid(event, `${key} must be a number or a bigint, got ${typeof value}`);
+  throw invalid(event, `${key} must be a number or a bigint, got ${describe(value)}`);
 }
 
 function kindOfType(type: number): EventKind {
@@ -345,35 +443,45 @@ function kindOfType(type: number): EventKind {
   }
 }
 
-function parseObject(input: EventObject): EventSpec {
-  const type = (input as { type?: unknown }).type;
-  const shown = typeof input.name === "string"
-    ? input.name
-    : `{type: ${String(type)}, config: ${String(input.config)}}`;
-  for (const key of Object.keys(input)) {
+function parseObject(input: object): EventSpec {
+  // Own properties only: a polluted Object.prototype adds no config word.
+  const own = ownRecord({ op: "parse", code: "INVALID_EVENT" }, "an event object", input);
+  const type = own.type;
+  const shown = typeof own.name === "string"
+    ? own.name
+    : `{type: ${describe(type)}, config: ${describe(own.config)}}`;
+  for (const key of Object.keys(own)) {
     if (!OBJECT_KEYS.has(key)) {
-      throw invalid(shown, `unknown key "${key}" (known: ${[...OBJECT_KEYS].join(", ")})`);
+      throw invalid(shown, `unknown key ${quote(key)} (known: ${[...OBJECT_KEYS].join(", ")})`);
     }
   }
-  if (input.name !== undefined && typeof input.name !== "string") {
+  if (own.name !== undefined && typeof own.name !== "string") {
     throw invalid(shown, "name must be a string");
   }
   if (typeof type !== "number" || !Number.isInteger(type) || type < 0 || type > MAX_U32) {
-    throw invalid(shown, `type must be an integer between 0 and 2^32-1, got ${String(type)}`);
+    throw invalid(shown, `type must be an integer between 0 and 2^32-1, got ${describe(type)}`);
   }
-  if (input.config === undefined) throw invalid(shown, "config is required");
-  const config = configWord(shown, "config", input.config);
-  const name = input.name ?? `type=${type},config=0x${config.toString(16)}`;
+  if (own.config === undefined) throw invalid(shown, "config is required");
+  const config = configWord(shown, "config", own.config);
+  const name = own.name as string | undefined ?? `type=${type},config=0x${config.toString(16)}`;
   return {
     name,
     kind: kindOfType(type),
-    type,
+    type: type === 0 ? 0 : type, // -0 is 0
     config,
-    config1: configWord(shown, "config1", input.config1),
-    config2: configWord(shown, "config2", input.config2),
-    config3: configWord(shown, "config3", input.config3),
+    config1: configWord(shown, "config1", own.config1),
+    config2: configWord(shown, "config2", own.config2),
+    config3: configWord(shown, "config3", own.config3),
     modifiers: {},
   };
+}
+
+function isArray(value: unknown): boolean {
+  try {
+    return Array.isArray(value);
+  } catch {
+    return false; // a revoked Proxy: ownRecord reports it
+  }
 }
 
 /**
@@ -396,10 +504,10 @@ function parseObject(input: EventObject): EventSpec {
  */
 export function parseEvent(event: EventInput): EventSpec {
   if (typeof event === "string") return parseString(event);
-  if (typeof event === "object" && event !== null && !Array.isArray(event)) {
+  if (typeof event === "object" && event !== null && !isArray(event)) {
     return parseObject(event);
   }
-  const shown = event === null ? "null" : Array.isArray(event) ? "an array" : typeof event;
+  const shown = isArray(event) ? "an array" : describe(event);
   throw new PerfError("INVALID_EVENT", `an event is a string or {type, config}, got ${shown}`, {
     op: "parse",
   });

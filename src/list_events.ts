@@ -5,7 +5,8 @@
  */
 
 import { Counter } from "./counter.ts";
-import { PerfError } from "./errors.ts";
+import { PerfError, quote } from "./errors.ts";
+import { describe, ownRecord } from "./_options.ts";
 import type { EventKind } from "./event.ts";
 import { cacheEventNames, HARDWARE_EVENTS, SOFTWARE_EVENTS } from "./_event_tables.ts";
 import { pmuAliases } from "./_pmu.ts";
@@ -65,7 +66,8 @@ function check(listing: EventListing): EventListing {
  * }
  * ```
  */
-export function listEvents(options: ListEventsOptions = {}): EventListing[] {
+export function listEvents(options?: ListEventsOptions): EventListing[] {
+  const { filter, check: checking } = listOptions(options);
   const listings: EventListing[] = [];
   for (const e of HARDWARE_EVENTS) {
     listings.push({
@@ -97,11 +99,38 @@ export function listEvents(options: ListEventsOptions = {}): EventListing[] {
       });
     }
   }
-  const filter = options.filter?.toLowerCase();
   const kept = filter === undefined
     ? listings
     : listings.filter((e) =>
       [e.name, ...e.aliases, e.pmu ?? ""].some((text) => text.toLowerCase().includes(filter))
     );
-  return options.check === false ? kept : kept.map(check);
+  return checking ? kept.map(check) : kept;
+}
+
+/** The options, read from own properties only and checked. */
+function listOptions(options: unknown): { filter: string | undefined; check: boolean } {
+  const context = { op: "list" };
+  const own = ownRecord(context, "options", options ?? {});
+  for (const key of Object.keys(own)) {
+    if (key !== "check" && key !== "filter") {
+      throw new PerfError("INVALID_OPTION", `unknown option ${quote(key)} (known: check, filter)`, {
+        op: "list",
+      });
+    }
+  }
+  if (own.check !== undefined && typeof own.check !== "boolean") {
+    throw new PerfError(
+      "INVALID_OPTION",
+      `option check must be a boolean, got ${describe(own.check)}`,
+      { op: "list" },
+    );
+  }
+  if (own.filter !== undefined && typeof own.filter !== "string") {
+    throw new PerfError(
+      "INVALID_OPTION",
+      `option filter must be a string, got ${describe(own.filter)}`,
+      { op: "list" },
+    );
+  }
+  return { filter: own.filter?.toLowerCase(), check: own.check !== false };
 }

@@ -7,6 +7,7 @@
 import { native } from "./ffi/native.ts";
 import { Counter } from "./counter.ts";
 import { PerfError } from "./errors.ts";
+import { describe, ownArray } from "./_options.ts";
 import { cpuPmus, listPmus, privileges, readText, sysctl, uname } from "./_sysfs.ts";
 
 /** Whether one event opens here, and how it would be read. */
@@ -111,6 +112,39 @@ function probeEvent(event: string): EventProbe {
   }
 }
 
+/** More events than this in one probe is a mistake. */
+const PROBE_EVENTS_MAX = 1024;
+
+/** The event names, read as own elements of an array of strings. */
+function probeNames(events: unknown): string[] {
+  let array = false;
+  try {
+    array = Array.isArray(events);
+  } catch {
+    // a revoked Proxy
+  }
+  if (!array) {
+    throw new PerfError(
+      "INVALID_OPTION",
+      `events must be an array of event names, got ${describe(events)}`,
+      {
+        op: "probe",
+      },
+    );
+  }
+  const names = ownArray({ op: "probe" }, "events", events as unknown[], PROBE_EVENTS_MAX);
+  names.forEach((name, index) => {
+    if (typeof name !== "string") {
+      throw new PerfError(
+        "INVALID_EVENT",
+        `events[${index}] must be an event name (a string), got ${describe(name)}`,
+        { op: "probe" },
+      );
+    }
+  });
+  return names as string[];
+}
+
 function hasHypervisorFlag(): boolean | null {
   const cpuinfo = readText("/proc/cpuinfo");
   if (cpuinfo === null) return null;
@@ -125,7 +159,8 @@ function hasHypervisorFlag(): boolean | null {
  * @param events The events to try (default cycles, instructions,
  * task-clock, page-faults).
  * @returns A {@link ProbeResult}.
- * @throws {PerfError} Only when the library cannot load.
+ * @throws {PerfError} When the library cannot load, or `events` is not an
+ * array of strings (`INVALID_OPTION`, `INVALID_EVENT`).
  *
  * @example Checking for hardware counters
  * ```ts
@@ -136,13 +171,25 @@ function hasHypervisorFlag(): boolean | null {
  * if (!info.hardwareEvents) console.log(info.events.cycles.hint);
  * ```
  */
-export function probe(events: readonly string[] = PROBE_EVENTS): ProbeResult {
+export function probe(events?: readonly string[]): ProbeResult {
+  const names = probeNames(events ?? PROBE_EVENTS);
   const n = native();
   const system = uname();
   const privilege = privileges();
   const results: Record<string, EventProbe> = {};
-  for (const event of events) results[event] = probeEvent(event);
-  const hardware = ["cycles", "instructions"].map((e) => results[e] ?? probeEvent(e));
+  for (const event of names) {
+    // An own property even for "__proto__", which plain assignment would
+    // take as the object's prototype.
+    Object.defineProperty(results, event, {
+      value: probeEvent(event),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  const hardware = ["cycles", "instructions"].map((e) =>
+    Object.hasOwn(results, e) ? results[e] : probeEvent(e)
+  );
   return {
     runtime: n.runtime,
     runtimeVersion: n.runtimeVersion,

@@ -19,11 +19,12 @@
  */
 
 import { Counter, openSimulatedHandle, type UserspaceMode } from "./counter.ts";
-import { PerfError } from "./errors.ts";
+import { PerfError, quote } from "./errors.ts";
 import type { EventSpec } from "./event.ts";
 import { native } from "./ffi/native.ts";
 import { SIM_FIELDS } from "./ffi/symbols.ts";
 import { nativeFailure } from "./_fail.ts";
+import { describe, ownRecord } from "./_options.ts";
 
 /**
  * A field of the simulated page or register:
@@ -116,20 +117,32 @@ export class SimulatedCounter extends Counter {
    * using sim = SimulatedCounter.create({ fallback: false });
    * ```
    */
-  static create(options: SimulatedOptions = {}): SimulatedCounter {
-    const mode = options.userspace ?? "auto";
+  static create(options?: SimulatedOptions): SimulatedCounter {
+    const own = ownRecord({ op: "open", event: "simulated" }, "options", options ?? {});
+    for (const key of Object.keys(own)) {
+      if (key !== "userspace" && key !== "fallback") {
+        throw new PerfError(
+          "INVALID_OPTION",
+          `unknown option ${quote(key)} (known: userspace, fallback)`,
+          { op: "open", event: "simulated" },
+        );
+      }
+    }
+    const mode = own.userspace ?? "auto";
     if (mode !== "auto" && mode !== "require" && mode !== "off") {
       throw new PerfError(
         "INVALID_OPTION",
-        `option userspace must be "auto", "require" or "off", got ${String(mode)}`,
-        {
-          op: "open",
-        },
+        `option userspace must be "auto", "require" or "off", got ${describe(mode)}`,
+        { op: "open", event: "simulated" },
       );
     }
-    const fallback = options.fallback ?? true;
+    const fallback = own.fallback ?? true;
     if (typeof fallback !== "boolean") {
-      throw new PerfError("INVALID_OPTION", "option fallback must be a boolean", { op: "open" });
+      throw new PerfError(
+        "INVALID_OPTION",
+        `option fallback must be a boolean, got ${describe(fallback)}`,
+        { op: "open", event: "simulated" },
+      );
     }
     return new SimulatedCounter(openSimulatedHandle(mode, fallback));
   }
@@ -150,25 +163,29 @@ export class SimulatedCounter extends Counter {
    * ```
    */
   set(field: SimulatedField, value: number | bigint): this {
-    const number = (SIM_FIELDS as Record<string, number>)[field];
-    if (typeof field !== "string" || number === undefined) {
-      throw new PerfError("INVALID_OPTION", `unknown simulated field ${JSON.stringify(field)}`, {
-        op: "sim_set",
-      });
+    // An own key of the table only: SIM_FIELDS.toString is a function, which
+    // Deno's FFI refuses as a u32 and Bun passes as 0 (the lock field).
+    if (typeof field !== "string" || !Object.hasOwn(SIM_FIELDS, field)) {
+      throw new PerfError(
+        "INVALID_OPTION",
+        `unknown simulated field ${describe(field)} (known: ${Object.keys(SIM_FIELDS).join(", ")})`,
+        { op: "sim_set", event: "simulated" },
+      );
     }
+    const number = SIM_FIELDS[field];
     if (typeof value === "number" && !Number.isSafeInteger(value)) {
       throw new PerfError(
         "VALUE_OUT_OF_RANGE",
-        `${field} must be a safe integer or a bigint, got ${value}`,
-        {
-          op: "sim_set",
-        },
+        `${field} must be a safe integer or a bigint, got ${describe(value)}`,
+        { op: "sim_set", event: "simulated" },
       );
     }
     if (typeof value !== "number" && typeof value !== "bigint") {
-      throw new PerfError("INVALID_OPTION", `${field} must be a number or a bigint`, {
-        op: "sim_set",
-      });
+      throw new PerfError(
+        "INVALID_OPTION",
+        `${field} must be a number or a bigint, got ${describe(value)}`,
+        { op: "sim_set", event: "simulated" },
+      );
     }
     const big = BigInt(value);
     if (big > U64_MAX || big < I64_MIN) {
@@ -203,8 +220,9 @@ export class SimulatedCounter extends Counter {
    * ```
    */
   configure(fields: Partial<Record<SimulatedField, number | bigint>>): this {
-    for (const [field, value] of Object.entries(fields)) {
-      if (value !== undefined) this.set(field as SimulatedField, value);
+    const own = ownRecord({ op: "sim_set", event: "simulated" }, "fields", fields);
+    for (const [field, value] of Object.entries(own)) {
+      if (value !== undefined) this.set(field as SimulatedField, value as number | bigint);
     }
     return this;
   }

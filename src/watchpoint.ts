@@ -10,7 +10,7 @@ import { adoptCounter, type Counter, openHandle, recordLayout } from "./counter.
 import type { EventSpec } from "./event.ts";
 import { PerfError } from "./errors.ts";
 import { READ_FORMAT } from "./_attr.ts";
-import { resolveOptions } from "./_options.ts";
+import { ownRecord, resolveOptions } from "./_options.ts";
 import type { PerfRecord, RecordsOptions, RingStats, SamplingOptions } from "./sampling.ts";
 import {
   accessOf,
@@ -86,12 +86,11 @@ function splitOptions(
   options: unknown,
 ): { watch: { access?: unknown; length?: unknown }; rest: Record<string, unknown> } {
   if (options === undefined) return { watch: {}, rest: {} };
-  if (typeof options !== "object" || options === null || Array.isArray(options)) {
-    throw new PerfError("INVALID_OPTION", "options must be an object", { op: "open" });
-  }
-  const { access, length, ...rest } = options as Record<string, unknown>;
+  // Own properties only: a polluted Object.prototype sets no option.
+  const own = ownRecord({ op: "open", event: "watchpoint" }, "options", options);
+  const { access, length, ...rest } = own;
   for (const key of NOT_FOR_WATCHPOINTS) {
-    if (key in rest) {
+    if (Object.hasOwn(rest, key)) {
       throw new PerfError(
         "INVALID_OPTION",
         `option ${key} does not apply to a watchpoint (a breakpoint has no register to read from userspace)`,

@@ -43,7 +43,7 @@ export const BAD_INPUTS: readonly Row[] = [
     code: "INVALID_EVENT",
     run: open("software/config=1"),
   },
-  { name: "PMU string with no terms", code: "INVALID_EVENT", run: open("software//") },
+  { name: "PMU term with an empty value", code: "INVALID_EVENT", run: open("software/config=/") },
   {
     name: "PMU string with an empty term",
     code: "INVALID_EVENT",
@@ -229,5 +229,45 @@ describe("bad inputs", () => {
       assert.ok(error instanceof PerfError);
       assert.match(error.message, /did you mean "task-clock"/);
     }
+  });
+});
+
+describe("messages print as text", () => {
+  const hostile = ["task\x1b[31mclock", "a\x00b", "x\u202ey", "cs\x9b2J", "\x07bell"];
+  for (const event of hostile) {
+    it(`the message for ${JSON.stringify(event)} has no control character`, () => {
+      let caught: unknown;
+      try {
+        Counter.open(event);
+      } catch (error) {
+        caught = error;
+      }
+      assert.ok(caught instanceof PerfError, String(caught));
+      // deno-lint-ignore no-control-regex
+      const controls = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+      assert.doesNotMatch(caught.message, controls);
+      assert.doesNotMatch(caught.hint ?? "", controls);
+      assert.equal(caught.event, event, "the event field keeps what the user gave");
+    });
+  }
+
+  it("escapes as \\xNN, once, wherever the message comes from", () => {
+    const error = new PerfError("INVALID_OPTION", "got \x1b[2J and \x00", { hint: "\x1b" });
+    assert.equal(error.message, "got \\x1b[2J and \\x00\nhint: \\x1b");
+    assert.equal(error.hint, "\\x1b");
+    const again = new PerfError(error.code, error.message.split("\nhint:")[0]);
+    assert.equal(again.message, "got \\x1b[2J and \\x00", "escaping twice changes nothing");
+  });
+
+  it("an unknown option named with controls is escaped too", () => {
+    let caught: unknown;
+    try {
+      Counter.open("task-clock", { ["\x1b]0;pwned\x07"]: 1 } as CounterOptions);
+    } catch (error) {
+      caught = error;
+    }
+    assert.ok(caught instanceof PerfError);
+    assert.equal(caught.code, "INVALID_OPTION");
+    assert.match(caught.message, /"\\x1b\]0;pwned\\x07"/);
   });
 });

@@ -3,7 +3,12 @@
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
 import { listEvents, parseEvent, probe } from "../mod.ts";
+import { EVENT_CHARS_MAX } from "../src/event.ts";
+import { expectPerfError } from "./_helpers.ts";
 import { formatWidth, parseFormat, placeBits } from "../src/_pmu.ts";
 import { cacheEventNames } from "../src/_event_tables.ts";
 
@@ -241,5 +246,122 @@ describe("probe", () => {
       assert.match(info.events.cycles.hint ?? "", /PMU/);
     }
     if (info.arch === "x86_64") assert.equal(info.perfUserAccess, null);
+  });
+});
+
+describe("perf's spelling, strictly", () => {
+  // Checked against perf 6.1's parser: it refuses the first group, opens the
+  // second. Where its lexer silently drops a character (a space, a control,
+  // a ":" with nothing after it), perfmmap refuses and shows the spelling.
+  const refused: [string, string, RegExp][] = [
+    ["TASK-CLOCK", "UNKNOWN_EVENT", /did you mean "task-clock"\? \(event names are case-sensitive/],
+    ["Task-clock", "UNKNOWN_EVENT", /did you mean "task-clock"/],
+    ["llc-loads", "UNKNOWN_EVENT", /did you mean "LLC-loads"/],
+    ["L1-DCACHE-loads", "UNKNOWN_EVENT", /did you mean "L1-dcache-loads"/],
+    ["task-clock:", "INVALID_EVENT", /did you mean "task-clock"\?/],
+    ["software/config= 1/", "INVALID_EVENT", /did you mean "software\/config=1\/"\?/],
+    ["software/config=1 /", "INVALID_EVENT", /did you mean "software\/config=1\/"\?/],
+    ["task-clock :u", "INVALID_EVENT", /did you mean "task-clock:u"\?/],
+    ["task-clock:uu", "INVALID_EVENT", /did you mean "task-clock:u"\?/],
+    ["software/config=1/:u", "INVALID_EVENT", /did you mean "software\/config=1\/u"\?/],
+    ["software/config=1/:", "INVALID_EVENT", /did you mean "software\/config=1\/"\?/],
+    ["SOFTWARE/config=1/", "UNKNOWN_PMU", /did you mean "software"\?/],
+    ["R1a8", "UNKNOWN_EVENT", /unknown event "R1a8"/],
+    ["software/config=/", "INVALID_EVENT", /needs a decimal or 0x number/],
+  ];
+  for (const [event, code, hint] of refused) {
+    it(`${JSON.stringify(event)} is refused (${code}) with the right spelling`, () => {
+      const error = expectPerfError(() => parseEvent(event), code);
+      assert.match(error.message, hint);
+      assert.equal(error.event, event.trim());
+    });
+  }
+
+  const accepted: [string, number, bigint][] = [
+    ["LLC", 3, 0x2n], // the op defaults to read and the result to access
+    ["node", 3, 0x6n],
+    ["l1d-loads", 3, 0x0n],
+    ["LLC-misses-loads", 3, 0x1_00_02n],
+    ["software//", 1, 0n], // no terms: config 0
+    ["software/config/", 1, 1n], // a term without a value is 1
+    [" task-clock ", 1, 1n], // perf skips the blanks around an event
+    ["task-clock:ukhIGHpDe", 1, 1n],
+  ];
+  for (const [event, type, config] of accepted) {
+    it(`${JSON.stringify(event)} opens as perf opens it`, () => {
+      const spec = parseEvent(event);
+      assert.deepEqual([spec.type, spec.config], [type, config]);
+    });
+  }
+
+  it("PMU event aliases ignore case, as perf's do (msr/TSC/)", (t) => {
+    if (!probe([]).pmus.some((pmu) => pmu.name === "msr")) {
+      t.skip("no msr PMU on this machine");
+      return;
+    }
+    assert.equal(parseEvent("msr/TSC/").config, parseEvent("msr/tsc/").config);
+  });
+});
+
+describe("bounded work on long input", () => {
+  it("a 1,000,000-character name fails fast, and the message stays short", () => {
+    const name = "x".repeat(1_000_000);
+    const start = performance.now();
+    const error = expectPerfError(() => parseEvent(name), "INVALID_EVENT");
+    const ms = performance.now() - start;
+    assert.ok(ms < 200, `took ${ms.toFixed(1)} ms`);
+    assert.ok(error.message.length < 400, `message of ${error.message.length} characters`);
+    assert.match(error.message, /1000000 characters/);
+  });
+
+  it("a name just under the cap gets no slow suggestion search", () => {
+    for (const name of ["q".repeat(EVENT_CHARS_MAX), `${"task-clock".repeat(400)}x`]) {
+      const start = performance.now();
+      expectPerfError(() => parseEvent(name), "UNKNOWN_EVENT");
+      const ms = performance.now() - start;
+      assert.ok(ms < 200, `${name.length} characters took ${ms.toFixed(1)} ms`);
+    }
+  });
+
+  it("a long PMU string of many terms parses within the bound", () => {
+    const terms = Array.from({ length: 300 }, (_, i) => `config=${i}`).join(",");
+    const start = performance.now();
+    assert.equal(parseEvent(`software/${terms}/`).config, 299n);
+    assert.ok(performance.now() - start < 200);
+  });
+});
+
+const FDS_FIXTURE = fileURLToPath(new URL("./fixtures/sysfs_emfile.ts", import.meta.url));
+
+/** Runs the fixture under this runtime with `ulimit -n` set, fds exhausted inside. */
+function underFdLimit(events: string[]): Record<string, Record<string, unknown>> {
+  const runtimeArgs = "Deno" in globalThis
+    ? ["run", "--no-prompt", "--allow-ffi", "--allow-read", "--allow-env", FDS_FIXTURE]
+    : [FDS_FIXTURE];
+  const child = spawnSync(
+    "bash",
+    ["-c", 'ulimit -n 128 && exec "$@"', "bash", process.execPath, ...runtimeArgs, ...events],
+    { encoding: "utf8", timeout: 60_000 },
+  );
+  const line = (child.stdout ?? "").trim().split("\n").pop() ?? "";
+  try {
+    return JSON.parse(line);
+  } catch {
+    throw new Error(`child failed (status ${child.status}): ${child.stdout}\n${child.stderr}`);
+  }
+}
+
+describe("a failed sysfs read is not a missing PMU", () => {
+  it("with every fd taken, PMU lookups say EMFILE with its hint, not UNKNOWN_*", () => {
+    const names = ["software/config=1/", "tsc", "msr/tsc/", "nopmu/x/"];
+    const results = underFdLimit(names);
+    for (const name of names) {
+      const result = results[name];
+      assert.equal(result.code, "EMFILE", `${name}: ${JSON.stringify(result)}`);
+      assert.equal(result.errno, 24);
+      assert.match(String(result.hint), /ulimit -n/);
+    }
+    // With the fds given back, the same process answers as usual.
+    assert.deepEqual(results.after, { "software/config=1/": "ok", "nopmu/x/": "UNKNOWN_PMU" });
   });
 });

@@ -291,6 +291,36 @@ function stageNpm(root: string, jsrTree: string, tree: string, manifest: Json): 
   writeFileSync(join(tree, "package.json"), `${JSON.stringify(published, null, 2)}\n`);
 }
 
+/** The npm package a user installs under the name `@mitata/counters` (an npm alias). */
+export const MITATA_ALIAS = "perfmmap-mitata-counters";
+
+/**
+ * dist/mitata-counters: a package of two lines that re-exports
+ * `perfmmap/mitata`. mitata's `run()` imports `@mitata/counters` by name, so
+ * `bun add @mitata/counters@npm:perfmmap-mitata-counters` (or the same alias
+ * in package.json, for Deno) puts perfmmap's counters under mitata with no
+ * change to the benchmark file.
+ */
+function stageMitataAlias(tree: string, version: string): void {
+  mkdirSync(tree, { recursive: true });
+  const manifest = {
+    name: MITATA_ALIAS,
+    version,
+    description: "perfmmap's counters for mitata: install it as @mitata/counters",
+    license: "MIT",
+    type: "module",
+    main: "./index.js",
+    types: "./index.d.ts",
+    exports: { ".": { types: "./index.d.ts", default: "./index.js" } },
+    os: ["linux"],
+    dependencies: { perfmmap: version },
+  };
+  writeFileSync(join(tree, "package.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+  const line = 'export * from "perfmmap/mitata";\n';
+  writeFileSync(join(tree, "index.js"), line);
+  writeFileSync(join(tree, "index.d.ts"), line);
+}
+
 const ANSI_COLOR = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g");
 
 /** The file list of `deno publish --dry-run`, as paths below the tree. */
@@ -370,7 +400,7 @@ function main(): void {
   const jsrTree = join(out, "jsr");
   const npmTree = join(out, "npm");
   // Only what this script makes: --out may be a folder that holds other things.
-  for (const name of ["jsr", "npm", "SHA256SUMS", "tsconfig.npm.json"]) {
+  for (const name of ["jsr", "npm", "mitata-counters", "SHA256SUMS", "tsconfig.npm.json"]) {
     rmSync(join(out, name), { recursive: true, force: true });
   }
   mkdirSync(out, { recursive: true });
@@ -379,6 +409,7 @@ function main(): void {
   }
   stageJsr(root, jsrTree, jsr, checksums);
   stageNpm(root, jsrTree, npmTree, npm);
+  stageMitataAlias(join(out, "mitata-counters"), version);
   const sums = [...files.entries()].map(([key, { sha256 }]) => `${sha256}  ${key}\n`).join("");
   writeFileSync(join(out, "SHA256SUMS"), sums);
   log(`staged perfmmap ${version} in ${jsrTree} and ${npmTree}`);

@@ -7,6 +7,17 @@
 import { Group } from "./group.ts";
 import { PerfError } from "./errors.ts";
 import { parseEvent } from "./event.ts";
+import { quantileSorted, sortedCopy } from "./_stats.ts";
+import {
+  BATCH_MAX,
+  classify,
+  dropSink,
+  pickBatch,
+  sample,
+  type UncountedEvent,
+} from "./_sampler.ts";
+
+export type { UncountedEvent };
 
 /** The events {@link measure} counts when none are given. */
 export const MEASURE_DEFAULT_EVENTS: readonly string[] = Object.freeze([
@@ -56,23 +67,6 @@ export interface MeasuredEvent {
   notCounted: number;
 }
 
-/** An event that has no numbers, and why. */
-export interface UncountedEvent {
-  /** The event as given. */
-  event: string;
-  /**
-   * `"not supported"`: it does not open here. `"not counted"`: it opened but
-   * the kernel never ran it on the PMU while the function ran.
-   */
-  status: "not supported" | "not counted";
-  /** The error code (`ENOENT`, `EACCES`, ...) or `NOT_COUNTED`. */
-  code: string;
-  /** The reason, in words. */
-  reason: string;
-  /** What to do about it, when something can be done. */
-  hint?: string;
-}
-
 /** What {@link measure} found. */
 export interface MeasureResult {
   /** Per event, in the order given: numbers, or the reason there are none. */
@@ -109,13 +103,6 @@ export interface MeasureOptions {
   /** A bound on the whole measurement in milliseconds (default 10 000). */
   maxMs?: number;
 }
-
-/** The largest batch `"auto"` picks. */
-const BATCH_MAX = 10_000_000;
-/** A time-like sample lasts at least this long (ns). */
-const TIME_LIKE_SAMPLE_NS = 20_000;
-/** ... and at least this many reads of the group. */
-const TIME_LIKE_READS = 50;
 
 const MEASURE_KEYS = new Set(["events", "samples", "warmup", "batch", "maxMs"]);
 
@@ -214,78 +201,12 @@ function resolve(options: unknown): Resolved {
   };
 }
 
-/** Software clocks: their counts are time, so one call is below their read's noise. */
-function timeLike(event: string): boolean {
-  const spec = parseEvent(event);
-  return spec.type === 1 && (spec.config === 0n || spec.config === 1n);
-}
-
-function unsupported(event: string, error: unknown): UncountedEvent {
-  if (!(error instanceof PerfError)) throw error;
-  return {
-    event,
-    status: "not supported",
-    code: String(error.code),
-    reason: error.message.split("\nhint: ")[0],
-    ...(error.hint === undefined ? {} : { hint: error.hint }),
-  };
-}
-
-/** Opens each event alone to learn which open here; the others get their reason. */
-function classify(events: readonly string[]): Map<string, UncountedEvent | undefined> {
-  const result = new Map<string, UncountedEvent | undefined>();
-  for (const event of events) {
-    try {
-      using group = Group.open([event]);
-      group.read();
-      result.set(event, undefined);
-    } catch (error) {
-      result.set(event, unsupported(event, error));
-    }
-  }
-  return result;
-}
-
-/** Reads the group into `out`: counts in order, then time enabled, then time running. */
-function readGroup(group: Group, out: Float64Array): void {
-  const reading = group.read();
-  const n = reading.values.length;
-  for (let i = 0; i < n; i++) out[i] = reading.values[i];
-  out[n] = reading.timeEnabled;
-  out[n + 1] = reading.timeRunning;
-}
-
-// Where each result goes, so that no call is optimized away (a module
-// variable is visible to other closures, so JITs keep the store).
-let _sink: unknown;
-
-/** Sets `out` to the per-call deltas of one sample of `batch` calls of `fn`. */
-function sample(
-  group: Group,
-  fn: () => unknown,
-  batch: number,
-  before: Float64Array,
-  after: Float64Array,
-): void {
-  readGroup(group, before);
-  for (let i = 0; i < batch; i++) _sink = fn();
-  readGroup(group, after);
-}
-
-function sorted(values: number[]): number[] {
-  return values.slice().sort((a, b) => a - b);
-}
-
-/** The value at fraction `q` of sorted `values` (nearest rank). */
-function quantile(values: readonly number[], q: number): number {
-  return values[Math.min(values.length - 1, Math.max(0, Math.round(q * (values.length - 1))))];
-}
-
 /**
  * The distribution of `values`: min, p10, median, p90, max and MAD.
  *
  * @param values At least one number.
- * @returns Its figures.
+ * @returns Its figures: quantiles interpolate between neighbours (the
+ * method of numpy's default and Python's `statistics.quantiles(method="inclusive")`).
  *
  * @example Five values
  * ```ts
@@ -297,39 +218,20 @@ function quantile(values: readonly number[], q: number): number {
  * assert.equal(d.mad, 1);
  * ```
  */
-export function distribution(values: readonly number[]): Distribution {
+export function distribution(values: ArrayLike<number>): Distribution {
   if (values.length === 0) throw new PerfError("INVALID_OPTION", "no values", { op: "measure" });
-  const s = sorted(values as number[]);
-  const median = quantile(s, 0.5);
-  const deviations = sorted(s.map((v) => Math.abs(v - median)));
+  const s = sortedCopy(values);
+  const median = quantileSorted(s, 0.5);
+  const deviations = s.map((v) => Math.abs(v - median)).sort();
   return {
     min: s[0],
-    p10: quantile(s, 0.1),
+    p10: quantileSorted(s, 0.1),
     median,
-    p90: quantile(s, 0.9),
+    p90: quantileSorted(s, 0.9),
     max: s[s.length - 1],
-    mad: quantile(deviations, 0.5),
+    mad: quantileSorted(deviations, 0.5),
     samples: s.length,
   };
-}
-
-/** Nanoseconds per call of `fn`, from enough calls to last about 1 ms. */
-function timePerCall(fn: () => unknown): number {
-  for (let calls = 1;; calls *= 4) {
-    const start = performance.now();
-    for (let i = 0; i < calls; i++) _sink = fn();
-    const elapsed = (performance.now() - start) * 1e6;
-    if (elapsed >= 1e6 || calls >= BATCH_MAX) return Math.max(elapsed / calls, 0.01);
-  }
-}
-
-function pickBatch(group: Group, fn: () => unknown, events: readonly string[]): number {
-  if (!events.some(timeLike)) return 1;
-  const scratch = new Float64Array(events.length + 2);
-  const readNs = timePerCall(() => readGroup(group, scratch));
-  const callNs = timePerCall(fn);
-  const targetNs = Math.max(TIME_LIKE_SAMPLE_NS, TIME_LIKE_READS * readNs);
-  return Math.min(BATCH_MAX, Math.max(1, Math.ceil(targetNs / callNs)));
 }
 
 interface Tally {
@@ -472,6 +374,6 @@ export function measure(fn: () => unknown, options?: MeasureOptions): MeasureRes
     };
   });
   if (tally.running.length > 0) result.running = distribution(tally.running);
-  _sink = undefined;
+  dropSink();
   return result;
 }

@@ -20,17 +20,17 @@ function counted(event: unknown): MeasuredEvent {
 
 describe("measure", () => {
   it("the distribution's figures on a fixed data set", () => {
+    // Quantiles interpolate (type 7): 1 2 3 4 5 6 7 8 9 100, position q * 9.
     const d = distribution([9, 1, 8, 2, 7, 3, 6, 4, 5, 100]);
     assert.deepEqual(
       { min: d.min, max: d.max, samples: d.samples },
       { min: 1, max: 100, samples: 10 },
     );
-    // nearest rank on 10 sorted values: index round(q * 9)
-    assert.equal(d.median, 6); // index 5 (round 4.5 = 5)
-    assert.equal(d.p10, 2); // index 1
-    assert.equal(d.p90, 9); // index 8
-    // |x - 6| sorted: 0 1 1 2 2 3 3 4 5 94 -> index 5 = 3
-    assert.equal(d.mad, 3);
+    assert.equal(d.median, 5.5); // 4.5: halfway between 5 and 6
+    assert.ok(Math.abs(d.p10 - 1.9) < 1e-12, String(d.p10)); // 0.9: 1 + 0.9
+    assert.ok(Math.abs(d.p90 - 18.1) < 1e-9, String(d.p90)); // 8.1: 9 + 0.1 * 91
+    // |x - 5.5| sorted: .5 .5 1.5 1.5 2.5 2.5 3.5 3.5 4.5 94.5 -> 2.5
+    assert.equal(d.mad, 2.5);
     expectPerfError(() => distribution([]), "INVALID_OPTION");
   });
 

@@ -1,0 +1,114 @@
+// The sampling machinery shared by measure() and leakTest(): which events
+// open here (and why not), one group read into a caller's buffer, the batch
+// size for time-like events, and where results go so calls are not
+// optimized away.
+
+import { Group } from "./group.ts";
+import { PerfError } from "./errors.ts";
+import { parseEvent } from "./event.ts";
+
+/** An event that has no numbers, and why. */
+export interface UncountedEvent {
+  /** The event as given. */
+  event: string;
+  /**
+   * `"not supported"`: it does not open here. `"not counted"`: it opened but
+   * the kernel never ran it on the PMU while the function ran.
+   */
+  status: "not supported" | "not counted";
+  /** The error code (`ENOENT`, `EACCES`, ...) or `NOT_COUNTED`. */
+  code: string;
+  /** The reason, in words. */
+  reason: string;
+  /** What to do about it, when something can be done. */
+  hint?: string;
+}
+
+/** The largest batch `"auto"` picks. */
+export const BATCH_MAX = 10_000_000;
+/** A time-like sample lasts at least this long (ns). */
+const TIME_LIKE_SAMPLE_NS = 20_000;
+/** ... and at least this many reads of the group. */
+const TIME_LIKE_READS = 50;
+
+/** Software clocks: their counts are time, so one call is below their read's noise. */
+export function timeLike(event: string): boolean {
+  const spec = parseEvent(event);
+  return spec.type === 1 && (spec.config === 0n || spec.config === 1n);
+}
+
+export function unsupported(event: string, error: unknown): UncountedEvent {
+  if (!(error instanceof PerfError)) throw error;
+  return {
+    event,
+    status: "not supported",
+    code: String(error.code),
+    reason: error.message.split("\nhint: ")[0],
+    ...(error.hint === undefined ? {} : { hint: error.hint }),
+  };
+}
+
+/** Opens each event alone to learn which open here; the others get their reason. */
+export function classify(events: readonly string[]): Map<string, UncountedEvent | undefined> {
+  const result = new Map<string, UncountedEvent | undefined>();
+  for (const event of events) {
+    try {
+      using group = Group.open([event]);
+      group.read();
+      result.set(event, undefined);
+    } catch (error) {
+      result.set(event, unsupported(event, error));
+    }
+  }
+  return result;
+}
+
+/** Reads the group into `out`: counts in order, then time enabled, then time running. */
+export function readGroup(group: Group, out: Float64Array): void {
+  const reading = group.read();
+  const n = reading.values.length;
+  for (let i = 0; i < n; i++) out[i] = reading.values[i];
+  out[n] = reading.timeEnabled;
+  out[n + 1] = reading.timeRunning;
+}
+
+// Where each result goes, so that no call is optimized away (a module
+// variable is visible to other closures, so JITs keep the store).
+let _sink: unknown;
+
+/** Drops the last result kept (so a measured function's result can be collected). */
+export function dropSink(): void {
+  _sink = undefined;
+}
+
+/** Sets `out` to the per-call deltas of one sample of `batch` calls of `fn`. */
+export function sample(
+  group: Group,
+  fn: () => unknown,
+  batch: number,
+  before: Float64Array,
+  after: Float64Array,
+): void {
+  readGroup(group, before);
+  for (let i = 0; i < batch; i++) _sink = fn();
+  readGroup(group, after);
+}
+
+/** Nanoseconds per call of `fn`, from enough calls to last about 1 ms. */
+export function timePerCall(fn: () => unknown): number {
+  for (let calls = 1;; calls *= 4) {
+    const start = performance.now();
+    for (let i = 0; i < calls; i++) _sink = fn();
+    const elapsed = (performance.now() - start) * 1e6;
+    if (elapsed >= 1e6 || calls >= BATCH_MAX) return Math.max(elapsed / calls, 0.01);
+  }
+}
+
+export function pickBatch(group: Group, fn: () => unknown, events: readonly string[]): number {
+  if (!events.some(timeLike)) return 1;
+  const scratch = new Float64Array(events.length + 2);
+  const readNs = timePerCall(() => readGroup(group, scratch));
+  const callNs = timePerCall(fn);
+  const targetNs = Math.max(TIME_LIKE_SAMPLE_NS, TIME_LIKE_READS * readNs);
+  return Math.min(BATCH_MAX, Math.max(1, Math.ceil(targetNs / callNs)));
+}

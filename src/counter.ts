@@ -179,6 +179,12 @@ export function recordLayout(
 
 const DEFAULT_READ_FORMAT = READ_FORMAT.TOTAL_TIME_ENABLED | READ_FORMAT.TOTAL_TIME_RUNNING;
 
+/** The most members a group record holds (`pm_read_values` decodes up to 256). */
+export const GROUP_RECORD_MEMBERS_MAX = 256;
+/** `readSyscall`'s record (f64 slots), made at its first call: room for the largest group. */
+let groupRecord: { bytes: Uint8Array; slots: Float64Array } | undefined;
+const EIO = 5;
+
 /**
  * A counter that sends its records to `output`'s ring must write them the
  * way that ring is decoded.
@@ -517,7 +523,8 @@ export class Counter implements Disposable {
 
   /**
    * The count by `read(2)` on the counter's fd, bypassing the userspace
-   * path; for comparisons and tests.
+   * path; for comparisons and tests. For a group member, `read(2)` returns
+   * the whole group: this is the member's own count, found by its id.
    *
    * @returns The count.
    *
@@ -529,10 +536,18 @@ export class Counter implements Disposable {
    * ```
    */
   readSyscall(): number {
-    const n = this.#native;
-    const slots = n.out.length / 8;
-    this.#check(n.symbols.pm_read_values(this.#handle, n.out, slots, 0), "read");
-    return n.outF64[3];
+    groupRecord ??= (() => {
+      const slots = new Float64Array(3 + 3 * GROUP_RECORD_MEMBERS_MAX);
+      return { bytes: new Uint8Array(slots.buffer), slots };
+    })();
+    const { bytes, slots: record } = groupRecord;
+    const nr = this.#native.symbols.pm_read_values(this.#handle, bytes, record.length, 0);
+    this.#check(nr, "read");
+    if (nr === 1) return record[3];
+    // A group member's fd reads its whole group, leader first: find our own id.
+    const id = Number(this.id);
+    for (let i = 0; i < nr; i++) if (record[4 + 3 * i] === id) return record[3 + 3 * i];
+    throw this.#fail(-EIO, "read");
   }
 
   /**

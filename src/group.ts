@@ -6,11 +6,12 @@
  */
 
 import { type Native, native } from "./ffi/native.ts";
-import { IOC_FLAG_GROUP } from "./ffi/symbols.ts";
+import { CORE_CODES, IOC_FLAG_GROUP } from "./ffi/symbols.ts";
 import {
   adoptCounter,
   type Counter,
   type CounterOptions,
+  GROUP_RECORD_MEMBERS_MAX,
   openHandle,
   recordLayout,
 } from "./counter.ts";
@@ -23,7 +24,12 @@ import type { PerfRecord, RecordsOptions, RingStats } from "./sampling.ts";
 import { trackWatchpoints, type WatchpointEvent, watchpointSpec } from "./_watch.ts";
 
 /** Largest group the core decodes (`pm_read_values`). */
-export const GROUP_MAX_EVENTS = 256;
+export const GROUP_MAX_EVENTS: number = GROUP_RECORD_MEMBERS_MAX;
+
+/** The core's STALE_HANDLE result, for a group used after close. */
+const STALE_HANDLE = -Number(
+  Object.entries(CORE_CODES).find(([, name]) => name === "STALE_HANDLE")![0],
+);
 
 const GROUP_FORMAT = READ_FORMAT.TOTAL_TIME_ENABLED |
   READ_FORMAT.TOTAL_TIME_RUNNING | READ_FORMAT.ID | READ_FORMAT.GROUP;
@@ -51,6 +57,161 @@ export interface GroupReadingBigInt {
   timeEnabled: bigint;
   /** Nanoseconds the group was on the PMU. */
   timeRunning: bigint;
+}
+
+/** What user code threw while its events were read, as INVALID_EVENT with the cause. */
+function unreadable(what: string, cause: unknown): PerfError {
+  return new PerfError("INVALID_EVENT", `${what} could not be read: ${describeThrown(cause)}`, {
+    op: "open",
+    cause,
+    hint: "pass a plain array of event names or event objects",
+  });
+}
+
+function describeThrown(value: unknown): string {
+  if (value instanceof Error) return `${value.name}: ${value.message}`;
+  return `${typeof value} thrown`;
+}
+
+function notAnArray(events: unknown): PerfError {
+  const iterable = typeof events === "object" && events !== null &&
+    typeof (events as { [Symbol.iterator]?: unknown })[Symbol.iterator] === "function";
+  const shown = events === null
+    ? "null"
+    : typeof events !== "object"
+    ? typeof events
+    : iterable
+    ? `a ${Object.prototype.toString.call(events).slice(8, -1)} (an iterable, not an array)`
+    : "an object that is not an array";
+  return new PerfError("INVALID_EVENT", `events must be an array, got ${shown}`, {
+    op: "open",
+    hint: typeof events === "string"
+      ? `put the event in an array: Group.open([${JSON.stringify(events.slice(0, 40))}])`
+      : iterable
+      ? "spread it into an array: Group.open([...events])"
+      : 'pass an array of events, e.g. ["task-clock", "page-faults"]',
+  });
+}
+
+/**
+ * The events of `Group.open`, each read once, from the array's own elements
+ * only: a hole is an error naming its index, never `undefined` and never an
+ * element inherited from `Array.prototype`. Anything user code throws on the
+ * way (a Proxy trap, a getter) becomes INVALID_EVENT with that cause. No
+ * counter is open yet, so nothing can leak.
+ */
+function readEvents(events: unknown): EventSpec[] {
+  let length: unknown;
+  try {
+    if (!Array.isArray(events)) throw notAnArray(events);
+    length = events.length;
+  } catch (error) {
+    throw error instanceof PerfError ? error : unreadable("the events array", error);
+  }
+  if (typeof length !== "number" || !Number.isInteger(length) || length < 0) {
+    throw new PerfError("INVALID_EVENT", `events.length is not a length: ${String(length)}`, {
+      op: "open",
+      hint: "pass a plain array of events",
+    });
+  }
+  if (length === 0) {
+    throw new PerfError("EMPTY_GROUP", "a group needs at least one event", {
+      op: "open",
+      hint: 'pass the events to count together, e.g. ["task-clock", "page-faults"]',
+    });
+  }
+  if (length > GROUP_MAX_EVENTS) {
+    throw new PerfError(
+      "GROUP_TOO_LARGE",
+      `a group holds at most ${GROUP_MAX_EVENTS} events, got ${length}`,
+      { op: "open", hint: "split the events into several groups" },
+    );
+  }
+  const specs: EventSpec[] = [];
+  for (let i = 0; i < length; i++) specs.push(readEvent(events as unknown[], i));
+  return specs;
+}
+
+function readEvent(events: readonly unknown[], i: number): EventSpec {
+  let event: unknown;
+  try {
+    if (!Object.prototype.hasOwnProperty.call(events, i)) {
+      throw new PerfError("INVALID_EVENT", `events[${i}] is a hole in the array`, {
+        op: "open",
+        hint: "give every position an event; a group has no empty slots",
+      });
+    }
+    event = events[i];
+    if (event === undefined) {
+      throw new PerfError("INVALID_EVENT", `events[${i}] is undefined`, {
+        op: "open",
+        hint: 'give every position an event, e.g. "task-clock"',
+      });
+    }
+    return watchpointSpec(event) ?? parseEvent(event as EventInput);
+  } catch (error) {
+    throw error instanceof PerfError ? error : unreadable(`events[${i}]`, error);
+  }
+}
+
+/**
+ * Where each member's value sits in a group record of `pm_read_values`
+ * (slot 0 nr, then `value, id, lost` per member from slot 3): `order[i]`
+ * becomes the position of the member whose kernel id is `ids[i]`. The kernel
+ * returns members in the order they joined the group, which is the events'
+ * order, so this first checks that `order` still holds (no allocation) and
+ * matches by id only when it does not.
+ *
+ * @param slots The record, as f64 or u64 slots.
+ * @param nr Members in the record.
+ * @param ids The members' kernel ids, in the order of the events.
+ * @param order Positions, in the order of the events; updated in place.
+ * @returns -1 when every id is in the record, else the index of the first
+ * member whose id is not.
+ */
+export function mapGroupOrder(
+  slots: ArrayLike<number | bigint>,
+  nr: number,
+  ids: ArrayLike<number>,
+  order: Int32Array,
+): number {
+  const count = ids.length;
+  let holds = nr === count;
+  for (let i = 0; holds && i < count; i++) holds = Number(slots[4 + 3 * order[i]]) === ids[i];
+  if (holds) return -1;
+  for (let i = 0; i < count; i++) {
+    let position = -1;
+    for (let p = 0; p < nr && position < 0; p++) {
+      if (Number(slots[4 + 3 * p]) === ids[i]) position = p;
+    }
+    if (position < 0) return i;
+    order[i] = position;
+  }
+  return -1;
+}
+
+/**
+ * The {@link GroupReading} of a `pm_read_values` record (f64 slots: 0 nr,
+ * 1 time_enabled, 2 time_running, then `value, id, lost` per member), in the
+ * order given by `order` (see {@link mapGroupOrder}).
+ *
+ * @param slots The record.
+ * @param order The position of each member, in the order of the events.
+ * @returns Values, scaled values and times.
+ */
+export function groupReading(slots: Float64Array, order: Int32Array): GroupReading {
+  const timeEnabled = slots[1];
+  const timeRunning = slots[2];
+  const factor = timeRunning > 0 && timeEnabled > timeRunning ? timeEnabled / timeRunning : 1;
+  const count = order.length;
+  const values = new Array<number>(count);
+  const scaled = new Array<number>(count);
+  for (let i = 0; i < count; i++) {
+    const value = slots[3 + 3 * order[i]];
+    values[i] = value;
+    scaled[i] = value * factor;
+  }
+  return { values, scaled, timeEnabled, timeRunning };
 }
 
 /** A sampling group adds `id` to the samples; ring.output is Counter-only. */
@@ -84,8 +245,9 @@ function groupSampling(resolved: ResolvedOptions): ResolvedOptions {
  * ```
  */
 export class Group implements Disposable {
-  #counters: Counter[];
-  #leader: number;
+  #counters: readonly Counter[];
+  #handles: Int32Array;
+  #ids: Float64Array;
   #native: Native;
   #buffer: Uint8Array;
   #f64: Float64Array;
@@ -95,15 +257,16 @@ export class Group implements Disposable {
   #closed = false;
 
   private constructor(counters: Counter[], handles: number[]) {
-    this.#counters = counters;
-    this.#leader = handles[0];
+    this.#counters = Object.freeze([...counters]);
+    this.#handles = Int32Array.from(handles);
+    // Kernel ids fit a double exactly: they count events opened since boot.
+    this.#ids = Float64Array.from(counters, (counter) => Number(counter.id));
     this.#native = native();
     this.#slots = 3 + 3 * counters.length;
     this.#buffer = new Uint8Array(this.#slots * 8);
     this.#f64 = new Float64Array(this.#buffer.buffer);
     this.#u64 = new BigUint64Array(this.#buffer.buffer);
-    this.#order = new Int32Array(counters.length);
-    this.#mapOrder();
+    this.#order = Int32Array.from(counters, (_, i) => i);
   }
 
   /**
@@ -111,12 +274,17 @@ export class Group implements Disposable {
    * `enabled: false`, the whole group starts counting at once.
    *
    * @param events One to 256 events, as for {@link Counter.open}, or
-   * watchpoints from `Watchpoint.event`.
+   * watchpoints from `Watchpoint.event`, in a plain array. Each element is
+   * read once, from the array itself: a hole (`[, "task-clock"]`) is
+   * `INVALID_EVENT` naming its index, never an element inherited from
+   * `Array.prototype`.
    * @param options As for {@link Counter.open}; `userspace` defaults to
    * `"off"` because the group is read with one syscall.
    * @returns The open group.
-   * @throws {PerfError} `EMPTY_GROUP`, a bad event or option, or the
-   * kernel's refusal of any member.
+   * @throws {PerfError} `EMPTY_GROUP`, `GROUP_TOO_LARGE`, `INVALID_EVENT`
+   * (not an array, a hole, or an element whose reading threw: the error
+   * keeps that `cause`), a bad event or option, or the kernel's refusal of
+   * any member. No counter stays open when it throws.
    *
    * @example Opening disabled and enabling later
    * ```ts
@@ -129,29 +297,7 @@ export class Group implements Disposable {
     events: readonly (EventInput | WatchpointEvent)[],
     options?: CounterOptions,
   ): Group {
-    if (!Array.isArray(events)) {
-      throw new PerfError("INVALID_EVENT", `events must be an array, got ${typeof events}`, {
-        op: "open",
-      });
-    }
-    if (events.length === 0) {
-      throw new PerfError("EMPTY_GROUP", "a group needs at least one event", {
-        op: "open",
-        hint: 'pass the events to count together, e.g. ["task-clock", "page-faults"]',
-      });
-    }
-    if (events.length > GROUP_MAX_EVENTS) {
-      throw new PerfError(
-        "GROUP_TOO_LARGE",
-        `a group holds at most ${GROUP_MAX_EVENTS} events, got ${events.length}`,
-        {
-          op: "open",
-        },
-      );
-    }
-    const specs: EventSpec[] = events.map((event) =>
-      watchpointSpec(event) ?? parseEvent(event as EventInput)
-    );
+    const specs = readEvents(events);
     const resolved = groupSampling(resolveOptions("open", options, { userspace: "off" }));
     const layout = recordLayout(resolved.sampling, GROUP_FORMAT);
     const handles: number[] = [];
@@ -172,18 +318,75 @@ export class Group implements Disposable {
         counters.push(adoptCounter(handle, spec, layout, leader));
         trackWatchpoints(counters.slice(-1)); // an ENOSPC hint counts this group's too
       }
+      const group = new Group(counters, handles);
+      if (resolved.enabled) group.enable();
+      return group;
     } catch (error) {
       for (const counter of counters.reverse()) counter[Symbol.dispose]();
       throw error;
     }
-    const group = new Group(counters, handles);
-    if (resolved.enabled) group.enable();
-    return group;
   }
 
   #check(result: number, op: string): void {
     if (result < 0) {
       throw nativeFailure(result, { op, event: this.#counters[0].event.name });
+    }
+  }
+
+  /** STALE_HANDLE after close, as for a closed counter. */
+  #checkOpen(op: string): void {
+    if (this.#closed) this.#check(STALE_HANDLE, op);
+  }
+
+  /** The members closed on their own, by index. */
+  #closedMembers(): number[] {
+    const closed: number[] = [];
+    for (let i = 0; i < this.#counters.length; i++) {
+      if (this.#counters[i].closed) closed.push(i);
+    }
+    return closed;
+  }
+
+  #memberClosed(op: string, closed: readonly number[], detail: string): PerfError {
+    const names = closed.map((i) =>
+      `${i === 0 ? "the leader, member" : "member"} ${i} ("${this.#counters[i].event.name}")`
+    );
+    return new PerfError("MEMBER_CLOSED", `${op}: ${names.join(" and ")} ${detail}`, {
+      op,
+      event: this.#counters[closed[0]].event.name,
+      hint: "read the members still open one by one (group.counters[i].read()), or close the " +
+        "group and open a new one without that member",
+    });
+  }
+
+  /**
+   * Reads the whole record into the buffer: refuses first when a member was
+   * closed on its own, then maps the members by id.
+   */
+  #readAll(exact: number): void {
+    this.#checkOpen("read");
+    for (let i = 0; i < this.#counters.length; i++) {
+      if (this.#counters[i].closed) {
+        const closed = this.#closedMembers();
+        const all = closed.length === this.#counters.length;
+        throw this.#memberClosed(
+          "read",
+          closed,
+          closed.length === 1
+            ? `was closed on its own, so the group has no count for it`
+            : all
+            ? "were each closed on their own, so the group has no counts"
+            : "were closed on their own, so the group has no counts for them",
+        );
+      }
+    }
+    const symbols = this.#native.symbols;
+    const nr = symbols.pm_read_values(this.#handles[0], this.#buffer, this.#slots, exact);
+    this.#check(nr, "read");
+    const slots = exact === 1 ? this.#u64 : this.#f64;
+    const missing = mapGroupOrder(slots, nr, this.#ids, this.#order);
+    if (missing >= 0) {
+      throw this.#memberClosed("read", [missing], "is not in the kernel's group record");
     }
   }
 
@@ -243,27 +446,9 @@ export class Group implements Disposable {
     return this.#counters[0].ringStats();
   }
 
-  #readRaw(exact: number): number {
-    const nr = this.#native.symbols.pm_read_values(this.#leader, this.#buffer, this.#slots, exact);
-    this.#check(nr, "read");
-    return nr;
-  }
-
-  #mapOrder(): void {
-    const nr = this.#readRaw(0);
-    const ids = this.#counters.map((counter) => Number(counter.id));
-    for (let i = 0; i < this.#counters.length; i++) {
-      let position = -1;
-      for (let p = 0; p < nr; p++) {
-        if (this.#f64[4 + 3 * p] === ids[i]) position = p;
-      }
-      this.#order[i] = position < 0 ? i : position;
-    }
-  }
-
   /**
-   * The members as counters, in the order of the events; each can also be
-   * read on its own.
+   * The members as counters, in the order of the events (a frozen array);
+   * each can also be read on its own.
    *
    * @example Reading one member
    * ```ts
@@ -277,9 +462,23 @@ export class Group implements Disposable {
   }
 
   /**
-   * All counts with one syscall, in the order of the events.
+   * All counts with one syscall, in the order of the events. Each value is
+   * matched to its member by the kernel's id, not by its position in the
+   * kernel's record.
+   *
+   * A group one of whose members was closed on its own (`g.counters[i].close()`)
+   * is not read: this throws `MEMBER_CLOSED`, naming every closed member by
+   * index and event. A closed member has no count, and every number in
+   * `values` must be one: 0 would be a count of nothing, NaN would spoil a
+   * sum without a word, and leaving the slot out would shift every later
+   * member into the wrong index. When the leader is closed, the kernel
+   * dissolves the group, so there is no group reading left to give. The
+   * members still open keep counting and read correctly one by one with
+   * `g.counters[i].read()`; {@link Group.close} closes them.
    *
    * @returns A {@link GroupReading}.
+   * @throws {PerfError} `MEMBER_CLOSED` as above, `STALE_HANDLE` after
+   * {@link Group.close}, or the kernel's errno.
    *
    * @example Reading a group
    * ```ts
@@ -289,26 +488,16 @@ export class Group implements Disposable {
    * ```
    */
   read(): GroupReading {
-    this.#readRaw(0);
-    const f = this.#f64;
-    const timeEnabled = f[1];
-    const timeRunning = f[2];
-    const factor = timeRunning > 0 && timeEnabled > timeRunning ? timeEnabled / timeRunning : 1;
-    const count = this.#order.length;
-    const values = new Array<number>(count);
-    const scaled = new Array<number>(count);
-    for (let i = 0; i < count; i++) {
-      const value = f[3 + 3 * this.#order[i]];
-      values[i] = value;
-      scaled[i] = value * factor;
-    }
-    return { values, scaled, timeEnabled, timeRunning };
+    this.#readAll(0);
+    return groupReading(this.#f64, this.#order);
   }
 
   /**
-   * All counts as exact 64-bit values, in the order of the events.
+   * All counts as exact 64-bit values, in the order of the events; refuses
+   * as {@link Group.read} does.
    *
    * @returns A {@link GroupReadingBigInt}.
+   * @throws {PerfError} `MEMBER_CLOSED`, `STALE_HANDLE`, or the kernel's errno.
    *
    * @example Reading exactly
    * ```ts
@@ -318,14 +507,53 @@ export class Group implements Disposable {
    * ```
    */
   readBigInt(): GroupReadingBigInt {
-    this.#readRaw(1);
+    this.#readAll(1);
     const u = this.#u64;
     const values = Array.from(this.#order, (position) => u[3 + 3 * position]);
     return { values, timeEnabled: u[1], timeRunning: u[2] };
   }
 
   /**
-   * Starts the whole group.
+   * The handles still open, members first and the leader last; refuses when
+   * none is.
+   */
+  #openHandles(op: string): number[] {
+    this.#checkOpen(op);
+    const open: number[] = [];
+    for (let i = this.#counters.length - 1; i >= 0; i--) {
+      if (!this.#counters[i].closed) open.push(this.#handles[i]);
+    }
+    if (open.length === 0) {
+      throw this.#memberClosed(
+        op,
+        this.#closedMembers(),
+        "were each closed on their own: nothing is left to " + op,
+      );
+    }
+    return open;
+  }
+
+  #toggle(op: string, handles: readonly number[], enable: boolean): void {
+    const symbols = this.#native.symbols;
+    for (const handle of handles) {
+      this.#check(enable ? symbols.pm_enable(handle, 0) : symbols.pm_disable(handle, 0), op);
+    }
+  }
+
+  /**
+   * Starts the whole group: every member, then the leader, each with its
+   * own ioctl. A group `PERF_EVENT_IOC_ENABLE` on the leader (the textbook
+   * way) schedules the leader in before its members are enabled; on Linux
+   * 6.18 a member then enabled on another software PMU than the leader's
+   * (page-faults under task-clock, cpu-clock under task-clock) stops
+   * counting after the first disable/enable round and reads 0 from then on.
+   * With the leader disabled first, enabling a member only marks it ready,
+   * and enabling the leader last schedules the whole group in at once.
+   * After a member was closed on its own, this starts the members still
+   * open (once the leader is closed, each is a group of its own).
+   *
+   * @throws {PerfError} `STALE_HANDLE` after close, `MEMBER_CLOSED` when
+   * every member was closed on its own, or the kernel's errno.
    *
    * @example Enabling
    * ```ts
@@ -335,11 +563,20 @@ export class Group implements Disposable {
    * ```
    */
   enable(): void {
-    this.#check(this.#native.symbols.pm_enable(this.#leader, IOC_FLAG_GROUP), "enable");
+    const open = this.#openHandles("enable");
+    if (!this.#counters[0].closed) {
+      // A leader that is on makes each member enable a lone reschedule (see above).
+      this.#check(this.#native.symbols.pm_disable(this.#handles[0], 0), "enable");
+    }
+    this.#toggle("enable", open, true);
   }
 
   /**
-   * Stops the whole group; the values stay.
+   * Stops the whole group; the values stay. After a member was closed on
+   * its own, this stops the members still open.
+   *
+   * @throws {PerfError} `STALE_HANDLE` after close, `MEMBER_CLOSED` when
+   * every member was closed on its own, or the kernel's errno.
    *
    * @example Disabling
    * ```ts
@@ -349,11 +586,20 @@ export class Group implements Disposable {
    * ```
    */
   disable(): void {
-    this.#check(this.#native.symbols.pm_disable(this.#leader, IOC_FLAG_GROUP), "disable");
+    const open = this.#openHandles("disable");
+    if (this.#counters[0].closed) {
+      this.#toggle("disable", open, false);
+    } else {
+      this.#check(this.#native.symbols.pm_disable(this.#handles[0], IOC_FLAG_GROUP), "disable");
+    }
   }
 
   /**
-   * Sets every count of the group to zero.
+   * Sets every count of the group to zero. After a member was closed on its
+   * own, this resets the members still open.
+   *
+   * @throws {PerfError} `STALE_HANDLE` after close, `MEMBER_CLOSED` when
+   * every member was closed on its own, or the kernel's errno.
    *
    * @example Resetting
    * ```ts
@@ -363,7 +609,13 @@ export class Group implements Disposable {
    * ```
    */
   reset(): void {
-    this.#check(this.#native.symbols.pm_reset(this.#leader, IOC_FLAG_GROUP), "reset");
+    const open = this.#openHandles("reset");
+    const symbols = this.#native.symbols;
+    if (this.#counters[0].closed) {
+      for (const handle of open) this.#check(symbols.pm_reset(handle, 0), "reset");
+    } else {
+      this.#check(symbols.pm_reset(this.#handles[0], IOC_FLAG_GROUP), "reset");
+    }
   }
 
   /**
@@ -382,8 +634,12 @@ export class Group implements Disposable {
   }
 
   /**
-   * Closes every member, then the leader. A second close throws
+   * Closes every member still open, then the leader; members already closed
+   * on their own are skipped, not an error. A second close throws
    * `STALE_HANDLE`.
+   *
+   * @throws {PerfError} `STALE_HANDLE` on a second close, or the first
+   * error of a member's close (every member is closed regardless).
    *
    * @example Closing
    * ```ts
@@ -393,15 +649,18 @@ export class Group implements Disposable {
    * ```
    */
   close(): void {
+    this.#checkOpen("close");
+    this.#closed = true;
     let first: unknown;
-    for (const counter of [...this.#counters].reverse()) {
+    for (let i = this.#counters.length - 1; i >= 0; i--) {
+      const counter = this.#counters[i];
+      if (counter.closed) continue;
       try {
         counter.close();
       } catch (error) {
         first ??= error;
       }
     }
-    this.#closed = true;
     if (first !== undefined) throw first;
   }
 

@@ -135,8 +135,14 @@ class _Builder {
   readonly formats: Map<string, string>;
   readonly aliases: Map<string, string>;
   readonly needed = new Set<string>();
+  // Plain fields, not parameter properties: Node runs .ts files by erasing
+  // types only, and a parameter property is not erasable.
+  readonly event: string;
+  readonly pmu: string;
 
-  constructor(readonly event: string, readonly pmu: string) {
+  constructor(event: string, pmu: string) {
+    this.event = event;
+    this.pmu = pmu;
     this.formats = pmuFormats(pmu);
     this.aliases = pmuAliases(pmu);
   }

@@ -1,10 +1,11 @@
 // What the library loader needs from the runtime before the native library
 // is loaded: the runtime's name and version, the CPU, one environment
 // variable, and (only to explain a failure) a look at files. Every access is
-// guarded by Deno's permission query so that nothing ever prompts.
+// guarded by Deno's permission query so that nothing ever prompts, and by
+// Node's permission model (`--permission`) so that nothing throws.
 
 /** The runtimes perfmmap supports. */
-export type Runtime = "deno" | "bun";
+export type Runtime = "deno" | "bun" | "node";
 
 interface _DenoHost {
   version: { deno: string };
@@ -30,10 +31,14 @@ interface _NodeFs {
 }
 
 interface _BunProcess {
-  versions: { bun: string };
+  versions: { bun: string; node?: string };
   arch: string;
   platform: string;
   env: Record<string, string | undefined>;
+  /** Node: `process.getBuiltinModule` (Node 22.3+; Bun and Deno have it too). */
+  getBuiltinModule?(id: string): unknown;
+  /** Node's permission model, when the process runs with `--permission`. */
+  permission?: { has(scope: string, reference?: string): boolean };
 }
 
 const host = globalThis as unknown as {
@@ -42,19 +47,24 @@ const host = globalThis as unknown as {
   process?: _BunProcess;
 };
 
-/** Which supported runtime runs us, or `undefined` (Node, browsers). */
+/**
+ * Which runtime runs us, or `undefined` (browsers, ...). Deno and Bun both
+ * set `process.versions.node` too, so they are asked first. Any Node is
+ * `"node"`; whether it has a usable `node:ffi` is decided on first use.
+ */
 export function detectRuntime(): Runtime | undefined {
   if (host.Bun !== undefined && host.process?.versions?.bun !== undefined) {
     return "bun";
   }
   if (host.Deno?.version?.deno !== undefined) return "deno";
+  if (host.process?.versions?.node !== undefined) return "node";
   return undefined;
 }
 
 /** The runtime's version string. */
 export function runtimeVersion(runtime: Runtime): string {
-  return runtime === "deno" ? host.Deno!.version.deno : host.process!.versions
-    .bun;
+  if (runtime === "deno") return host.Deno!.version.deno;
+  return runtime === "bun" ? host.process!.versions.bun : host.process!.versions.node!;
 }
 
 /** The CPU as the native folders name it: `x64`, `arm64`, or the raw name. */
@@ -78,7 +88,7 @@ export function envVar(
   runtime: Runtime,
   name: string,
 ): { value: string | undefined; allowed: boolean } {
-  if (runtime === "bun") return { value: host.process!.env[name], allowed: true };
+  if (runtime !== "deno") return { value: host.process!.env[name], allowed: true };
   const deno = host.Deno!;
   if (deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") {
     return { value: undefined, allowed: false };
@@ -87,6 +97,8 @@ export function envVar(
 }
 
 function nodeFs(): _NodeFs {
+  const builtin = host.process?.getBuiltinModule?.("node:fs") as _NodeFs | undefined;
+  if (builtin !== undefined) return builtin;
   const meta = import.meta as unknown as { require(id: string): _NodeFs };
   return meta.require("node:fs");
 }
@@ -94,6 +106,9 @@ function nodeFs(): _NodeFs {
 /** True when reading `path` will not prompt or fail for lack of permission. */
 export function mayRead(runtime: Runtime, path: string): boolean {
   if (runtime === "bun") return true;
+  if (runtime === "node") {
+    return host.process!.permission?.has("fs.read", path) ?? true;
+  }
   return host.Deno!.permissions.querySync({ name: "read", path }).state ===
     "granted";
 }

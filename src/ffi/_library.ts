@@ -11,6 +11,7 @@
 import { PerfError } from "../errors.ts";
 import { openWithBun } from "./bun.ts";
 import { openWithDeno } from "./deno.ts";
+import { isNodeFfiDenied, openWithNode } from "./node.ts";
 import { detectRuntime, envVar, hostArch, mayRead, readHead, type Runtime } from "./_host.ts";
 import type { LoadedLibrary } from "./_loaded.ts";
 import { fetchLibrary, isRemoteRoot, type RemoteOutcome } from "./_remote.ts";
@@ -93,6 +94,7 @@ function candidates(runtime: Runtime): _Candidates {
 }
 
 function open(runtime: Runtime, path: string): LoadedLibrary {
+  if (runtime === "node") return openWithNode(path);
   return runtime === "deno" ? openWithDeno(path) : openWithBun(path);
 }
 
@@ -181,6 +183,17 @@ export function loadLibrary(
           {
             op: "load",
             hint: "run Deno with --allow-ffi (perfmmap needs no other permission)",
+            cause: error,
+          },
+        );
+      }
+      if (runtime === "node" && isNodeFfiDenied(error)) {
+        throw new PerfError(
+          "FFI_NOT_ALLOWED",
+          `Node's permission model refused to load ${path}: ${message}`,
+          {
+            op: "load",
+            hint: "run Node with --allow-ffi beside --permission",
             cause: error,
           },
         );

@@ -1,6 +1,6 @@
 /**
  * The runtime-neutral view of the native core, behind one lazily created
- * singleton. The adapter (Deno or Bun) is picked when the library is first
+ * singleton. The adapter (Deno, Bun or Node) is picked when the library is first
  * needed; every output buffer is allocated here, once.
  *
  * @module
@@ -11,6 +11,7 @@ import { detectRuntime, type Runtime, runtimeVersion } from "./_host.ts";
 import { loadLibrary } from "./_library.ts";
 import { addressWithBun } from "./bun.ts";
 import { addressWithDeno } from "./deno.ts";
+import { addressWithNode, nodeRefusal } from "./node.ts";
 import { ABI_VERSION, ATTR_SIZE, DETAILED_BYTES, type NativeSymbols } from "./symbols.ts";
 
 /** Bytes of the shared text buffer for `pm_read_text`/`pm_list_dir`. */
@@ -48,13 +49,15 @@ let instance: Native | undefined;
 
 function supportedRuntime(): Runtime {
   const runtime = detectRuntime();
+  if (runtime === "node") {
+    const refusal = nodeRefusal(runtimeVersion(runtime));
+    if (refusal === undefined) return runtime;
+    throw new PerfError(refusal.code, refusal.message, { op: "load", hint: refusal.hint });
+  }
   if (runtime !== undefined) return runtime;
-  const node = (globalThis as { process?: { versions?: { node?: string } } })
-    .process?.versions?.node;
-  const which = node === undefined ? "this runtime" : `Node ${node}`;
   throw new PerfError(
     "UNSUPPORTED_RUNTIME",
-    `perfmmap runs on Deno and Bun, not on ${which}`,
+    "perfmmap runs on Deno, Bun and Node 26, not on this runtime",
     {
       op: "load",
       hint: "run the script with `deno run --allow-ffi` or with `bun`",
@@ -111,5 +114,7 @@ export function native(): Native {
  * @returns The address as a bigint, or 0n for an empty view.
  */
 export function addressOf(view: ArrayBufferView): bigint {
-  return native().runtime === "deno" ? addressWithDeno(view) : addressWithBun(view);
+  const runtime = native().runtime;
+  if (runtime === "node") return addressWithNode(view);
+  return runtime === "deno" ? addressWithDeno(view) : addressWithBun(view);
 }

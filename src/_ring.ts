@@ -49,22 +49,83 @@ function buffer(): { bytes: Uint8Array; view: DataView } {
 const info = new Float64Array(16);
 const infoBytes = new Uint8Array(info.buffer);
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+function badOption(message: string, event: string): PerfError {
+  return new PerfError("INVALID_OPTION", `records() ${message}`, { op: "records", event });
 }
 
-function waitSlice(value: unknown, event: string): number {
-  if (value === undefined) return WAIT_SLICE_MS;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > WAIT_MAX_MS) {
-    throw new PerfError(
-      "INVALID_OPTION",
-      `records() option maxWaitMs must be an integer from 1 to ${WAIT_MAX_MS}, got ${
-        String(value)
-      }`,
-      { op: "records", event },
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "string") return JSON.stringify(value);
+  return typeof value === "object" || typeof value === "function"
+    ? `a ${typeof value}`
+    : String(value);
+}
+
+const RECORDS_KEYS = ["signal", "maxWaitMs"] as const;
+
+/** `options` of records(), checked; read from its own properties only. */
+function recordsOptions(
+  options: unknown,
+  event: string,
+): { signal: AbortSignal | undefined; slice: number } {
+  if (options === undefined) return { signal: undefined, slice: WAIT_SLICE_MS };
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw badOption(`options must be an object, got ${describe(options)}`, event);
+  }
+  for (const key of Object.keys(options)) {
+    if (!(RECORDS_KEYS as readonly string[]).includes(key)) {
+      throw badOption(`unknown option "${key}" (known: ${RECORDS_KEYS.join(", ")})`, event);
+    }
+  }
+  const own = (key: string) => Object.hasOwn(options, key) ? Reflect.get(options, key) : undefined;
+  const signal = own("signal");
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw badOption(`option signal must be an AbortSignal, got ${describe(signal)}`, event);
+  }
+  const slice = own("maxWaitMs") ?? WAIT_SLICE_MS;
+  if (typeof slice !== "number" || !Number.isInteger(slice) || slice < 1 || slice > WAIT_MAX_MS) {
+    throw badOption(
+      `option maxWaitMs must be an integer from 1 to ${WAIT_MAX_MS}, got ${describe(slice)}`,
+      event,
     );
   }
-  return value;
+  return { signal, slice };
+}
+
+/**
+ * Ends the current wait of one records() loop early: when its signal aborts
+ * or its counter closes. A wait resolves on whichever comes first, its own
+ * end or `wake()`.
+ */
+class Waker {
+  #resolve: (() => void) | undefined;
+
+  /** `pending`, or sooner if `wake()` is called while it is pending. */
+  race<T>(pending: T | Promise<T>): Promise<T | undefined> {
+    const woken = new Promise<undefined>((resolve) => {
+      this.#resolve = () => resolve(undefined);
+    });
+    return Promise.race([pending, woken]).finally(() => this.#resolve = undefined);
+  }
+
+  wake = (): void => {
+    this.#resolve?.();
+  };
+}
+
+/** Sleeps `ms`, or less when `waker` wakes; the timer is cleared either way. */
+async function sleep(ms: number, waker: Waker): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await waker.race(new Promise<void>((resolve) => timer = setTimeout(resolve, ms)));
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** One macrotask turn, so that timers and abort events run. */
+function turn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 /** What was being done when mapping or redirecting a ring failed. */
@@ -196,38 +257,81 @@ export class Ring {
     };
   }
 
-  /** Waits (without spinning) until records may be ready; see the file comment. */
-  async #wait(delay: number, slice: number): Promise<number> {
+  /** The waits of the records() loops now running on this ring. */
+  readonly #wakers = new Set<Waker>();
+
+  /** Ends every records() wait now (the counter is closing). */
+  wake(): void {
+    for (const waker of this.#wakers) waker.wake();
+  }
+
+  /**
+   * Waits (without spinning) until records may be ready; see the file
+   * comment. Ends early when `waker` wakes: an abort or a close.
+   */
+  async #wait(delay: number, slice: number, waker: Waker): Promise<number> {
     const n = this.#native;
     if (n.runtime === "deno") {
-      const result = await n.symbols.pm_ring_wait(this.#handle, slice);
-      if (result < 0 && !this.#isClosed()) throw this.#fail(result, "wait");
+      // The poll cannot be cancelled: a woken wait leaves it to end on its
+      // own within the slice (at once when the counter closes, which unmaps
+      // the ring and so wakes poll(2)).
+      const result = await waker.race(n.symbols.pm_ring_wait(this.#handle, slice));
+      if (result !== undefined && result < 0 && !this.#isClosed()) throw this.#fail(result, "wait");
       return delay;
     }
-    await sleep(delay);
+    await sleep(delay, waker);
     return Math.min(delay * 2, slice);
   }
 
-  /** Records as they arrive, until the counter closes or `signal` aborts. */
-  async *records(options: RecordsOptions = {}): AsyncGenerator<PerfRecord, void, undefined> {
-    const { signal } = options;
-    const slice = waitSlice(options.maxWaitMs, this.#context.event);
+  /**
+   * Records as they arrive, until the counter closes or `signal` aborts.
+   * The options are checked now, not at the first `next()`.
+   */
+  records(options?: RecordsOptions): AsyncGenerator<PerfRecord, void, undefined> {
+    const { signal, slice } = recordsOptions(options, this.#context.event);
+    return this.#records(signal, slice);
+  }
+
+  async *#records(
+    signal: AbortSignal | undefined,
+    slice: number,
+  ): AsyncGenerator<PerfRecord, void, undefined> {
     const stopped = () => this.#isClosed() || signal?.aborted === true;
-    let delay = Math.min(BACKOFF_FIRST_MS, slice);
-    const batch: PerfRecord[] = [];
-    while (!stopped()) {
-      batch.length = 0;
-      const copied = this.#readOnce(batch);
-      if (copied > 0) {
-        // Look again soon only while the ring is filling (see the file comment).
-        if (copied * RING_FILLING >= this.#dataBytes()) delay = BACKOFF_FIRST_MS;
-        for (const record of batch) {
-          yield record;
-          if (stopped()) return;
+    if (stopped()) return;
+    const waker = new Waker();
+    this.#wakers.add(waker);
+    signal?.addEventListener("abort", waker.wake);
+    try {
+      let delay = Math.min(BACKOFF_FIRST_MS, slice);
+      // A producer as fast as the consumer never leaves the ring empty, so
+      // the loop would never wait, and timers (an AbortSignal.timeout, the
+      // caller's own) would never run: after a full ring's worth of reads
+      // in a row, give the event loop one turn.
+      const readsInRowMax = Math.ceil(this.#dataBytes() / RING_BUFFER_BYTES) + 1;
+      let readsInRow = 0;
+      const batch: PerfRecord[] = [];
+      while (!stopped()) {
+        batch.length = 0;
+        const copied = this.#readOnce(batch);
+        if (copied > 0) {
+          // Look again soon only while the ring is filling (see the file comment).
+          if (copied * RING_FILLING >= this.#dataBytes()) delay = BACKOFF_FIRST_MS;
+          for (const record of batch) {
+            yield record;
+            if (stopped()) return;
+          }
+          if (++readsInRow >= readsInRowMax) {
+            readsInRow = 0;
+            await turn();
+          }
+          continue;
         }
-        continue;
+        readsInRow = 0;
+        delay = await this.#wait(delay, slice, waker);
       }
-      delay = await this.#wait(delay, slice);
+    } finally {
+      signal?.removeEventListener("abort", waker.wake);
+      this.#wakers.delete(waker);
     }
   }
 }

@@ -166,6 +166,7 @@ function useNativeRead(n: Native): void {
 }
 let adopt: (handle: number, spec: EventSpec, layout?: RecordLayout, ownsRing?: boolean) => Counter;
 let handleOf: (counter: Counter) => number;
+let brand: (value: object) => boolean;
 let layoutOf: (counter: Counter) => RecordLayout | undefined;
 
 /** What the records of a counter opened with `options` look like. */
@@ -192,9 +193,9 @@ const EIO = 5;
 function checkOutput(spec: EventSpec, sampling: ResolvedSampling, readFormat: number): void {
   const output = sampling.output;
   if (output === undefined) return;
-  const theirs = output.closed ? undefined : layoutOf(output);
+  const theirs = isCounter(output) && !output.closed ? layoutOf(output) : undefined;
   const ours = recordLayout(sampling, readFormat)!;
-  if (theirs === undefined || !output.sampling) {
+  if (theirs === undefined) {
     throw new PerfError("INVALID_OPTION", "ring.output must be an open counter with its own ring", {
       op: "open",
       event: spec.name,
@@ -393,6 +394,7 @@ export class Counter implements Disposable {
   static {
     adopt = (handle, spec, layout, ownsRing) => new Counter(handle, spec, layout, ownsRing);
     handleOf = (counter) => counter.#handle;
+    brand = (value) => #handle in value;
     layoutOf = (counter) => counter.#ring === undefined ? undefined : counter.#layout;
     // Runs once (useNativeRead): see there for why read is built here.
     installRead = (pmRead) => {
@@ -771,10 +773,15 @@ export class Counter implements Disposable {
    * 16 ms, between empty looks (back to 1 ms after a read of a quarter of
    * the ring or more). Either way a record is seen at most 16 ms
    * after the kernel writes it (at once in Deno when a `wakeup` fires).
-   * Ends when the counter is closed or `options.signal` aborts.
+   * Ends when the counter is closed or `options.signal` aborts, at once even
+   * in the middle of a wait. (In Deno the poll(2) of a wait ended by an abort
+   * cannot be cancelled: it runs on for up to `maxWaitMs`, or until the
+   * counter is closed, and Deno does not exit before it ends.)
    *
    * @param options See {@link RecordsOptions}.
    * @returns An async iterator of records.
+   * @throws {PerfError} `INVALID_OPTION` for a bad option (at the call, not
+   * at the first record), `NO_RING` when the counter does not sample.
    *
    * @example Sampling until aborted
    * ```ts
@@ -838,6 +845,7 @@ export class Counter implements Disposable {
   close(): void {
     const result = this.#native.symbols.pm_close(this.#handle);
     this.#closed = true;
+    this.#ring?.wake(); // a records() loop sleeping in Bun ends now
     this.#check(result, "close");
   }
 
@@ -856,6 +864,20 @@ export class Counter implements Disposable {
   [Symbol.dispose](): void {
     if (!this.#closed) this.close();
   }
+}
+
+/**
+ * Whether `value` is a {@link Counter} made by this module (including a
+ * `SimulatedCounter`), open or closed. An object that only looks like one
+ * (the same methods on another class) is not: option checks use this to
+ * give INVALID_OPTION where touching its private fields would throw a
+ * TypeError.
+ *
+ * @param value Anything.
+ * @returns True for a real Counter.
+ */
+export function isCounter(value: unknown): value is Counter {
+  return typeof value === "object" && value !== null && brand(value);
 }
 
 /** The core handle of a counter (for benchmarks that call the core directly). */

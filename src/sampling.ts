@@ -313,7 +313,10 @@ export interface RingStats {
 
 /** Options of {@link Counter.records}. */
 export interface RecordsOptions {
-  /** Ends the iteration when aborted. */
+  /**
+   * Ends the iteration when aborted: at once, even in the middle of a wait.
+   * Anything but an `AbortSignal` is `INVALID_OPTION`.
+   */
   signal?: AbortSignal;
   /**
    * The longest the iterator waits before looking at the ring again, in

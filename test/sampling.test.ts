@@ -5,14 +5,7 @@
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import {
-  Counter,
-  Group,
-  PerfError,
-  type PerfRecord,
-  type SampleRecord,
-  type TaskRecord,
-} from "../mod.ts";
+import { Counter, Group, type PerfRecord, type SampleRecord, type TaskRecord } from "../mod.ts";
 import { native } from "../src/ffi/native.ts";
 import { openWithBun } from "../src/ffi/bun.ts";
 import { openWithDeno } from "../src/ffi/deno.ts";
@@ -26,20 +19,33 @@ import { join } from "node:path";
 const SLOW = { timeout: 300_000 };
 const MS = 1e6;
 
-/** Spins until `clock` (a cpu-clock counter) has grown by `ns` of CPU time. */
+/**
+ * Spins until `clock` (a cpu-clock counter) has grown by `ns` of CPU time.
+ * Bounded in wall time too (50x `ns`, at least 10 s): a counter that does
+ * not count fails here, saying so, instead of spinning for hours.
+ */
 function spinCpu(clock: Counter, ns: number): void {
   const start = clock.read();
-  let laps = 0;
-  while (clock.read() - start < ns && laps < 1e7) {
+  const wallStart = performance.now();
+  const wallBoundMs = Math.max(10_000, (ns / MS) * 50);
+  while (clock.read() - start < ns) {
     busy(1);
-    laps++;
+    const waited = performance.now() - wallStart;
+    if (waited > wallBoundMs) {
+      assert.fail(
+        `spun ${waited.toFixed(0)} ms of wall time waiting for "${clock.event.name}" to count ${
+          ns / MS
+        } ms of CPU; it counted ${((clock.read() - start) / MS).toFixed(1)} ms`,
+      );
+    }
   }
 }
 
 /**
  * Spins in steps of `stepMs` of CPU time (read from `clock`), draining the
  * ring of `source` into the returned records after each step, until
- * `enough(records)` holds after at least `minNs` of CPU, or `maxNs` ran.
+ * `enough(records)` holds after at least `minNs` of CPU. Fails, naming
+ * `what` it waited for, when that has not happened after `maxNs` of CPU.
  * QEMU TCG's late timer interrupts drop cpu-clock periods (40-80% seen under
  * load), so a fixed window that gives ~100 samples on a host may give 20
  * there; these tests wait for what they need instead, within a bound.
@@ -47,6 +53,7 @@ function spinCpu(clock: Counter, ns: number): void {
 function spinUntil(
   clock: Counter,
   source: { drain(): PerfRecord[] },
+  what: string,
   enough: (records: readonly PerfRecord[]) => boolean,
   { minNs = 0, maxNs = 3000 * MS, stepMs = 20 } = {},
 ): PerfRecord[] {
@@ -56,7 +63,54 @@ function spinUntil(
     spinCpu(clock, stepMs * MS);
     records.push(...source.drain());
     const ran = clock.read() - start;
-    if (ran >= maxNs || (ran >= minNs && enough(records))) return records;
+    if (ran >= minNs && enough(records)) return records;
+    if (ran >= maxNs) {
+      assert.fail(
+        `spun ${
+          (ran / MS).toFixed(0)
+        } ms of CPU waiting for ${what}; got ${records.length} records (${
+          samples(records).length
+        } samples)`,
+      );
+    }
+  }
+}
+
+/**
+ * Iterates `iterator` until it ends, calling `each` on every record. Fails,
+ * naming `what` it waited for, when it has not ended `boundMs` after the
+ * start: a wait for the next record that outlasts the bound (raced against
+ * a timer), or records that keep coming (checked at every record, so even a
+ * producer that never lets a timer run is caught).
+ */
+async function iterateBounded(
+  iterator: AsyncIterator<PerfRecord>,
+  what: string,
+  boundMs: number,
+  each: (record: PerfRecord) => void = () => {},
+): Promise<{ records: number; ms: number }> {
+  const start = performance.now();
+  let records = 0;
+  const late = (): never =>
+    assert.fail(
+      `waited ${
+        (performance.now() - start).toFixed(0)
+      } ms (bound ${boundMs}) for ${what}; ${records} records came`,
+    );
+  for (;;) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"late">((resolve) => {
+      timer = setTimeout(() => resolve("late"), Math.max(0, start + boundMs - performance.now()));
+    });
+    const step = await Promise.race([iterator.next(), timeout]);
+    clearTimeout(timer);
+    if (step === "late") late();
+    else if (step.done) return { records, ms: performance.now() - start };
+    else {
+      records++;
+      each(step.value);
+      if (performance.now() - start > boundMs) late();
+    }
   }
 }
 
@@ -121,7 +175,9 @@ describe("sampling: cpu-clock at 1000 Hz", () => {
     // At least 10 samples to check, however the timer delivers them: 20 ms
     // of CPU at a time (one round on a host; QEMU TCG drops ticks), at most 2 s.
     const taken = samples(
-      spinUntil(clock, clock, (records) => samples(records).length >= 10, { maxNs: 2000 * MS }),
+      spinUntil(clock, clock, "10 samples", (records) => samples(records).length >= 10, {
+        maxNs: 2000 * MS,
+      }),
     );
     clock.disable();
     taken.push(...samples(clock.drain()));
@@ -161,10 +217,16 @@ describe("sampling: overflow and wraparound", () => {
       return lostAt < 0 ? 0 : samples(all.slice(lostAt + 1)).length;
     };
     records.push(
-      ...spinUntil(clock, clock, (later) => samplesAfterLoss([...records, ...later]) >= 100, {
-        minNs: 50 * MS,
-        stepMs: 10,
-      }),
+      ...spinUntil(
+        clock,
+        clock,
+        "a LOST record, then 100 samples",
+        (later) => samplesAfterLoss([...records, ...later]) >= 100,
+        {
+          minNs: 50 * MS,
+          stepMs: 10,
+        },
+      ),
     );
     clock.disable();
     records.push(...clock.drain());
@@ -197,6 +259,7 @@ describe("sampling: overflow and wraparound", () => {
       spinUntil(
         clock,
         clock,
+        "600 samples and 3 records split across the end of the ring",
         (records) => samples(records).length >= 600 && clock.ringStats().splitRecords >= 3,
         { minNs: 300 * MS, stepMs: 3 },
       ),
@@ -293,12 +356,13 @@ describe("sampling: waiting and sustained use", () => {
     let taken = 0;
     let lastTime = 0;
     try {
-      for await (const record of clock.records({ signal: AbortSignal.timeout(300) })) {
-        if (record.type !== "sample") continue;
+      const records = clock.records({ signal: AbortSignal.timeout(300) });
+      await iterateBounded(records, "records() to end on an abort at 300 ms", 3000, (record) => {
+        if (record.type !== "sample") return;
         taken++;
-        assert.ok(record.time! >= lastTime);
+        assert.ok(record.time! >= lastTime, `time ${record.time} after ${lastTime}`);
         lastTime = record.time!;
-      }
+      });
     } finally {
       clearInterval(work);
     }
@@ -310,8 +374,11 @@ describe("sampling: waiting and sustained use", () => {
     const before = process.cpuUsage();
     const threadBefore = threadCpuNs();
     const wallStart = performance.now();
-    let seen = 0;
-    for await (const _ of clock.records({ signal: AbortSignal.timeout(500) })) seen++;
+    const { records: seen } = await iterateBounded(
+      clock.records({ signal: AbortSignal.timeout(500) }),
+      "records() to end on an abort at 500 ms",
+      5000,
+    );
     const wall = performance.now() - wallStart;
     const threadAfter = threadCpuNs();
     const used = process.cpuUsage(before);
@@ -357,30 +424,88 @@ describe("sampling: waiting and sustained use", () => {
     }
   });
 
-  it("records({ maxWaitMs }) is checked, and a long slice still ends on abort", SLOW, async () => {
+  it("records() options are checked at the call: INVALID_OPTION", () => {
     using clock = Counter.open("cpu-clock", { sample: { frequency: 1000 } });
-    for (const maxWaitMs of [0, 1.5, 60_001]) {
-      const iterator = clock.records({ maxWaitMs });
-      await assert.rejects(() => iterator.next(), (error: unknown) => {
-        assert.ok(error instanceof PerfError && error.code === "INVALID_OPTION");
-        return true;
-      });
+    const fakeSignal = { aborted: false, addEventListener() {}, removeEventListener() {} };
+    const bad: unknown[] = [
+      { maxWaitMs: 0 },
+      { maxWaitMs: 1.5 },
+      { maxWaitMs: 60_001 },
+      { maxWaitMs: "16" },
+      { signal: fakeSignal },
+      { signal: null },
+      { signal: "abort" },
+      { signal: new AbortController() },
+      { signl: AbortSignal.abort() },
+      null,
+      7,
+      "fast",
+    ];
+    for (const options of bad) {
+      const error = expectPerfError(() => clock.records(options as never), "INVALID_OPTION");
+      assert.equal(error.op, "records");
     }
-    const start = performance.now();
-    for await (const _ of clock.records({ maxWaitMs: 200, signal: AbortSignal.timeout(100) })) {
-      // idle
-    }
-    const waited = performance.now() - start;
-    assert.ok(waited < 400, `ended ${waited.toFixed(0)} ms after start (slice 200 ms)`);
+    // Own properties only: an inherited maxWaitMs is not an option.
+    const inherited = Object.create({ maxWaitMs: 0 });
+    assert.equal(typeof clock.records(inherited).next, "function");
   });
+
+  it("records() with an already-aborted signal ends at once", SLOW, async () => {
+    using clock = Counter.open("cpu-clock", { sample: { frequency: 1000 } });
+    busy(20); // records in the ring: none of them is yielded
+    const { records, ms } = await iterateBounded(
+      clock.records({ signal: AbortSignal.abort(), maxWaitMs: 60_000 }),
+      "records() with an aborted signal to end",
+      1000,
+    );
+    assert.equal(records, 0);
+    assert.ok(ms < 100, `ended after ${ms.toFixed(0)} ms`);
+  });
+
+  // The counter is disabled, so no record comes: the iterator is in its
+  // longest wait (Deno: one poll of maxWaitMs; Bun: a sleep that has doubled
+  // to ~1 s by 1.5 s) when the abort or the close comes.
+  for (const how of ["abort", "close"] as const) {
+    it(
+      `records({ maxWaitMs: 60000 }) ends within 300 ms of ${
+        how === "abort" ? "an abort" : "close()"
+      } during a wait`,
+      SLOW,
+      async () => {
+        using clock = Counter.open("cpu-clock", { sample: { frequency: 1000 }, enabled: false });
+        const controller = new AbortController();
+        let stoppedAt = 0;
+        const stopper = setTimeout(() => {
+          stoppedAt = performance.now();
+          if (how === "abort") controller.abort();
+          else clock.close();
+        }, 1500);
+        try {
+          await iterateBounded(
+            clock.records({ signal: controller.signal, maxWaitMs: 60_000 }),
+            `records() to end after ${how} at 1500 ms`,
+            5000,
+          );
+        } finally {
+          clearTimeout(stopper);
+        }
+        const late = performance.now() - stoppedAt;
+        assert.ok(stoppedAt > 0, `records() ended before the ${how}`);
+        assert.ok(late < 300, `records() ended ${late.toFixed(0)} ms after the ${how}`);
+      },
+    );
+  }
 
   it("records() ends when the counter is closed", SLOW, async () => {
     const clock = Counter.open("cpu-clock", { sample: { frequency: 1000 } });
     setTimeout(() => clock.close(), 50);
-    let seen = 0;
-    for await (const _ of clock.records()) seen++;
+    const { records } = await iterateBounded(
+      clock.records(),
+      "records() to end after close() at 50 ms",
+      3000,
+    );
     assert.ok(clock.closed);
-    assert.ok(seen >= 0);
+    assert.ok(records >= 0);
   });
 
   it("100 000 records drained leave heap growth bounded", SLOW, () => {
@@ -392,9 +517,13 @@ describe("sampling: waiting and sustained use", () => {
     let drained = 0;
     let baseline = 0;
     let peak = 0;
-    let laps = 0;
-    while (drained < target && laps < 100_000) {
-      laps++;
+    const wallStart = performance.now();
+    const wallBoundMs = 60_000;
+    while (drained < target) {
+      const waited = performance.now() - wallStart;
+      if (waited > wallBoundMs) {
+        assert.fail(`waited ${waited.toFixed(0)} ms for ${target} records: ${drained} came`);
+      }
       busy(5);
       drained += clock.drain().length;
       if (baseline === 0 && drained >= 10_000) baseline = process.memoryUsage().heapUsed;
@@ -430,6 +559,7 @@ describe("sampling: one ring for several counters", () => {
     const taken = samples(spinUntil(
       owner,
       owner,
+      "50 samples of each counter in the owner's ring",
       (records) => count(samples(records), owner) >= 50 && count(samples(records), guest) >= 50,
       { minNs: 100 * MS },
     ));
@@ -462,6 +592,23 @@ describe("sampling: one ring for several counters", () => {
     );
   });
 
+  it("ring.output that only looks like a counter (another class) is INVALID_OPTION", () => {
+    using owner = Counter.open("cpu-clock", { sample: { frequency: 100 } });
+    // Every public member of a real sampling counter, on a plain object.
+    const fake: Record<string, unknown> = {};
+    for (const key of ["read", "drain", "records", "ringStats", "close"] as const) {
+      fake[key] = (...args: unknown[]) => (owner[key] as (...a: unknown[]) => unknown)(...args);
+    }
+    Object.assign(fake, { closed: false, sampling: true, event: owner.event, id: owner.id });
+    for (const output of [fake, Object.create(owner)]) {
+      const error = expectPerfError(
+        () => Counter.open("task-clock", { sample: { frequency: 100 }, ring: { output } }),
+        "INVALID_OPTION",
+      );
+      assert.match(error.message, /ring\.output/);
+    }
+  });
+
   it("a sampling group writes every member into the leader's ring, with ids and reads", () => {
     using group = Group.open(["cpu-clock", "task-clock"], {
       sample: { frequency: 1000 },
@@ -472,6 +619,7 @@ describe("sampling: one ring for several counters", () => {
     const taken = samples(spinUntil(
       clock,
       group,
+      "50 samples of each member in the leader's ring",
       (records) => ids.every((id) => samples(records).filter((s) => s.id === id).length >= 50),
       { minNs: 100 * MS },
     ));

@@ -180,7 +180,7 @@ function hintFor(code: string, ctx: FailureContext): string | undefined {
     case "STALE_HANDLE":
       return "open a new counter; a closed one cannot be used again";
     case "TABLE_FULL":
-      return "close counters you no longer need (`using` closes them at the end of a block)";
+      return "close counters you no longer need, or declare them with `using` (closed at the end of the block): a counter dropped without close is freed only when the garbage collector collects it, after the event loop turns";
     case "NO_PAGE":
       return 'open the counter with userspace: "auto" to map its page';
     case "NO_RING":

@@ -187,6 +187,23 @@ let groupRecord: { bytes: Uint8Array; slots: Float64Array } | undefined;
 const EIO = 5;
 
 /**
+ * Closes the handle of a counter that was collected without close(): its
+ * fd, its mapping, its ring and (for a watchpoint) its debug register.
+ * Holds the handle number, never the counter (that would keep it alive).
+ * close() unregisters, so a closed counter's handle is never closed twice;
+ * a handle closed another way fails the core's generation check
+ * (STALE_HANDLE), so this never closes a slot that was reused. Never throws:
+ * there is nobody to catch it.
+ */
+const collected = new FinalizationRegistry<number>((handle) => {
+  try {
+    native().symbols.pm_close(handle);
+  } catch {
+    // the library failed to load in this thread: there is nothing to close
+  }
+});
+
+/**
  * A counter that sends its records to `output`'s ring must write them the
  * way that ring is decoded.
  */
@@ -389,6 +406,7 @@ export class Counter implements Disposable {
     if (layout !== undefined && ownsRing) {
       this.#ring = new Ring(handle, layout, { event: spec.name }, () => this.#closed);
     }
+    collected.register(this, handle, this);
   }
 
   static {
@@ -845,6 +863,7 @@ export class Counter implements Disposable {
   close(): void {
     const result = this.#native.symbols.pm_close(this.#handle);
     this.#closed = true;
+    collected.unregister(this);
     this.#ring?.wake(); // a records() loop sleeping in Bun ends now
     this.#check(result, "close");
   }

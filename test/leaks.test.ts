@@ -86,6 +86,8 @@ describe("leaks", () => {
       }
       assert.ok(error instanceof PerfError, String(error));
       assert.equal(error.code, "TABLE_FULL");
+      // The hint says what frees slots: close, `using`, or (later) the GC.
+      assert.match(error.hint ?? "", /close counters.*`using`.*garbage collector/);
       assert.ok(open.length <= 4095, `${open.length} handles were open at once`);
       expectPerfError(() => Counter.open("task-clock"), "TABLE_FULL");
     } finally {

@@ -52,7 +52,13 @@ export function parse(
 }
 
 function firstSentence(message: string): string {
-  const line = message.split("\n")[0];
+  const lines = message.split("\n");
+  // "Option '-r' argument is ambiguous." (`-r -0`): keep node's way out too.
+  const dash = lines.find((line) => line.startsWith("To specify an option argument"));
+  if (/argument is ambiguous/.test(lines[0]) && dash !== undefined) {
+    return `${lines[0].replace(/\.$/, "")}: ${dash.replace(/\.$/, "").replace(/^T/, "t")}`;
+  }
+  const line = lines[0];
   const cut = line.indexOf(". ");
   return cut < 0 ? line : line.slice(0, cut);
 }

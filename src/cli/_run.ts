@@ -1,17 +1,22 @@
-// One counted run of a command: spawn the launcher with a pipe on fd 3,
-// open the counters on its pid (disabled, enable_on_exec, inherit), send the
-// go byte, wait for the exit, read the counters.
+// One counted run of a command: spawn the launcher with a control socket
+// above the caller's fds, open the counters on its pid (disabled,
+// enable_on_exec, inherit), send the go byte, read how the command ended
+// from the socket, read the counters.
 //
 // Why a launcher and node:child_process: neither runtime can fork and stop
 // the child before exec, and Deno.Command/Bun.spawn cannot hand the child an
-// extra fd. node:child_process.spawn with stdio[3] = "pipe" does, in both
-// Deno and Bun (checked), and returns only after the launcher has exec'd, so
-// the next exec, the command's, is the one enable_on_exec waits for.
+// extra fd. node:child_process.spawn with numbers and "pipe" in `stdio`
+// does, in both Deno and Bun (checked), and returns only after the launcher
+// has exec'd, so the next exec, that of the launcher's fork, is the one
+// enable_on_exec waits for. The launcher reports the command's status itself:
+// Deno throws "Invalid signal: 35" for a child ended by a real-time signal,
+// and Bun reports it as exit code 0.
 
 import { spawn } from "node:child_process";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import process from "node:process";
 import { isatty } from "node:tty";
-import type { Writable } from "node:stream";
+import type { Duplex } from "node:stream";
 import { Counter, PerfError } from "../../mod.ts";
 
 /** Exit codes of perfmmap-launch (zig/src/launcher.zig). */
@@ -34,11 +39,68 @@ export interface RunResult {
   counts: RunCount[];
   elapsedNs: number;
   exitCode: number | null;
+  /** The name of the signal that ended the command ("SIGRTMIN+1" for 35), or null. */
   signal: string | null;
+  /** Its number, or null. */
+  signalNumber: number | null;
   /** A signal reached us while the command ran. */
   interrupted: boolean;
-  /** The launcher could not exec the command (exit 126/127 before any count). */
+  /** The command never ran (the launcher said why on stderr); `exitCode` is 126 or 127. */
   execFailed: boolean;
+}
+
+/** A failure to start the launcher itself, as a shell reports a failed exec. */
+export class SpawnFailure extends Error {
+  /** The errno name, such as "E2BIG". */
+  readonly code: string;
+  /** 127 for "not found", 126 for anything else, as a shell exits. */
+  readonly exitCode: 126 | 127;
+  constructor(code: string, message: string, cause: unknown) {
+    super(message, { cause });
+    this.name = "SpawnFailure";
+    this.code = code;
+    this.exitCode = code === "ENOENT" || code === "ENOTDIR" ? 127 : 126;
+  }
+}
+
+/** strerror(3) of the errnos a spawn or an open can fail with (glibc's text). */
+export const ERRNO_TEXT: Readonly<Record<string, string>> = {
+  E2BIG: "Argument list too long",
+  EACCES: "Permission denied",
+  EAGAIN: "Resource temporarily unavailable",
+  EBADF: "Bad file descriptor",
+  EEXIST: "File exists",
+  EFAULT: "Bad address",
+  EINVAL: "Invalid argument",
+  EIO: "Input/output error",
+  EISDIR: "Is a directory",
+  ELOOP: "Too many levels of symbolic links",
+  EMFILE: "Too many open files",
+  ENAMETOOLONG: "File name too long",
+  ENFILE: "Too many open files in system",
+  ENOENT: "No such file or directory",
+  ENOEXEC: "Exec format error",
+  ENOMEM: "Cannot allocate memory",
+  ENOSPC: "No space left on device",
+  ENOTDIR: "Not a directory",
+  ENXIO: "No such device or address",
+  EPERM: "Operation not permitted",
+  EROFS: "Read-only file system",
+  ETXTBSY: "Text file busy",
+  EDQUOT: "Disk quota exceeded",
+};
+
+/**
+ * "<strerror> (<ENAME>)" for an error from node:fs or node:child_process,
+ * else its first line (Deno's permission errors name the flag to add).
+ */
+export function describeError(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && ERRNO_TEXT[code] !== undefined) {
+    return `${ERRNO_TEXT[code]} (${code})`;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return message.split("\n")[0];
 }
 
 /** The event the machine refused when it was asked for explicitly. */
@@ -91,6 +153,22 @@ export const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {
   SIGPWR: 30,
   SIGSYS: 31,
 };
+
+/** glibc's SIGRTMIN (the kernel's 32 and 33 are the C library's own). */
+const SIGRTMIN = 34;
+/** The largest Linux signal number. */
+const SIGRTMAX = 64;
+
+/** A signal's name: "SIGSEGV", "SIGRTMIN+1" (35), "SIGRTMAX" (64), or "signal 32". */
+export function signalName(signal: number): string {
+  for (const [name, number] of Object.entries(SIGNAL_NUMBERS)) {
+    if (number === signal) return name;
+  }
+  if (signal === SIGRTMAX) return "SIGRTMAX";
+  if (signal === SIGRTMIN) return "SIGRTMIN";
+  if (signal > SIGRTMIN && signal < SIGRTMAX) return `SIGRTMIN+${signal - SIGRTMIN}`;
+  return `signal ${signal}`;
+}
 
 function stdinIsTerminal(): boolean {
   try {
@@ -179,6 +257,154 @@ function openCounters(pid: number, events: readonly RunEvent[]): {
   return { counters, counts };
 }
 
+/** O_CLOEXEC in /proc/self/fdinfo's octal `flags`. */
+const O_CLOEXEC = 0o2000000;
+/** Bun marks every fd from 4 up close-on-exec when it starts (see {@link inheritedFds}). */
+const BUN_CLOEXEC_FROM = 4;
+
+function fdFlags(fd: number): number | undefined {
+  try {
+    const match = /^flags:\s*([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, "utf8"));
+    return match === null ? undefined : parseInt(match[1], 8);
+  } catch {
+    return undefined; // closed meanwhile (the directory listing's own fd)
+  }
+}
+
+/**
+ * Under Bun: the fds from 3 up that this process got from its caller, to
+ * pass to the command as `perf stat` passes them (a `make -j` jobserver
+ * needs them). Call it before opening anything of our own. Under Deno, see
+ * {@link probeFds}.
+ *
+ * Bun calls `close_range(4, ~0U, CLOSE_RANGE_CLOEXEC)` at startup
+ * (bun_initialize_process, "to prevent leaking inherited file descriptors"),
+ * so from fd 4 up the close-on-exec flag no longer tells the caller's fds
+ * from Bun's own, and its spawn closes every fd it is not told to pass. Bun's
+ * own fds at this point are anonymous inodes (its epoll and eventfd), so an
+ * fd from 4 up counts as the caller's unless it is one: a caller's eventfd,
+ * timerfd or signalfd is not passed on under Bun; files, pipes, FIFOs,
+ * sockets and terminals are.
+ */
+export function inheritedFds(): number[] {
+  let names: string[];
+  try {
+    names = readdirSync("/proc/self/fd");
+  } catch {
+    return []; // Deno without --allow-all: the probe answers there
+  }
+  const fds: number[] = [];
+  for (const name of names) {
+    const fd = Number(name);
+    if (!Number.isSafeInteger(fd) || fd < 3) continue;
+    const flags = fdFlags(fd);
+    if (flags === undefined) continue;
+    if ((flags & O_CLOEXEC) === 0) {
+      fds.push(fd);
+      continue;
+    }
+    if (fd < BUN_CLOEXEC_FROM) continue;
+    try {
+      if (!readlinkSync(`/proc/self/fd/${fd}`).startsWith("anon_inode:")) fds.push(fd);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return fds.sort((a, b) => a - b);
+}
+
+/** Parses `perfmmap-launch --list-fds` output ("3 5 10"). */
+export function parseFdList(text: string): number[] {
+  const fds = text.trim().split(/\s+/).filter((word) => /^\d{1,10}$/.test(word)).map(Number);
+  return [...new Set(fds.filter((fd) => fd >= 3))].sort((a, b) => a - b);
+}
+
+/**
+ * Spawns `perfmmap-launch --list-fds` and returns the fds from 3 up that
+ * reached it. Under Deno these are exactly the caller's: Deno opens its own
+ * fds close-on-exec and leaves the caller's as they came, and its spawn
+ * passes every fd that is not close-on-exec (a script would need
+ * --allow-all to read /proc/self/fd itself). Under Bun nothing arrives (its
+ * spawn closes what it is not told to pass): see {@link inheritedFds}.
+ *
+ * It also serves as the warm-up: the runtime's child-process machinery is
+ * set up before the first counted run, whose exit would otherwise reach us
+ * milliseconds late.
+ */
+export async function probeFds(launcher: string): Promise<number[]> {
+  let child: ReturnType<typeof spawn>;
+  try {
+    child = spawn(launcher, ["--list-fds"], { stdio: ["ignore", "pipe", "ignore"] });
+  } catch {
+    return []; // the counted run reports why the launcher cannot start
+  }
+  let text = "";
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+    if (text.length < 1 << 20) text += chunk;
+  });
+  const closed = new Promise<void>((resolve) => {
+    child.once("close", () => resolve());
+    child.once("error", () => resolve());
+  });
+  await closed;
+  return parseFdList(text);
+}
+
+type StdioEntry = "inherit" | "ignore" | "pipe" | number;
+
+/**
+ * The `stdio` array for the launcher: 0-2 inherited, each of `passed` at its
+ * own number, nothing in the gaps, and the control socket ("pipe") right
+ * above the highest, so it never takes an fd the command should get.
+ */
+export function launcherStdio(passed: readonly number[]): {
+  stdio: StdioEntry[];
+  controlFd: number;
+} {
+  const highest = passed.reduce((a, b) => Math.max(a, b), 2);
+  const stdio: StdioEntry[] = ["inherit", "inherit", "inherit"];
+  const wanted = new Set(passed);
+  for (let fd = 3; fd <= highest; fd++) stdio.push(wanted.has(fd) ? fd : "ignore");
+  stdio.push("pipe");
+  return { stdio, controlFd: highest + 1 };
+}
+
+/** How the launcher said the command ended. */
+type Ended =
+  | { kind: "exited"; code: number; elapsedNs: number }
+  | { kind: "signaled"; signal: number; elapsedNs: number }
+  | { kind: "failed"; errno: number };
+
+/** Parses the launcher's control line (zig/src/launcher.zig, `Status`). */
+export function parseStatusLine(text: string): Ended | undefined {
+  const line = text.split("\n")[0];
+  let match = /^exited (\d{1,3}) (\d{1,20})$/.exec(line);
+  if (match !== null) {
+    return { kind: "exited", code: Number(match[1]), elapsedNs: Number(match[2]) };
+  }
+  match = /^signaled (\d{1,2}) (\d{1,20})$/.exec(line);
+  if (match !== null) {
+    return { kind: "signaled", signal: Number(match[1]), elapsedNs: Number(match[2]) };
+  }
+  match = /^failed (\d{1,4})$/.exec(line);
+  if (match !== null) return { kind: "failed", errno: Number(match[1]) };
+  return undefined;
+}
+
+/** Everything the launcher writes on the control socket, until it closes it. */
+function readControl(control: Duplex): Promise<string> {
+  return new Promise((resolve) => {
+    let text = "";
+    control.setEncoding("utf8");
+    control.on("data", (chunk: string) => {
+      if (text.length < 256) text += chunk;
+    });
+    control.once("end", () => resolve(text));
+    control.once("close", () => resolve(text));
+    control.once("error", () => resolve(text));
+  });
+}
+
 function waitForExit(
   child: ReturnType<typeof spawn>,
 ): Promise<{ code: number | null; signal: string | null; error?: Error }> {
@@ -188,52 +414,70 @@ function waitForExit(
   });
 }
 
-/**
- * Spawns the launcher once with no command (it exits 125 at once), so that
- * the runtime's child-process machinery is set up before the first counted
- * run: the first exit otherwise reaches us milliseconds late, which shows
- * in "seconds time elapsed" and "CPUs utilized".
- */
-export async function warmUp(launcher: string): Promise<void> {
-  const child = spawn(launcher, [], { stdio: ["ignore", "ignore", "ignore", "pipe"] });
-  (child.stdio[3] as Writable).on("error", () => {});
-  await waitForExit(child);
+function spawnFailure(command: string, error: unknown): SpawnFailure {
+  const code = (error as { code?: unknown } | null)?.code;
+  const name = typeof code === "string" ? code : "EIO";
+  return new SpawnFailure(name, `${command}: ${describeError(error)}`, error);
+}
+
+/** Starts the launcher; a failure to exec it becomes a {@link SpawnFailure}. */
+async function startLauncher(
+  launcher: string,
+  args: string[],
+  stdio: StdioEntry[],
+  command: string,
+): Promise<{ child: ReturnType<typeof spawn>; exited: ReturnType<typeof waitForExit> }> {
+  let child: ReturnType<typeof spawn>;
+  try {
+    child = spawn(launcher, args, { stdio });
+  } catch (error) {
+    throw spawnFailure(command, error); // Bun throws E2BIG and ENOEXEC at once
+  }
+  const exited = waitForExit(child);
+  if (child.pid === undefined) {
+    const { error } = await exited;
+    throw spawnFailure(command, error);
+  }
+  return { child, exited };
 }
 
 /**
  * Runs `command` once under the launcher and counts `events` from its exec
- * to its exit, children and threads included.
+ * to its exit, children and threads included. `passed` are the caller's fds
+ * to hand to the command ({@link inheritedFds}, {@link probeFds}).
  */
 export async function runOnce(
   launcher: string,
   command: readonly string[],
   events: readonly RunEvent[],
   relay: SignalRelay,
+  passed: readonly number[] = [],
 ): Promise<RunResult> {
-  const child = spawn(launcher, [...command], {
-    stdio: ["inherit", "inherit", "inherit", "pipe"],
-  });
-  const exited = waitForExit(child);
-  const go = child.stdio[3] as Writable;
-  go.on("error", () => {}); // EPIPE when the launcher is gone; its exit says why
-  const pid = child.pid;
-  if (pid === undefined) {
-    const { error } = await exited;
-    throw new Error(`cannot start ${launcher}: ${error?.message ?? "unknown error"}`);
-  }
+  const { stdio, controlFd } = launcherStdio(passed);
+  const { child, exited } = await startLauncher(
+    launcher,
+    [String(controlFd), ...command],
+    stdio,
+    command[0],
+  );
+  const control = child.stdio[controlFd] as Duplex;
+  control.on("error", () => {}); // EPIPE when the launcher is gone; its exit says why
+  const reported = readControl(control);
+  const pid = child.pid!;
   let opened: ReturnType<typeof openCounters>;
   try {
     opened = openCounters(pid, events);
   } catch (error) {
-    go.destroy(); // EOF on fd 3: the launcher exits 125 without exec
+    control.destroy(); // EOF on the control fd: the launcher exits 125 without running anything
     await exited;
     throw error;
   }
+  // The launcher passes on the signals we send it, and only those.
   relay.pid = pid;
   const start = performance.now();
-  go.end(Uint8Array.of(1));
-  const ending = await exited;
-  const elapsedNs = (performance.now() - start) * 1e6;
+  control.end(Uint8Array.of(1));
+  const [ending, line] = await Promise.all([exited, reported]);
+  const measuredNs = (performance.now() - start) * 1e6;
   relay.pid = undefined;
   const counts = opened.counters.map((counter, i): RunCount => {
     if (counter === undefined) return opened.counts[i]!;
@@ -252,15 +496,37 @@ export async function runOnce(
       counter.close();
     }
   });
-  const everEnabled = counts.some((c) => c.kind === "counted" && c.enabled > 0);
-  const launchFailure = ending.code === LAUNCH_EXIT.CANNOT_RUN ||
-    ending.code === LAUNCH_EXIT.NOT_FOUND || ending.code === LAUNCH_EXIT.FAILED;
+  const base = { counts, interrupted: relay.interrupted };
+  const status = parseStatusLine(line);
+  if (status?.kind === "exited") {
+    return {
+      ...base,
+      elapsedNs: status.elapsedNs,
+      exitCode: status.code,
+      signal: null,
+      signalNumber: null,
+      execFailed: false,
+    };
+  }
+  if (status?.kind === "signaled") {
+    return {
+      ...base,
+      elapsedNs: status.elapsedNs,
+      exitCode: null,
+      signal: signalName(status.signal),
+      signalNumber: status.signal,
+      execFailed: false,
+    };
+  }
+  // No status line: the command never ran ("failed"), or the launcher
+  // itself ended without reporting (killed with SIGKILL, say).
+  const execFailed = status?.kind === "failed" || ending.code === LAUNCH_EXIT.FAILED;
   return {
-    counts,
-    elapsedNs,
+    ...base,
+    elapsedNs: measuredNs,
     exitCode: ending.code,
     signal: ending.signal,
-    interrupted: relay.interrupted,
-    execFailed: launchFailure && !everEnabled,
+    signalNumber: ending.signal === null ? null : SIGNAL_NUMBERS[ending.signal] ?? null,
+    execFailed,
   };
 }

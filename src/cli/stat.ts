@@ -1,6 +1,6 @@
 // `perfmmap stat [-e ev,…] [-r N] [-x SEP | --json] [-o FILE] [--] cmd args…`
 
-import { existsSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, statSync, writeSync } from "node:fs";
 import process from "node:process";
 import { parseEvent, PerfError } from "../../mod.ts";
 import { native } from "../ffi/native.ts";
@@ -15,14 +15,17 @@ import {
   type Role,
   type StatReport,
 } from "./_format.ts";
-import { envAllowed, envVar, runAllowed, stderrIsTerminal, writeAll } from "./_io.ts";
+import { envAllowed, envVar, runAllowed, runtimeName, stderrIsTerminal, writeAll } from "./_io.ts";
 import {
+  describeError,
+  inheritedFds,
+  probeFds,
   RefusedEvent,
   type RunEvent,
   runOnce,
   SIGNAL_NUMBERS,
   SignalRelay,
-  warmUp,
+  SpawnFailure,
 } from "./_run.ts";
 import { CliError, EXIT_FAILURE } from "./_errors.ts";
 
@@ -233,6 +236,14 @@ function isExecutableFile(path: string): boolean {
   }
 }
 
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** The launcher: $PERFMMAP_LAUNCH, else beside the loaded library, else in native/. */
 export function findLauncher(libraryPath: string): string {
   const tried: string[] = [];
@@ -272,6 +283,7 @@ export function findLauncher(libraryPath: string): string {
 export function checkCommand(name: string): { code: 126 | 127; message: string } | undefined {
   if (name.includes("/")) {
     if (!existsSync(name)) return { code: 127, message: `${name}: No such file or directory` };
+    if (isDirectory(name)) return { code: 126, message: `${name}: Is a directory` };
     return isExecutableFile(name)
       ? undefined
       : { code: 126, message: `${name}: Permission denied` };
@@ -282,7 +294,8 @@ export function checkCommand(name: string): { code: 126 | 127; message: string }
   for (const directory of path.split(":")) {
     const candidate = `${directory === "" ? "." : directory}/${name}`;
     if (isExecutableFile(candidate)) return undefined;
-    if (existsSync(candidate)) denied = true;
+    // A directory of that name is skipped, as shells and execvp's search do.
+    if (existsSync(candidate) && !isDirectory(candidate)) denied = true;
   }
   return denied
     ? { code: 126, message: `${name}: Permission denied` }
@@ -301,9 +314,35 @@ function emptyResult(name: string): EventResult {
   };
 }
 
-function exitCodeOf(exitCode: number | null, signal: string | null): number {
-  if (signal !== null) return 128 + (SIGNAL_NUMBERS[signal] ?? 0);
+function exitCodeOf(exitCode: number | null, signalNumber: number | null): number {
+  if (signalNumber !== null) return 128 + signalNumber;
   return exitCode ?? 1;
+}
+
+/**
+ * Opens `-o FILE` for writing (created, truncated) before anything runs, as
+ * perf stat does, so that an unwritable path fails before the command and
+ * never after it, with its counts lost.
+ */
+function openOutput(path: string): number {
+  try {
+    return openSync(path, "w");
+  } catch (error) {
+    throw new CliError(`cannot write ${path}: ${describeError(error)}`, EXIT_FAILURE);
+  }
+}
+
+function writeOutput(fd: number, path: string, text: string): void {
+  const bytes = new TextEncoder().encode(text);
+  let offset = 0;
+  let attempts = 0;
+  try {
+    while (offset < bytes.length && attempts++ < 1_000_000) {
+      offset += writeSync(fd, bytes, offset, bytes.length - offset);
+    }
+  } catch (error) {
+    throw new CliError(`cannot write ${path}: ${describeError(error)}`, EXIT_FAILURE);
+  }
 }
 
 function progress(text: string | undefined): void {
@@ -313,6 +352,8 @@ function progress(text: string | undefined): void {
 
 /** Runs `perfmmap stat`; returns the exit code. */
 export async function stat(args: string[]): Promise<number> {
+  // Before anything of ours is open: what the caller gave us goes to the command.
+  const procFds = runtimeName() === "bun" ? inheritedFds() : undefined;
   const options = parseStatArgs(args);
   if (options.help) {
     writeAll(1, STAT_HELP + "\n");
@@ -342,9 +383,28 @@ export async function stat(args: string[]): Promise<number> {
   }
   const library = native(); // a load failure surfaces here as a PerfError
   const launcher = findLauncher(library.path);
-  const hardwarePmu = cpuPmus().length > 0;
   const missing = checkCommand(options.command[0]);
   if (missing !== undefined) throw new CliError(missing.message, missing.code);
+  // Also the warm-up spawn; before -o is open, though Deno opens it close-on-exec anyway.
+  const probed = await probeFds(launcher);
+  const passed = procFds ?? probed;
+  const output = options.output === undefined ? undefined : openOutput(options.output);
+  try {
+    return await statRuns(options, names, explicit, launcher, passed, output);
+  } finally {
+    if (output !== undefined) closeSync(output);
+  }
+}
+
+async function statRuns(
+  options: StatOptions,
+  names: string[],
+  explicit: boolean,
+  launcher: string,
+  passed: readonly number[],
+  output: number | undefined,
+): Promise<number> {
+  const hardwarePmu = cpuPmus().length > 0;
 
   const events: RunEvent[] = names.map((name) => ({ name, explicit }));
   const results = names.map((name) => emptyResult(name));
@@ -361,14 +421,14 @@ export async function stat(args: string[]): Promise<number> {
   const relay = new SignalRelay();
   relay.install(); // from here on, a signal cannot kill perfmmap before it prints
   try {
-    await warmUp(launcher);
     for (let run = 1; run <= options.repeat && !relay.interrupted; run++) {
       if (showProgress) progress(`perfmmap stat: run ${run}/${options.repeat} …`);
       let result;
       try {
-        result = await runOnce(launcher, options.command, events, relay);
+        result = await runOnce(launcher, options.command, events, relay, passed);
       } catch (error) {
         if (showProgress) progress(undefined);
+        if (error instanceof SpawnFailure) throw new CliError(error.message, error.exitCode);
         if (error instanceof RefusedEvent) {
           const refusal = refusalOf(error.error, hardwarePmu, roleOf(error.event));
           const hint = refusal.hint === undefined ? "" : `; ${refusal.hint}`;
@@ -412,13 +472,13 @@ export async function stat(args: string[]): Promise<number> {
           event.notCounted++;
         }
       });
-      const code = exitCodeOf(result.exitCode, result.signal);
+      const code = exitCodeOf(result.exitCode, result.signalNumber);
       if (code !== 0) firstFailure ??= code;
       if (result.signal !== null) {
         writeAll(
           2,
           `perfmmap stat: ${options.command[0]} was killed by signal ${result.signal} (${
-            SIGNAL_NUMBERS[result.signal] ?? "?"
+            result.signalNumber ?? "?"
           })${options.repeat > 1 ? ` in run ${run}` : ""}\n`,
         );
       }
@@ -433,13 +493,8 @@ export async function stat(args: string[]): Promise<number> {
     : options.separator !== undefined
     ? formatCsv(report, options.separator)
     : formatTable(report);
-  if (options.output !== undefined) {
-    try {
-      writeFileSync(options.output, text);
-    } catch (error) {
-      const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
-      throw new CliError(`cannot write ${options.output}: ${message}`, EXIT_FAILURE);
-    }
+  if (output !== undefined) {
+    writeOutput(output, options.output!, text);
   } else {
     writeAll(2, text);
   }

@@ -15,14 +15,22 @@ export const DENO_FLAGS = ["--allow-ffi", "--allow-read", "--allow-run", "--allo
 
 const host = globalThis as unknown as { Bun?: unknown; Deno?: { execPath(): string } };
 
-/** `"deno"` or `"bun"`: the runtime running the tests (and the CLI under test). */
-export function runtime(): "deno" | "bun" {
-  return host.Bun !== undefined ? "bun" : "deno";
+/** The runtime running the tests (and the CLI under test). */
+export function runtime(): "deno" | "bun" | "node" {
+  if (host.Bun !== undefined) return "bun";
+  return host.Deno !== undefined ? "deno" : "node";
 }
 
-/** argv that runs the CLI under this runtime, with `flags` for Deno. */
+/**
+ * argv that runs the CLI under this runtime, with `flags` for Deno. Node
+ * prints an ExperimentalWarning on stderr when node:ffi loads, which the
+ * tests of stderr must not see.
+ */
 export function cliCommand(args: readonly string[], flags = DENO_FLAGS): string[] {
   if (runtime() === "bun") return [process.execPath, CLI, ...args];
+  if (runtime() === "node") {
+    return [process.execPath, "--disable-warning=ExperimentalWarning", CLI, ...args];
+  }
   return [host.Deno!.execPath(), "run", "--no-prompt", ...flags, CLI, ...args];
 }
 
@@ -54,6 +62,34 @@ export function runSync(command: string, args: readonly string[]): Ran {
     stdout: result.stdout,
     stderr: result.stderr,
   };
+}
+
+/**
+ * Runs the CLI with `extra` open in it as a caller's fds (key: the fd number
+ * in the CLI, value: an fd of this process), as a shell's `3<file` or a
+ * `make -j` jobserver gives them. 60 s at most.
+ */
+export function runCliWithFds(
+  args: readonly string[],
+  extra: Readonly<Record<number, number>>,
+  flags = DENO_FLAGS,
+): Promise<Ran> {
+  const [command, ...rest] = cliCommand(args, flags);
+  const highest = Math.max(2, ...Object.keys(extra).map(Number));
+  const stdio: ("ignore" | "pipe" | number)[] = ["ignore", "pipe", "pipe"];
+  for (let fd = 3; fd <= highest; fd++) stdio.push(extra[fd] ?? "ignore");
+  const child = spawn(command, rest, { stdio });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  const guard = setTimeout(() => process.kill(child.pid!, "SIGKILL"), 60_000);
+  return new Promise((resolve) => {
+    child.once("close", (status, signal) => {
+      clearTimeout(guard);
+      resolve({ status, signal, stdout, stderr });
+    });
+  });
 }
 
 /** What the command under `stat` prints on stdout once it runs (see {@link runCliAndSignal}). */

@@ -5,9 +5,10 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { readFileSync, readlinkSync } from "node:fs";
-import type { Writable } from "node:stream";
+import type { Duplex } from "node:stream";
 import { native } from "../../src/ffi/native.ts";
 import { findLauncher } from "../../src/cli/stat.ts";
+import { launcherStdio } from "../../src/cli/_run.ts";
 import {
   buildWorkload,
   ccSkip,
@@ -33,15 +34,16 @@ describe("stat on a compiled workload", { skip: ccSkip() }, () => {
   // exec'd, so the exec that enable_on_exec waits for is the command's.
   it("spawn returns after the launcher's exec (so counting starts at the command's)", async () => {
     const launcher = findLauncher(native().path);
+    const { stdio, controlFd } = launcherStdio([]);
     for (let i = 0; i < 20; i++) {
-      const child = spawn(launcher, ["true"], { stdio: ["ignore", "ignore", "ignore", "pipe"] });
+      const child = spawn(launcher, [String(controlFd), "true"], { stdio });
       const exe = readlinkSync(`/proc/${child.pid}/exe`);
-      const go = child.stdio[3] as Writable;
+      const go = child.stdio[controlFd] as Duplex;
       go.on("error", () => {});
       go.destroy();
       const code = await new Promise((resolve) => child.once("exit", resolve));
       assert.ok(exe.endsWith("/perfmmap-launch"), `pid ${child.pid} runs ${exe}`);
-      assert.equal(code, 125, "EOF on fd 3: the launcher exits 125 without exec");
+      assert.equal(code, 125, "EOF on the control fd: the launcher exits 125 without exec");
     }
   });
 

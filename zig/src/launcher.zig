@@ -1,13 +1,39 @@
-//! perfmmap-launch <cmd> [args...]
+//! perfmmap-launch <control-fd> <cmd> [args...]
+//! perfmmap-launch --list-fds
 //!
-//! The child half of `perfmmap stat`: the parent forks this (with a pipe on
-//! fd 3), opens counters on its pid with enable_on_exec + inherit, then writes
-//! one byte. Only then does this exec the command, so the counters see the
-//! command's first instruction and nothing of the launcher's.
+//! The child half of `perfmmap stat`. The parent spawns this with a socket on
+//! <control-fd>, opens counters on its pid with enable_on_exec + inherit,
+//! then writes one byte on the socket. Only then does the launcher fork; the
+//! fork execs the command. The fork inherits the counters, still disabled,
+//! and the kernel enables them at the fork's exec, so they see the command's
+//! first instruction and nothing of the launcher's: the launcher itself never
+//! execs, so its own copies stay disabled.
+//!
+//! The launcher stays to wait for the command, and writes how it ended on the
+//! control socket as one line (see `Status`). The parent needs this because
+//! the runtimes map a child's wait status through their own signal tables:
+//! one of them throws on a real-time signal, another reports exit code 0.
+//!
+//! The control fd is above every fd the caller passes on (the parent picks it),
+//! and is made close-on-exec here, so the command gets the caller's fds 3 and
+//! up as `perf stat` gives them, and never the control socket.
+//!
+//! `--list-fds` prints the fds from 3 up that the launcher was started with,
+//! in decimal, one line, and exits 0. Deno hands a child every fd of its own
+//! that is not close-on-exec, which are exactly the fds its caller gave it, but
+//! needs --allow-all to let a script read /proc/self/fd: so perfmmap asks the
+//! launcher which fds arrived.
+//!
+//! Signals: all are blocked in the launcher, which must outlive the command to
+//! report it. A signal its parent sends (perfmmap forwarding a SIGTERM) is
+//! passed on to the command; one from anywhere else is dropped, because it was
+//! sent to the whole process group (a terminal's Ctrl-C) and the command got
+//! its own copy.
 //!
 //! Exit codes (as env(1) and timeout(1)): 125 the launcher failed or the go
-//! byte never came (EOF on fd 3), 126 the command could not be run, 127 the
-//! command was not found. Links no libc.
+//! byte never came (EOF on the control fd), 126 the command could not be run,
+//! 127 the command was not found; otherwise the command's status as a shell
+//! gives it (its exit code, or 128 + N after signal N). Links no libc.
 const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
@@ -15,46 +41,157 @@ const assert = std.debug.assert;
 pub const exit_launcher_failed = 125;
 pub const exit_cannot_run = 126;
 pub const exit_not_found = 127;
+/// A shell's exit status for a command ended by signal N is this plus N.
+pub const exit_signal_base = 128;
 
-/// The fd the parent passes the go pipe on.
-pub const go_fd = 3;
+/// The lowest control fd: 0-2 are the command's stdio.
+pub const control_fd_min = 3;
+/// Above any fd a process can have (the kernel's nr_open ceiling is 2^30).
+const control_fd_max = 1 << 30;
 const eintr_retries_max = 1024;
 /// The default search path of execvp when PATH is unset.
 const path_default = "/bin:/usr/bin";
+/// What execvp runs a file with when the kernel says ENOEXEC (no `#!`).
+const shell_path = "/bin/sh";
 const path_bytes_max = 4096;
 /// PATH entries tried at most; a longer PATH is cut there.
 const path_entries_max = 256;
 /// Environment entries scanned for PATH at most (the kernel caps the whole
 /// environment at a quarter of the stack limit anyway).
 const environment_entries_max = 1 << 20;
+/// "signaled 64 18446744073709551615\n" and the like fit with room to spare.
+const status_line_bytes_max = 64;
+/// si_code of a signal a process sent (kill, sigqueue, tgkill: SI_USER is 0,
+/// the others negative); the kernel's own are positive
+/// (include/uapi/asm-generic/siginfo.h).
+const si_user_max = 0;
+
+comptime {
+    assert(control_fd_min == 3);
+    assert(exit_signal_base + linux.NSIG - 1 <= 255);
+    assert(exit_launcher_failed < exit_cannot_run and exit_cannot_run < exit_not_found);
+}
 
 pub fn main(init: std.process.Init.Minimal) u8 {
     const args = init.args.vector;
-    if (args.len < 2) {
-        writeAll("usage: perfmmap-launch <cmd> [args...]  (waits for one byte on fd 3, then execs cmd)\n");
+    if (args.len == 2 and std.mem.eql(u8, std.mem.span(args[1]), "--list-fds")) {
+        return listFds();
+    }
+    if (args.len < 3) {
+        writeAll("usage: perfmmap-launch <control-fd> <cmd> [args...]  (waits for one byte on control-fd, then runs cmd)\n");
         return exit_launcher_failed;
     }
-    const envp = init.environ.block.slice.ptr;
-    switch (waitForGo(go_fd)) {
+    const control_fd = parseFd(std.mem.span(args[1])) orelse {
+        writeAll("perfmmap-launch: the control fd must be a number from 3 up\n");
+        return exit_launcher_failed;
+    };
+    // Close-on-exec: the command must not get the control socket.
+    const cloexec = linux.errno(linux.fcntl(control_fd, linux.F.SETFD, linux.FD_CLOEXEC));
+    if (cloexec != .SUCCESS) {
+        report("control fd", cloexec);
+        return exit_launcher_failed;
+    }
+    switch (waitForGo(control_fd)) {
         .go => {},
         .eof => return exit_launcher_failed,
         .failed => |e| {
-            report("fd 3", e);
+            report("control fd", e);
             return exit_launcher_failed;
         },
     }
-    _ = linux.close(go_fd);
-    // args.ptr[args.len] is the kernel's terminating null, so the tail of
-    // argv is itself a valid argv for the command.
-    const child_argv: [*:null]const ?[*:0]const u8 = @ptrCast(args.ptr + 1);
-    const e = execSearch(args[1], child_argv, envp);
-    report(std.mem.span(args[1]), e);
+    // args.ptr[args.len] is the kernel's terminating null; the slot before
+    // the command (the control fd's text) is free for the /bin/sh fallback.
+    const slots: [*:null]?[*:0]const u8 = @ptrCast(@constCast(args.ptr + 1));
+    const status = run(slots, init.environ.block.slice.ptr);
+    sendStatus(control_fd, status);
+    return status.exitCode();
+}
+
+/// Directory entries read per getdents64 call.
+const dirent_buffer_bytes = 4096;
+/// getdents64 calls at most: a million fds, far above any process's limit.
+const dirent_reads_max = 1 << 14;
+
+/// `--list-fds`: "3 5 10\n" on stdout (an empty line when there are none).
+fn listFds() u8 {
+    const rc = linux.open("/proc/self/fd", .{ .ACCMODE = .RDONLY, .DIRECTORY = true, .CLOEXEC = true }, 0);
+    if (linux.errno(rc) != .SUCCESS) {
+        report("/proc/self/fd", linux.errno(rc));
+        return exit_launcher_failed;
+    }
+    const directory: i32 = @intCast(rc);
+    defer _ = linux.close(directory);
+    var buffer: [dirent_buffer_bytes]u8 align(@alignOf(linux.dirent64)) = undefined;
+    var reads: u32 = 0;
+    var first = true;
+    while (reads < dirent_reads_max) : (reads += 1) {
+        const length = linux.getdents64(directory, &buffer, buffer.len);
+        if (linux.errno(length) == .INTR) continue;
+        if (linux.errno(length) != .SUCCESS) {
+            report("/proc/self/fd", linux.errno(length));
+            return exit_launcher_failed;
+        }
+        if (length == 0) break;
+        var offset: usize = 0;
+        while (offset < length) {
+            const entry: *align(1) const linux.dirent64 = @ptrCast(&buffer[offset]);
+            assert(entry.reclen > 0);
+            const name = std.mem.sliceTo(@as([*:0]const u8, @ptrCast(&buffer[offset + @offsetOf(linux.dirent64, "name")])), 0);
+            offset += entry.reclen;
+            const fd = std.fmt.parseInt(i32, name, 10) catch continue; // "." and ".."
+            if (fd < control_fd_min or fd == directory) continue;
+            if (!first) writeAllTo(1, " ");
+            writeAllTo(1, name);
+            first = false;
+        }
+    }
+    writeAllTo(1, "\n");
+    return 0;
+}
+
+/// How the command ended, as the control line says it.
+pub const Status = union(enum) {
+    /// "exited <code> <elapsed_ns>"
+    exited: struct { code: u8, elapsed_ns: u64 },
+    /// "signaled <signo> <elapsed_ns>"
+    signaled: struct { signal: u32, elapsed_ns: u64 },
+    /// "failed <errno>": the command never ran (the launcher printed why).
+    failed: linux.E,
+
+    pub fn exitCode(status: Status) u8 {
+        return switch (status) {
+            .exited => |e| e.code,
+            .signaled => |s| @intCast(@as(u32, exit_signal_base) + @min(s.signal, linux.NSIG - 1)),
+            .failed => |e| exitForExec(e),
+        };
+    }
+
+    /// The control line, "\n"-terminated, in `buffer`.
+    pub fn format(status: Status, buffer: *[status_line_bytes_max]u8) []const u8 {
+        return switch (status) {
+            .exited => |e| std.fmt.bufPrint(buffer, "exited {d} {d}\n", .{ e.code, e.elapsed_ns }),
+            .signaled => |s| std.fmt.bufPrint(buffer, "signaled {d} {d}\n", .{ s.signal, s.elapsed_ns }),
+            .failed => |e| std.fmt.bufPrint(buffer, "failed {d}\n", .{@backingInt(e)}),
+        } catch unreachable; // status_line_bytes_max holds the longest line
+    }
+};
+
+/// 127 for "not found", 126 for anything else that stops an exec, as shells do.
+pub fn exitForExec(e: linux.E) u8 {
     return if (e == .NOENT or e == .NOTDIR) exit_not_found else exit_cannot_run;
+}
+
+/// A decimal fd from `control_fd_min` up, or null.
+pub fn parseFd(text: []const u8) ?i32 {
+    if (text.len == 0 or text.len > 10) return null;
+    const value = std.fmt.parseInt(u32, text, 10) catch return null;
+    if (value < control_fd_min or value >= control_fd_max) return null;
+    return @intCast(value);
 }
 
 pub const Wait = union(enum) { go, eof, failed: linux.E };
 
-/// Blocks until the parent writes one byte (go) or closes the pipe (eof).
+/// Blocks until the parent writes one byte (go) or closes the socket (eof).
 pub fn waitForGo(fd: i32) Wait {
     var byte: [1]u8 = undefined;
     var retries: u32 = 0;
@@ -69,13 +206,137 @@ pub fn waitForGo(fd: i32) Wait {
     return .{ .failed = .INTR };
 }
 
-/// execve, searching PATH when `command` has no slash, as execvp does:
+/// Forks, execs the command in the fork, waits for it. `slots[1]` is the
+/// command, `slots[0]` a spare slot.
+fn run(slots: [*:null]?[*:0]const u8, envp: [*:null]const ?[*:0]const u8) Status {
+    assert(slots[1] != null);
+    // Blocked before the fork, so that no signal can end the launcher between
+    // the fork and its wait; the fork restores the caller's mask before exec.
+    var mask_all = linux.sigfillset();
+    var mask_caller: linux.sigset_t = undefined;
+    const blocked = linux.errno(linux.sigprocmask(linux.SIG.BLOCK, &mask_all, &mask_caller));
+    if (blocked != .SUCCESS) {
+        report("sigprocmask", blocked);
+        return .{ .failed = blocked };
+    }
+    // The fork reports a failed exec on this pipe; a successful exec closes it.
+    var exec_pipe: [2]i32 = undefined;
+    const piped = linux.errno(linux.pipe2(&exec_pipe, .{ .CLOEXEC = true }));
+    if (piped != .SUCCESS) {
+        report("pipe", piped);
+        return .{ .failed = piped };
+    }
+    const start_ns = monotonicNs();
+    const rc = linux.fork();
+    if (linux.errno(rc) != .SUCCESS) {
+        report("fork", linux.errno(rc));
+        return .{ .failed = linux.errno(rc) };
+    }
+    if (rc == 0) {
+        _ = linux.sigprocmask(linux.SIG.SETMASK, &mask_caller, null);
+        const e = execSearch(slots, envp);
+        report(std.mem.span(slots[1].?), e);
+        var bytes: [4]u8 = undefined;
+        std.mem.writeInt(u32, &bytes, @backingInt(e), .little);
+        _ = linux.write(exec_pipe[1], &bytes, bytes.len);
+        linux.exit_group(exitForExec(e));
+    }
+    const pid: i32 = @intCast(rc);
+    _ = linux.close(exec_pipe[1]);
+    const exec_error = readExecError(exec_pipe[0]);
+    _ = linux.close(exec_pipe[0]);
+    const wait_status = supervise(pid);
+    const elapsed_ns = monotonicNs() -| start_ns;
+    if (exec_error) |e| return .{ .failed = e };
+    const bits: u32 = @bitCast(wait_status);
+    if (linux.W.IFSIGNALED(bits)) {
+        return .{ .signaled = .{ .signal = bits & 0x7f, .elapsed_ns = elapsed_ns } };
+    }
+    return .{ .exited = .{ .code = linux.W.EXITSTATUS(bits), .elapsed_ns = elapsed_ns } };
+}
+
+/// The errno the fork wrote, or null on EOF (the exec succeeded).
+fn readExecError(fd: i32) ?linux.E {
+    var bytes: [4]u8 = undefined;
+    var retries: u32 = 0;
+    while (retries < eintr_retries_max) : (retries += 1) {
+        const rc = linux.read(fd, &bytes, bytes.len);
+        switch (linux.errno(rc)) {
+            .INTR => continue,
+            .SUCCESS => {
+                if (rc != bytes.len) return null;
+                return @fromBackingInt(@intCast(std.mem.readInt(u32, &bytes, .little)));
+            },
+            else => return null,
+        }
+    }
+    return null;
+}
+
+/// Waits for the command (every signal blocked), passing on the signals the
+/// parent sends. Returns its wait status. Bounded by the command's life: it
+/// returns when the command is reaped.
+fn supervise(pid: i32) i32 {
+    assert(pid > 0);
+    const parent = linux.getppid();
+    var set = linux.sigfillset();
+    var status: i32 = 0;
+    while (true) {
+        var info: linux.siginfo_t = undefined;
+        const rc = linux.syscall4(.rt_sigtimedwait, @intFromPtr(&set), @intFromPtr(&info), 0, linux.NSIG / 8);
+        switch (linux.errno(rc)) {
+            .SUCCESS => {},
+            .INTR, .AGAIN => continue,
+            // Cannot happen with a valid set; waiting without forwarding
+            // still reports the command.
+            else => return waitBlocking(pid),
+        }
+        const signal: u32 = @intCast(rc);
+        if (signal == @backingInt(linux.SIG.CHLD)) {
+            const reaped = linux.wait4(pid, &status, linux.W.NOHANG, null);
+            if (linux.errno(reaped) == .SUCCESS and reaped == @as(usize, @intCast(pid))) return status;
+            if (linux.errno(reaped) == .CHILD) return waitBlocking(pid);
+            continue;
+        }
+        // Reaping happens only here, so the pid cannot be reused under us.
+        if (info.code <= si_user_max and info.fields.common.first.piduid.pid == parent) {
+            _ = linux.kill(pid, @fromBackingInt(@intCast(signal)));
+        }
+    }
+}
+
+fn waitBlocking(pid: i32) i32 {
+    var status: i32 = 0;
+    var retries: u32 = 0;
+    while (retries < eintr_retries_max) : (retries += 1) {
+        const rc = linux.wait4(pid, &status, 0, null);
+        if (linux.errno(rc) == .INTR) continue;
+        return status;
+    }
+    return status;
+}
+
+fn monotonicNs() u64 {
+    var now: linux.timespec = undefined;
+    if (linux.errno(linux.clock_gettime(.MONOTONIC, &now)) != .SUCCESS) return 0;
+    return @as(u64, @intCast(now.sec)) * std.time.ns_per_s + @as(u64, @intCast(now.nsec));
+}
+
+fn sendStatus(fd: i32, status: Status) void {
+    var buffer: [status_line_bytes_max]u8 = undefined;
+    writeAllTo(fd, status.format(&buffer));
+}
+
+/// execve, searching PATH when the command has no slash, as execvp does:
 /// a later directory may hold it after EACCES/ENOENT/ENOTDIR in an earlier
-/// one, and EACCES wins over "not found" in the report. Returns only on failure.
-pub fn execSearch(command: [*:0]const u8, argv: [*:null]const ?[*:0]const u8, envp: [*:null]const ?[*:0]const u8) linux.E {
+/// one, and EACCES wins over "not found" in the report; a file the kernel
+/// cannot run (ENOEXEC: no `#!`) runs with /bin/sh. `slots[1]` is the
+/// command and `slots[0]` a spare slot for that. Returns only on failure.
+pub fn execSearch(slots: [*:null]?[*:0]const u8, envp: [*:null]const ?[*:0]const u8) linux.E {
+    const command = slots[1].?;
     const name = std.mem.span(command);
     if (name.len == 0) return .NOENT;
-    if (std.mem.indexOfScalar(u8, name, '/') != null) return execOnce(command, argv, envp);
+    if (std.mem.indexOfScalar(u8, name, '/') != null) return execFile(command, slots, envp);
     const search = getEnv(envp, "PATH") orelse path_default;
     var saw_access = false;
     var directories = std.mem.splitScalar(u8, search, ':');
@@ -84,19 +345,43 @@ pub fn execSearch(command: [*:0]const u8, argv: [*:null]const ?[*:0]const u8, en
         if (entries >= path_entries_max) break;
         var buffer: [path_bytes_max]u8 = undefined;
         const full = joinPath(&buffer, directory, name) orelse continue;
-        switch (execOnce(full, argv, envp)) {
+        switch (execFile(full, slots, envp)) {
             .ACCES => saw_access = true,
-            .NOENT, .NOTDIR => {},
+            // A directory of that name is not the command (shells go on too).
+            .NOENT, .NOTDIR, .ISDIR => {},
             else => |e| return e,
         }
     }
     return if (saw_access) .ACCES else .NOENT;
 }
 
-fn execOnce(path: [*:0]const u8, argv: [*:null]const ?[*:0]const u8, envp: [*:null]const ?[*:0]const u8) linux.E {
+/// One execve of `path`; ENOEXEC runs it with /bin/sh, and EACCES on a
+/// directory becomes EISDIR (what a shell says).
+fn execFile(path: [*:0]const u8, slots: [*:null]?[*:0]const u8, envp: [*:null]const ?[*:0]const u8) linux.E {
+    const argv: [*:null]const ?[*:0]const u8 = slots + 1;
     const e = linux.errno(linux.execve(path, argv, envp));
     assert(e != .SUCCESS); // execve returns only on failure
-    return e;
+    switch (e) {
+        .NOEXEC => {
+            const command = slots[1];
+            const spare = slots[0];
+            slots[0] = shell_path;
+            slots[1] = path;
+            _ = linux.execve(shell_path, slots, envp);
+            slots[0] = spare;
+            slots[1] = command;
+            return .NOEXEC;
+        },
+        .ACCES => return if (isDirectory(path)) .ISDIR else .ACCES,
+        else => return e,
+    }
+}
+
+fn isDirectory(path: [*:0]const u8) bool {
+    var info: linux.Statx = undefined;
+    const rc = linux.statx(linux.AT.FDCWD, path, 0, .{ .TYPE = true }, &info);
+    if (linux.errno(rc) != .SUCCESS or !info.mask.TYPE) return false;
+    return info.mode & linux.S.IFMT == linux.S.IFDIR;
 }
 
 /// "<directory>/<name>\0" in `buffer`; an empty entry means the current directory.
@@ -132,7 +417,7 @@ fn report(what: []const u8, e: linux.E) void {
     writeAll("\n");
 }
 
-/// The strerror text of the errnos exec and read report.
+/// The strerror text of the errnos exec, fork and read report.
 pub fn describe(e: linux.E) ?[]const u8 {
     return switch (e) {
         .NOENT => "No such file or directory",
@@ -143,21 +428,30 @@ pub fn describe(e: linux.E) ?[]const u8 {
         .ISDIR => "Is a directory",
         .@"2BIG" => "Argument list too long",
         .NOMEM => "Cannot allocate memory",
+        .AGAIN => "Resource temporarily unavailable",
         .LOOP => "Too many levels of symbolic links",
         .NAMETOOLONG => "File name too long",
         .TXTBSY => "Text file busy",
         .BADF => "Bad file descriptor",
         .IO => "Input/output error",
         .INTR => "Interrupted system call",
+        .MFILE => "Too many open files",
+        .NFILE => "Too many open files in system",
+        .LIBBAD => "Accessing a corrupted shared library",
+        .INVAL => "Invalid argument",
         else => null,
     };
 }
 
 fn writeAll(bytes: []const u8) void {
+    writeAllTo(2, bytes);
+}
+
+fn writeAllTo(fd: i32, bytes: []const u8) void {
     var written: usize = 0;
     var attempts: u32 = 0;
     while (written < bytes.len and attempts < eintr_retries_max) : (attempts += 1) {
-        const rc = linux.write(2, bytes.ptr + written, bytes.len - written);
+        const rc = linux.write(fd, bytes.ptr + written, bytes.len - written);
         if (linux.errno(rc) == .INTR) continue;
         if (linux.errno(rc) != .SUCCESS or rc == 0) return;
         written += rc;

@@ -106,3 +106,13 @@ export {
   type MeasureResult,
   type UncountedEvent,
 } from "./src/measure.ts";
+export {
+  type CroppedT,
+  LEAK_T_THRESHOLD,
+  LEAK_TEST_EVENTS,
+  type LeakClasses,
+  leakTest,
+  type LeakTestOptions,
+  type LeakTestResult,
+  type QuantileComparison,
+} from "./src/leak.ts";

@@ -164,7 +164,7 @@ function useNativeRead(n: Native): void {
   readInstalled = true;
   installRead(n.symbols.pm_read);
 }
-let adopt: (handle: number, spec: EventSpec, layout?: RecordLayout, ownsRing?: boolean) => Counter;
+let adopt: (handle: number, spec: EventSpec, layout?: RecordLayout, output?: Counter) => Counter;
 let handleOf: (counter: Counter) => number;
 let brand: (value: object) => boolean;
 let layoutOf: (counter: Counter) => RecordLayout | undefined;
@@ -383,6 +383,8 @@ export class Counter implements Disposable {
   #id: bigint | undefined;
   #layout: RecordLayout | undefined;
   #ring: Ring | undefined;
+  // Only held, never read: see the constructor's `output`.
+  #output: Counter | undefined;
 
   /**
    * Wraps an open handle. Use {@link Counter.open}; this is for subclasses
@@ -391,26 +393,29 @@ export class Counter implements Disposable {
    * @param handle A handle from the native core.
    * @param spec The resolved event.
    * @param layout How its ring's records are laid out, when it samples.
-   * @param ownsRing Whether it has a ring of its own (not `ring.output`).
+   * @param output The counter whose ring it writes into (`ring.output`, or a
+   * sampling group's leader), kept alive as long as this one: collected, it
+   * would close the ring these records go to.
    */
   protected constructor(
     handle: number,
     spec: EventSpec,
     layout?: RecordLayout,
-    ownsRing = true,
+    output?: Counter,
   ) {
     this.#handle = handle;
     this.#spec = spec;
     this.#native = native();
     this.#layout = layout;
-    if (layout !== undefined && ownsRing) {
+    this.#output = output;
+    if (layout !== undefined && output === undefined) {
       this.#ring = new Ring(handle, layout, { event: spec.name }, () => this.#closed);
     }
     collected.register(this, handle, this);
   }
 
   static {
-    adopt = (handle, spec, layout, ownsRing) => new Counter(handle, spec, layout, ownsRing);
+    adopt = (handle, spec, layout, output) => new Counter(handle, spec, layout, output);
     handleOf = (counter) => counter.#handle;
     brand = (value) => #handle in value;
     layoutOf = (counter) => counter.#ring === undefined ? undefined : counter.#layout;
@@ -447,8 +452,8 @@ export class Counter implements Disposable {
     const spec = parseEvent(event);
     const resolved = resolveOptions("open", options, { userspace: "auto" });
     const layout = recordLayout(resolved.sampling, DEFAULT_READ_FORMAT);
-    const owns = resolved.sampling?.output === undefined;
-    return new Counter(openHandle(spec, resolved, undefined), spec, layout, owns);
+    const output = resolved.sampling?.output;
+    return new Counter(openHandle(spec, resolved, undefined), spec, layout, output);
   }
 
   #fail(result: number, op: string): PerfError {
@@ -909,7 +914,7 @@ export function adoptCounter(
   handle: number,
   spec: EventSpec,
   layout?: RecordLayout,
-  ownsRing?: boolean,
+  output?: Counter,
 ): Counter {
-  return adopt(handle, spec, layout, ownsRing);
+  return adopt(handle, spec, layout, output);
 }

@@ -315,7 +315,7 @@ export class Group implements Disposable {
           disabled: leader,
         });
         handles.push(handle);
-        counters.push(adoptCounter(handle, spec, layout, leader));
+        counters.push(adoptCounter(handle, spec, layout, memberOptions.sampling?.output));
         trackWatchpoints(counters.slice(-1)); // an ENOSPC hint counts this group's too
       }
       const group = new Group(counters, handles);

@@ -165,8 +165,8 @@ export class Watchpoint implements Disposable {
     const request = resolveTarget(target, watch);
     const spec = watchSpec(request);
     const layout = recordLayout(resolved.sampling, TOTAL_TIMES);
-    const owns = resolved.sampling?.output === undefined;
-    const counter = adoptCounter(openHandle(spec, resolved, undefined), spec, layout, owns);
+    const output = resolved.sampling?.output;
+    const counter = adoptCounter(openHandle(spec, resolved, undefined), spec, layout, output);
     trackWatchpoints([counter]);
     return new Watchpoint(counter, request.address, request.length);
   }

@@ -11,8 +11,9 @@ import process from "node:process";
 import { closeSync, openSync, readSync } from "node:fs";
 import { cpus } from "node:os";
 import { Group, PerfError, probe, Watchpoint } from "../mod.ts";
-import { addressOf } from "../src/ffi/native.ts";
+import { addressOf, native } from "../src/ffi/native.ts";
 import { expectPerfError, perfFds } from "./_helpers.ts";
+import { workerFromSource, type WorkerLike } from "./_worker.ts";
 
 const host = globalThis as {
   Bun?: { gc(force: boolean): void };
@@ -73,27 +74,9 @@ const WORKER_SOURCE = `self.onmessage = (event) => {
   self.postMessage("done");
 };`;
 
-// Typed here: the Bun-side type check (tsc, lib ESNext) has no DOM Worker.
-interface WorkerLike {
-  onmessage: ((event: unknown) => void) | null;
-  onerror: ((event: { message?: string }) => void) | null;
-  postMessage(message: unknown): void;
-  terminate(): void;
-}
-const WorkerClass = (globalThis as unknown as {
-  Worker: new (url: string, options: { type: "module" }) => WorkerLike;
-}).Worker;
-
 /** A Worker that writes `array[index]` when asked. */
 class Writer {
-  #worker: WorkerLike;
-  #url: string;
-
-  constructor() {
-    const blob = new Blob([WORKER_SOURCE], { type: "application/javascript" });
-    this.#url = URL.createObjectURL(blob);
-    this.#worker = new WorkerClass(this.#url, { type: "module" });
-  }
+  #worker: WorkerLike = workerFromSource(WORKER_SOURCE);
 
   write(buffer: SharedArrayBuffer, index: number, times: number): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -105,7 +88,6 @@ class Writer {
 
   [Symbol.dispose](): void {
     this.#worker.terminate();
-    URL.revokeObjectURL(this.#url);
   }
 }
 
@@ -342,6 +324,19 @@ describe("Watchpoint: execute breakpoints", () => {
       address = BigInt(callback.ptr);
       call = ffi.CFunction({ ptr: callback.ptr, args: [], returns: "void" });
       close = () => callback.close();
+    } else if (host.Deno === undefined) {
+      // Node: node:ffi makes callbacks but cannot call a bare pointer, so
+      // the native function is the core's own pm_noop, bound a second time.
+      const ffi = process.getBuiltinModule("node:ffi") as {
+        dlopen(path: string, definitions: object): {
+          lib: { close(): void };
+          functions: { pm_noop: (() => number) & { pointer: bigint } };
+        };
+      };
+      const opened = ffi.dlopen(native().path, { pm_noop: { arguments: [], return: "i32" } });
+      address = opened.functions.pm_noop.pointer;
+      call = () => void opened.functions.pm_noop();
+      close = () => opened.lib.close();
     } else {
       const deno = host.Deno as {
         UnsafeCallback: new (def: object, fn: () => void) => { pointer: unknown; close(): void };

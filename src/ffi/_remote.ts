@@ -41,6 +41,7 @@ interface _DenoFs {
   mkdir(path: string, options: { recursive: boolean; mode: number }): Promise<void>;
   rename(from: string, to: string): Promise<void>;
   remove(path: string): Promise<void>;
+  statSync(path: string): { isDirectory: boolean };
   errors: { NotFound: new (...args: never[]) => Error };
 }
 
@@ -50,6 +51,11 @@ interface _NodeFsPromises {
   mkdir(path: string, options: { recursive: boolean; mode: number }): Promise<unknown>;
   rename(from: string, to: string): Promise<void>;
   rm(path: string, options: { force: boolean }): Promise<void>;
+}
+
+interface _NodeFs {
+  promises: _NodeFsPromises;
+  statSync(path: string): { isDirectory(): boolean };
 }
 
 /** The few file operations the cache needs, from whichever runtime runs us. */
@@ -62,6 +68,8 @@ interface _Files {
   read(path: string): Promise<Uint8Array | undefined>;
   /** Writes `bytes` to a fresh temporary file beside `path`, then renames it over `path`. */
   writeAtomically(path: string, bytes: Uint8Array, mode: number): Promise<void>;
+  /** Whether `path` is a directory, something else, or cannot be looked at. */
+  kind(path: string): "directory" | "other" | undefined;
 }
 
 function denoFiles(deno: _DenoFs): _Files {
@@ -90,10 +98,19 @@ function denoFiles(deno: _DenoFs): _Files {
         throw error;
       }
     },
+    kind: (path) => {
+      if (!granted({ name: "read", path })) return undefined;
+      try {
+        return deno.statSync(path).isDirectory ? "directory" : "other";
+      } catch {
+        return undefined;
+      }
+    },
   };
 }
 
-function nodeFiles(fs: _NodeFsPromises): _Files {
+function nodeFiles(node: _NodeFs): _Files {
+  const fs = node.promises;
   return {
     allowed: () => true,
     allowedNet: () => true,
@@ -117,6 +134,13 @@ function nodeFiles(fs: _NodeFsPromises): _Files {
         throw error;
       }
     },
+    kind: (path) => {
+      try {
+        return node.statSync(path).isDirectory() ? "directory" : "other";
+      } catch {
+        return undefined;
+      }
+    },
   };
 }
 
@@ -124,8 +148,8 @@ function runtimeFiles(runtime: Runtime): _Files {
   if (runtime === "deno") {
     return denoFiles((globalThis as unknown as { Deno: _DenoFs }).Deno);
   }
-  const meta = import.meta as unknown as { require(id: string): { promises: _NodeFsPromises } };
-  return nodeFiles(meta.require("node:fs").promises);
+  const meta = import.meta as unknown as { require(id: string): _NodeFs };
+  return nodeFiles(meta.require("node:fs"));
 }
 
 // A name of our own in the target folder: rename(2) within one directory is
@@ -165,6 +189,68 @@ function denoFlags(host: string, cacheRoot: string): string {
     `--allow-read=${cacheRoot} --allow-write=${cacheRoot}`;
 }
 
+/** The errno name of a file or network error from either runtime ("ENOTDIR"), if any. */
+function errnoName(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && /^E[A-Z0-9]+$/.test(code) ? code : undefined;
+}
+
+/** What to do when the local copy cannot be set up: the way out for the library itself. */
+function localLibrary(): string {
+  return `or set PERFMMAP_LIB to a local ${LIBRARY_FILE}`;
+}
+
+/**
+ * The hint for a cache path that cannot be read or written, from what went
+ * wrong: a file where a folder must be, a folder where the file must be, or
+ * a folder that cannot be written. The cache home comes from XDG_CACHE_HOME
+ * (else $HOME/.cache), so that is the variable to point elsewhere.
+ */
+function cacheHint(error: unknown, files: _Files, path: string, cacheRoot: string): string {
+  const code = errnoName(error);
+  const elsewhere = `set XDG_CACHE_HOME to a writable folder, ${localLibrary()}`;
+  if (code === "ENOTDIR" || code === "EEXIST") {
+    const blocker = fileInTheWay(files, path);
+    return blocker === undefined
+      ? `a file is in the way of the cache folder ${dirname(path)}: remove it, or ${elsewhere}`
+      : `remove the file ${blocker} (the cache needs a folder there), or ${elsewhere}`;
+  }
+  if (code === "EISDIR") {
+    return `remove the folder ${path} (the cached copy is a file), or ${elsewhere}`;
+  }
+  if (code === "EACCES" || code === "EPERM" || code === "EROFS") {
+    return `the cache folder ${cacheRoot} cannot be written here (${code}): make it writable, or ${elsewhere}`;
+  }
+  if (code === "ENOSPC" || code === "EDQUOT") {
+    return `the disk holding ${cacheRoot} is full (${code}): free some space, or ${elsewhere}`;
+  }
+  return elsewhere;
+}
+
+function dirname(path: string): string {
+  return path.slice(0, path.lastIndexOf("/"));
+}
+
+/**
+ * The nearest path above `path` that exists and is not a folder, if one does
+ * (looked for upward, so that Deno needs read access to the cache only).
+ */
+function fileInTheWay(files: _Files, path: string): string | undefined {
+  let current = dirname(path);
+  for (let depth = 0; depth < 64 && current !== ""; depth++) {
+    const kind = files.kind(current);
+    if (kind === "other") return current;
+    if (kind === "directory") return undefined;
+    current = dirname(current);
+  }
+  return undefined;
+}
+
+/** The hint for a download that failed on its way: the network, not the flags. */
+function networkHint(host: string, what: string): string {
+  return `${what}: retry, or check the network and that ${host} is reachable; ${localLibrary()}`;
+}
+
 interface _Fetched {
   readonly path: string;
   readonly fetched: boolean;
@@ -195,10 +281,9 @@ function failure(
 async function ensureFile(request: _Request): Promise<_Fetched> {
   const { files, url, path, cacheRoot } = request;
   const expected = NATIVE_SHA256[request.key];
+  // Only for what Deno refused: a network or file error is not a missing flag.
   const flags = denoFlags(url.host, cacheRoot);
-  const hint = request.runtime === "deno"
-    ? `run Deno with ${flags}, or set PERFMMAP_LIB to a local ${LIBRARY_FILE}`
-    : `set PERFMMAP_LIB to a local ${LIBRARY_FILE}`;
+  const hint = `run Deno with ${flags}, ${localLibrary()}`;
   if (!files.allowed("read", path)) {
     throw failure(
       "LIBRARY_CACHE_FAILED",
@@ -210,7 +295,12 @@ async function ensureFile(request: _Request): Promise<_Fetched> {
   try {
     cached = await files.read(path);
   } catch (error) {
-    throw failure("LIBRARY_CACHE_FAILED", `cannot read ${path}: ${messageOf(error)}`, hint, error);
+    throw failure(
+      "LIBRARY_CACHE_FAILED",
+      `cannot read ${path}: ${messageOf(error)}`,
+      cacheHint(error, files, path, cacheRoot),
+      error,
+    );
   }
   if (cached !== undefined && await sha256Hex(cached) === expected) return { path, fetched: false };
   if (!files.allowedNet(url.host)) {
@@ -220,15 +310,15 @@ async function ensureFile(request: _Request): Promise<_Fetched> {
       hint,
     );
   }
-  const bytes = await download(url, hint);
+  const bytes = await download(url);
   const actual = await sha256Hex(bytes);
   if (actual !== expected) {
     throw failure(
       "LIBRARY_CHECKSUM_MISMATCH",
       `refusing to load ${url.href}: its SHA-256 is ${actual}, but perfmmap ${RELEASE_VERSION} ` +
         `recorded ${expected} for ${request.key}; nothing was cached`,
-      `the file was changed after the release or on its way here; set PERFMMAP_LIB to a ` +
-        `${LIBRARY_FILE} you trust`,
+      `the file was changed after the release or on its way here (a proxy, a broken ` +
+        `mirror): retry, and if it persists set PERFMMAP_LIB to a ${LIBRARY_FILE} you trust`,
     );
   }
   if (!files.allowed("write", path)) {
@@ -241,52 +331,80 @@ async function ensureFile(request: _Request): Promise<_Fetched> {
   try {
     await files.writeAtomically(path, bytes, request.mode);
   } catch (error) {
-    throw failure("LIBRARY_CACHE_FAILED", `cannot write ${path}: ${messageOf(error)}`, hint, error);
+    throw failure(
+      "LIBRARY_CACHE_FAILED",
+      `cannot write ${path}: ${messageOf(error)}`,
+      cacheHint(error, files, path, cacheRoot),
+      error,
+    );
   }
   return { path, fetched: true };
 }
 
-async function download(url: URL, hint: string): Promise<Uint8Array> {
+async function download(url: URL): Promise<Uint8Array> {
   let response: Response;
   try {
     response = await fetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
   } catch (error) {
+    const timedOut = (error as { name?: unknown } | null)?.name === "TimeoutError";
     throw failure(
       "LIBRARY_DOWNLOAD_FAILED",
-      `cannot download ${url.href}: ${messageOf(error)}`,
-      hint,
+      `cannot download ${url.href}: ${
+        timedOut ? `no answer within ${FETCH_TIMEOUT_MS / 1000} s` : messageOf(error)
+      }`,
+      networkHint(url.host, timedOut ? "the server did not answer" : "the request failed"),
       error,
     );
   }
   if (!response.ok) {
     await response.body?.cancel();
+    const status = `HTTP ${response.status} ${response.statusText}`.trimEnd();
     throw failure(
       "LIBRARY_DOWNLOAD_FAILED",
-      `cannot download ${url.href}: HTTP ${response.status} ${response.statusText}`.trimEnd(),
-      hint,
+      `cannot download ${url.href}: ${status}`,
+      networkHint(url.host, `the server answered ${status}`),
     );
   }
-  const length = Number(response.headers.get("content-length") ?? "0");
-  if (length > FETCH_BYTES_MAX) {
+  const declared = response.headers.get("content-length");
+  const length = declared === null ? undefined : Number(declared);
+  if (length !== undefined && length > FETCH_BYTES_MAX) {
     await response.body?.cancel();
     throw failure(
       "LIBRARY_DOWNLOAD_FAILED",
       `refusing ${url.href}: ${length} bytes is more than ${FETCH_BYTES_MAX}`,
-      hint,
+      `this is not a perfmmap library; check the URL the module was loaded from, ${localLibrary()}`,
     );
   }
+  const cutShort = networkHint(
+    url.host,
+    "the connection broke off before the whole file came; nothing was cached",
+  );
+  let bytes: Uint8Array;
   try {
-    const bytes = new Uint8Array(await response.arrayBuffer());
-    if (bytes.length > FETCH_BYTES_MAX) throw new Error(`${bytes.length} bytes is too large`);
-    return bytes;
+    bytes = new Uint8Array(await response.arrayBuffer());
   } catch (error) {
     throw failure(
       "LIBRARY_DOWNLOAD_FAILED",
-      `cannot download ${url.href}: ${messageOf(error)}`,
-      hint,
+      `the download of ${url.href} was cut short: ${messageOf(error)}`,
+      cutShort,
       error,
     );
   }
+  if (length !== undefined && Number.isSafeInteger(length) && bytes.length !== length) {
+    throw failure(
+      "LIBRARY_DOWNLOAD_FAILED",
+      `the download of ${url.href} was cut short: ${bytes.length} of ${length} bytes`,
+      cutShort,
+    );
+  }
+  if (bytes.length > FETCH_BYTES_MAX) {
+    throw failure(
+      "LIBRARY_DOWNLOAD_FAILED",
+      `refusing ${url.href}: ${bytes.length} bytes is more than ${FETCH_BYTES_MAX}`,
+      `this is not a perfmmap library; check the URL the module was loaded from, ${localLibrary()}`,
+    );
+  }
+  return bytes;
 }
 
 function messageOf(error: unknown): string {

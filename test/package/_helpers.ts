@@ -257,10 +257,21 @@ export interface StaticServer {
   readonly host: string;
   /** Every request path, in order. */
   readonly log: string[];
-  /** Bodies to serve instead of the files, by request path; `null` answers 404. */
-  readonly overrides: Map<string, Uint8Array | null>;
+  /** What to serve instead of the files, by request path; `null` answers 404. */
+  readonly overrides: Map<string, Override>;
   close(): Promise<void>;
 }
+
+/**
+ * An answer in place of a file: a body (200), `null` (404), another status,
+ * or a body cut short: `truncate` bytes of it sent under a Content-Length
+ * of the whole, then the connection dropped.
+ */
+export type Override =
+  | Uint8Array
+  | null
+  | { status: number }
+  | { body: Uint8Array; truncate: number };
 
 function contentType(path: string): string {
   if (path.endsWith(".ts")) return "application/typescript; charset=utf-8";
@@ -275,12 +286,27 @@ function contentType(path: string): string {
  */
 export async function serveFolders(mounts: Record<string, string>): Promise<StaticServer> {
   const log: string[] = [];
-  const overrides = new Map<string, Uint8Array | null>();
+  const overrides = new Map<string, Override>();
   const server: Server = createServer((request, response) => {
     const path = decodeURIComponent(new URL(request.url ?? "/", "http://x").pathname);
     log.push(path);
     const override = overrides.get(path);
     if (override !== undefined) {
+      if (override !== null && "truncate" in override) {
+        response.writeHead(200, {
+          "content-type": contentType(path),
+          "content-length": String(override.body.length),
+        });
+        response.write(override.body.subarray(0, override.truncate), () => {
+          response.socket?.destroy();
+        });
+        return;
+      }
+      if (override !== null && "status" in override) {
+        response.writeHead(override.status);
+        response.end();
+        return;
+      }
       response.writeHead(override === null ? 404 : 200, { "content-type": contentType(path) });
       response.end(override ?? undefined);
       return;

@@ -17,6 +17,7 @@ import {
   manifest,
   once,
   otherArchLibrary,
+  type Override,
   removeDir,
   ROOT,
   runAsync,
@@ -50,8 +51,16 @@ describe("the module over http (JSR mode), served from 127.0.0.1", () => {
   const cachedLibrary = (name: string) =>
     `${cacheDir(name)}/perfmmap/${version}/${folder}/libperfmmap.so`;
 
-  /** Deno's flags for the remote path; `net: false` leaves out --allow-net. */
-  function flags(cache: string, options: { net?: boolean; read?: string[] } = {}): string[] {
+  /**
+   * Deno's flags for the remote path; `net: false` leaves out --allow-net,
+   * `all: true` gives every permission (Deno asks for --allow-all to write
+   * below /sys).
+   */
+  function flags(
+    cache: string,
+    options: { net?: boolean; read?: string[]; all?: boolean } = {},
+  ): string[] {
+    if (options.all === true) return ["--no-prompt", "--allow-all"];
     const host = server!.host;
     const read = [cache, "/lib", ...(options.read ?? [])].join(",");
     return [
@@ -80,7 +89,7 @@ describe("the module over http (JSR mode), served from 127.0.0.1", () => {
   async function load(
     script: "release" | "checkout",
     cache: string,
-    options: { net?: boolean; read?: string[]; env?: Record<string, string> } = {},
+    options: { net?: boolean; read?: string[]; env?: Record<string, string>; all?: boolean } = {},
   ): Promise<{ outcome: Record<string, unknown>; requests: string[] }> {
     await ready();
     const mark = server!.log.length;
@@ -168,6 +177,8 @@ describe("the module over http (JSR mode), served from 127.0.0.1", () => {
           ),
         );
         assert.match(String(outcome.hint), /PERFMMAP_LIB/);
+        assert.match(String(outcome.hint), /retry/);
+        assert.doesNotMatch(String(outcome.hint), /--allow-/, "the flags were given");
         assert.ok(requests.includes(libraryRequest));
         assert.ok(!existsSync(cachedLibrary("b")), "nothing cached");
         assert.deepEqual(leftovers(cacheDir("b")), []);
@@ -247,9 +258,98 @@ describe("the module over http (JSR mode), served from 127.0.0.1", () => {
         const { outcome } = await load("release", cacheDir("f"));
         assert.equal(outcome.code, "LIBRARY_DOWNLOAD_FAILED", JSON.stringify(outcome));
         assert.match(String(outcome.message), /HTTP 404/);
+        assert.match(String(outcome.hint), /HTTP 404.*retry, or check the network/);
+        assertNoFlagHint(outcome);
       } finally {
         server!.overrides.delete(libraryRequest);
       }
+    },
+  );
+
+  /** Serves `override` for the library while `body` runs. */
+  async function withOverride<T>(override: Override, body: () => Promise<T>): Promise<T> {
+    await ready();
+    server!.overrides.set(libraryRequest, override);
+    try {
+      return await body();
+    } finally {
+      server!.overrides.delete(libraryRequest);
+    }
+  }
+
+  /** The hint of a failure that is not a missing permission: no Deno flags in it. */
+  function assertNoFlagHint(outcome: Record<string, unknown>): void {
+    assert.doesNotMatch(String(outcome.hint), /--allow-/, `the flags were given: ${outcome.hint}`);
+    assert.doesNotMatch(String(outcome.hint), /run Deno with/);
+  }
+
+  it(
+    "HTTP 500: LIBRARY_DOWNLOAD_FAILED with the status, and a hint to retry or check the network",
+    SLOW,
+    async () => {
+      const { outcome } = await withOverride(
+        { status: 500 },
+        () => load("release", cacheDir("g")),
+      );
+      assert.equal(outcome.code, "LIBRARY_DOWNLOAD_FAILED", JSON.stringify(outcome));
+      assert.match(String(outcome.message), /HTTP 500 Internal Server Error/);
+      assert.match(String(outcome.hint), /HTTP 500/);
+      assert.match(String(outcome.hint), /retry, or check the network/);
+      assertNoFlagHint(outcome);
+      assert.ok(!existsSync(cachedLibrary("g")), "nothing cached");
+    },
+  );
+
+  it(
+    "a body cut short: LIBRARY_DOWNLOAD_FAILED that says so, and nothing is cached",
+    SLOW,
+    async () => {
+      const good = readFileSync(`${staged()}/dist/jsr/native/${folder}/libperfmmap.so`);
+      const { outcome } = await withOverride(
+        { body: new Uint8Array(good), truncate: good.length >> 1 },
+        () => load("release", cacheDir("h")),
+      );
+      assert.equal(outcome.code, "LIBRARY_DOWNLOAD_FAILED", JSON.stringify(outcome));
+      assert.match(String(outcome.message), /was cut short/);
+      assert.match(String(outcome.hint), /broke off/);
+      assert.match(String(outcome.hint), /retry/);
+      assertNoFlagHint(outcome);
+      assert.ok(!existsSync(cachedLibrary("h")), "nothing cached");
+      assert.deepEqual(leftovers(cacheDir("h")), []);
+    },
+  );
+
+  it(
+    "a cache home that is a file: LIBRARY_CACHE_FAILED naming it, remove it or set XDG_CACHE_HOME",
+    SLOW,
+    async () => {
+      await ready();
+      const blocker = cacheDir("i");
+      writeFileSync(blocker, "a file, not a folder");
+      const { outcome } = await load("release", blocker);
+      assert.equal(outcome.code, "LIBRARY_CACHE_FAILED", JSON.stringify(outcome));
+      assert.match(String(outcome.message), /cannot (read|write) .*: Not a directory/);
+      assert.equal(
+        outcome.hint,
+        `remove the file ${blocker} (the cache needs a folder there), or set XDG_CACHE_HOME ` +
+          `to a writable folder, or set PERFMMAP_LIB to a local libperfmmap.so`,
+      );
+    },
+  );
+
+  it(
+    "a cache home that cannot be written: LIBRARY_CACHE_FAILED, set XDG_CACHE_HOME elsewhere",
+    SLOW,
+    async () => {
+      // Nobody, root included, makes folders in sysfs (EPERM).
+      const { outcome } = await load("release", "/sys", { all: true });
+      assert.equal(outcome.code, "LIBRARY_CACHE_FAILED", JSON.stringify(outcome));
+      assert.match(String(outcome.message), /cannot write \/sys\/perfmmap\//);
+      assert.match(
+        String(outcome.hint),
+        /^the cache folder \/sys\/perfmmap cannot be written here \(E[A-Z]+\): make it writable, or set XDG_CACHE_HOME to a writable folder/,
+      );
+      assertNoFlagHint(outcome);
     },
   );
 

@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { arch } from "node:process";
 import { Counter } from "../mod.ts";
 import { SimulatedCounter } from "../src/testing.ts";
-import { ERRNO } from "../src/_errno.ts";
+import { ERRNO, ERRNO_BY_NAME } from "../src/_errno.ts";
 import { exclusions, resolveOptions } from "../src/_options.ts";
 import { parseEvent } from "../src/event.ts";
 import { native } from "../src/ffi/native.ts";
@@ -94,6 +94,11 @@ describe("errno tables match the kernel's numbers", () => {
     assert.notEqual(archUsesGenericErrnos(), false, "this arch's asm/errno.h is not asm-generic's");
     // Kernel-internal codes (include/linux/errno.h) that ioctls can leak.
     const internal = new Map([["ERESTARTSYS", 512], ["ENOTSUPP", 524]]);
+    // Both directions: a number given twice would hide one name from ERRNO.
+    assert.equal(ERRNO.size, ERRNO_BY_NAME.size, "two names share a number in src/_errno.ts");
+    for (const [name, number] of ERRNO_BY_NAME) {
+      assert.equal(ERRNO.get(number)?.[0], name, `${name} (${number}) does not map back to itself`);
+    }
     let checked = 0;
     for (const [number, [name]] of ERRNO) {
       const expected: number | undefined = kernel.get(name) ?? internal.get(name);
@@ -118,7 +123,7 @@ describe("errno tables match the kernel's numbers", () => {
   it("every entry node:os knows has node:os's number", () => {
     const known = constants.errno as Record<string, number>;
     let checked = 0;
-    for (const [number, [name]] of ERRNO) {
+    for (const [name, number] of ERRNO_BY_NAME) {
       if (known[name] === undefined) continue;
       assert.equal(
         number,

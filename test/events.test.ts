@@ -232,7 +232,7 @@ describe("listEvents", () => {
 describe("probe", () => {
   it("reports this machine", () => {
     const info = probe();
-    assert.ok(info.runtime === "deno" || info.runtime === "bun");
+    assert.ok(["deno", "bun", "node"].includes(info.runtime), info.runtime);
     assert.equal(info.abiVersion, 1);
     assert.equal(info.sysname, "Linux");
     assert.ok(info.arch === "x86_64" || info.arch === "aarch64", info.arch);

@@ -39,8 +39,11 @@ interface Outcome {
  */
 function drop(which: string): Outcome {
   const isDeno = "Deno" in globalThis;
+  const isNode = !isDeno && !("Bun" in globalThis);
   const args = isDeno
     ? ["run", "--no-prompt", "-A", "--v8-flags=--expose-gc", FIXTURE, which]
+    : isNode
+    ? ["--expose-gc", "--disable-warning=ExperimentalWarning", FIXTURE, which]
     : [FIXTURE, which];
   let status: number | null;
   let stdout: string;

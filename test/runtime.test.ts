@@ -5,7 +5,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
 import process from "node:process";
 import { probe } from "../mod.ts";
 
@@ -19,11 +18,6 @@ interface Outcome {
   message?: string;
   hint?: string;
   [key: string]: unknown;
-}
-
-function runtimeBinary(name: "deno" | "bun"): string {
-  const local = `${ROOT}node_modules/.bin/${name}`;
-  return existsSync(local) ? local : name;
 }
 
 /**
@@ -137,36 +131,5 @@ describe("runtimes and permissions", () => {
     }
   });
 
-  // The arm64 QEMU guest carries Deno and Bun but no Node. Spawning "node"
-  // cannot tell: Deno's child_process runs `node` as Deno itself, and a
-  // runtime may put a `node` shim on PATH. So find a binary on PATH and ask
-  // it: a real Node has neither a Deno nor a Bun global.
-  const nodeBinary = (process.env.PATH ?? "").split(":").filter((dir) => dir !== "")
-    .map((dir) => `${dir}/node`).find((path) => existsSync(path));
-  const nodeIsReal = nodeBinary !== undefined &&
-    spawnSync(nodeBinary, ["-p", "typeof Deno + typeof Bun"], { encoding: "utf8" }).stdout
-        ?.trim() === "undefinedundefined";
-  const noNode = !nodeIsReal &&
-    (nodeBinary === undefined
-      ? "no node binary on PATH (the arm64 guest has none)"
-      : `${nodeBinary} is not Node (a Deno or Bun shim)`);
-  if (noNode) console.log(`SKIP reason: Node gives UNSUPPORTED_RUNTIME: ${noNode}`);
-  it("Node gives UNSUPPORTED_RUNTIME, naming Deno and Bun", { skip: noNode }, () => {
-    const bundle = spawnSync(runtimeBinary("deno"), ["bundle", "--quiet", `${ROOT}mod.ts`], {
-      encoding: "utf8",
-      cwd: ROOT,
-    });
-    assert.equal(bundle.status, 0, bundle.stderr);
-    const script = `${bundle.stdout}
-try { Counter.open("task-clock"); console.log(JSON.stringify({ ok: true })); }
-catch (e) { console.log(JSON.stringify({ ok: false, code: e.code, message: e.message })); }`;
-    const node = spawnSync(nodeBinary!, ["--input-type=module", "-"], {
-      input: script,
-      encoding: "utf8",
-    });
-    assert.equal(node.status, 0, node.stderr);
-    const outcome = JSON.parse(node.stdout.trim());
-    assert.equal(outcome.code, "UNSUPPORTED_RUNTIME");
-    assert.match(outcome.message, /Deno and Bun/);
-  });
+  // Node (the pinned Node 26, and an older Node): test/node.test.ts.
 });

@@ -9,6 +9,7 @@ import { Counter, Group, type PerfRecord, type SampleRecord, type TaskRecord } f
 import { native } from "../src/ffi/native.ts";
 import { openWithBun } from "../src/ffi/bun.ts";
 import { openWithDeno } from "../src/ffi/deno.ts";
+import { openWithNode } from "../src/ffi/node.ts";
 import { busy, expectPerfError, QEMU_TIER, threadCpuNs } from "./_helpers.ts";
 import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
@@ -652,7 +653,11 @@ describe("sampling: side-band records", () => {
     const directory = mkdtempSync(join(tmpdir(), "perfmmap-mmap-"));
     const copy = join(directory, "libperfmmap-copy.so");
     copyFileSync(n.path, copy);
-    const library = n.runtime === "deno" ? openWithDeno(copy) : openWithBun(copy);
+    const library = n.runtime === "deno"
+      ? openWithDeno(copy)
+      : n.runtime === "node"
+      ? openWithNode(copy)
+      : openWithBun(copy);
     try {
       assert.equal(library.symbols.pm_noop(), 0);
       const records = clock.drain();

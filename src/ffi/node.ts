@@ -180,19 +180,23 @@ export interface NodeRefusal {
  * Whether this Node can load the core: new enough, and `node:ffi` enabled.
  *
  * @param version `process.versions.node`.
+ * @param hasFfi Whether `node:ffi` loads in this process.
  * @returns `undefined` when it can, else why not.
  */
-export function nodeRefusal(version: string): NodeRefusal | undefined {
+export function nodeRefusal(
+  version: string,
+  hasFfi: () => boolean = () => loadNodeFfi() !== undefined,
+): NodeRefusal | undefined {
   if (!versionAtLeast(version, NODE_MIN_VERSION)) {
     return {
       code: "UNSUPPORTED_RUNTIME",
       message:
         `perfmmap runs on Deno and Bun, and on Node ${NODE_MIN_VERSION} or newer through node:ffi; this is Node ${version}`,
       hint:
-        `upgrade to Node ${NODE_FFI_DEFAULT_VERSION} or newer (node:ffi is on by default there), or run the script with \`deno run --allow-ffi\` or with \`bun\``,
+        `upgrade to Node ${NODE_FFI_DEFAULT_VERSION} or newer (node:ffi is on by default from there; ${NODE_MIN_VERSION} needs --experimental-ffi), or run the script with \`deno run --allow-ffi\` or with \`bun\``,
     };
   }
-  if (loadNodeFfi() !== undefined) return undefined;
+  if (hasFfi()) return undefined;
   const byDefault = versionAtLeast(version, NODE_FFI_DEFAULT_VERSION);
   return {
     code: "FFI_NOT_ALLOWED",

@@ -25,7 +25,6 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 stryker_home="${STRYKER_HOME:-$HOME/.cache/perfmmap-mutate/stryker}"
 stryker_version="9.5.1"
-mutate="${STRYKER_MUTATE:-src/_options.ts:100-170,src/_options.ts:335-362,src/testing.ts}"
 limit_s="${STRYKER_LIMIT_S:-2400}"
 deno_flags="-A --no-check"
 # errors.test.ts covers option validation; contract.test.ts's "modifiers win"
@@ -35,12 +34,12 @@ deno_flags="-A --no-check"
 # loaded machine, and every mutant would pay it.
 tests="${STRYKER_TESTS:-}"
 if [[ -z "$tests" ]]; then
-  command="node_modules/.bin/deno test $deno_flags test/errors.test.ts"
-  command+=" && node_modules/.bin/deno test $deno_flags"
+  command="$root/node_modules/.bin/deno test $deno_flags test/errors.test.ts"
+  command+=" && $root/node_modules/.bin/deno test $deno_flags"
   command+=" --filter '/modifiers win|fallback default|simulated page|handles/'"
   command+=" test/contract.test.ts"
 else
-  command="node_modules/.bin/deno test $deno_flags $tests"
+  command="$root/node_modules/.bin/deno test $deno_flags $tests"
 fi
 
 if [[ ! -x "$stryker_home/node_modules/.bin/stryker" ]] ||
@@ -66,6 +65,19 @@ if [[ "${STRYKER_WORKTREE:-0}" == 1 ]]; then
 fi
 ln -s "$root/node_modules" "$copy/node_modules"
 (cd "$copy" && node_modules/.bin/deno run -A build.ts)
+
+# "file:first-last" of a top-level function: from its `export function name(`
+# line to the next line that is exactly `}` (line numbers move as the code
+# changes, so they are looked up on each run).
+function_range() {
+  awk -v sig="export function $2(" -v file="$1" '
+    index($0, sig) == 1 { start = NR }
+    start && !end && $0 == "}" { end = NR }
+    END { if (start && end) printf "%s:%d-%d", file, start, end }' "$copy/$1"
+}
+default_mutate="$(function_range src/_options.ts resolveOptions),$(function_range src/_options.ts exclusions)"
+default_mutate+=",$(function_range src/_options.ts mayRetryRestricted),src/testing.ts"
+mutate="${STRYKER_MUTATE:-$default_mutate}"
 
 mutate_json="$(printf '%s' "$mutate" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read().split(",")))')"
 command_json="$(printf '%s' "$command" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))')"

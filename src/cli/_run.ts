@@ -53,13 +53,13 @@ export interface RunResult {
 export class SpawnFailure extends Error {
   /** The errno name, such as "E2BIG". */
   readonly code: string;
-  /** 127 for "not found", 126 for anything else, as a shell exits. */
+  /** 127 for "not found", 126 for anything else, as bash and env(1) exit. */
   readonly exitCode: 126 | 127;
   constructor(code: string, message: string, cause: unknown) {
     super(message, { cause });
     this.name = "SpawnFailure";
     this.code = code;
-    this.exitCode = code === "ENOENT" || code === "ENOTDIR" ? 127 : 126;
+    this.exitCode = code === "ENOENT" ? 127 : 126;
   }
 }
 

@@ -18,6 +18,7 @@ import {
 import { envAllowed, envVar, runAllowed, runtimeName, stderrIsTerminal, writeAll } from "./_io.ts";
 import {
   describeError,
+  ERRNO_TEXT,
   inheritedFds,
   probeFds,
   RefusedEvent,
@@ -236,6 +237,20 @@ function isExecutableFile(path: string): boolean {
   }
 }
 
+/** Longer command names are cut in messages (the line stays readable). */
+const NAME_SHOWN_MAX = 256;
+
+/** The errno name when `path` cannot be stat'ed, else undefined. */
+function statError(path: string): string | undefined {
+  try {
+    statSync(path);
+    return undefined;
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    return typeof code === "string" ? code : "ENOENT";
+  }
+}
+
 function isDirectory(path: string): boolean {
   try {
     return statSync(path).isDirectory();
@@ -281,12 +296,18 @@ export function findLauncher(libraryPath: string): string {
  * without --allow-env); the launcher then reports it.
  */
 export function checkCommand(name: string): { code: 126 | 127; message: string } | undefined {
+  const shown = name.length > NAME_SHOWN_MAX ? `${name.slice(0, NAME_SHOWN_MAX)}…` : name;
   if (name.includes("/")) {
-    if (!existsSync(name)) return { code: 127, message: `${name}: No such file or directory` };
-    if (isDirectory(name)) return { code: 126, message: `${name}: Is a directory` };
+    const missing = statError(name);
+    if (missing !== undefined) {
+      // As bash and env(1): 127 when it is not there, 126 for anything else.
+      const code = missing === "ENOENT" ? 127 : 126;
+      return { code, message: `${shown}: ${ERRNO_TEXT[missing] ?? missing}` };
+    }
+    if (isDirectory(name)) return { code: 126, message: `${shown}: Is a directory` };
     return isExecutableFile(name)
       ? undefined
-      : { code: 126, message: `${name}: Permission denied` };
+      : { code: 126, message: `${shown}: Permission denied` };
   }
   const path = envVar("PATH");
   if (path === undefined) return undefined;
@@ -298,8 +319,8 @@ export function checkCommand(name: string): { code: 126 | 127; message: string }
     if (existsSync(candidate) && !isDirectory(candidate)) denied = true;
   }
   return denied
-    ? { code: 126, message: `${name}: Permission denied` }
-    : { code: 127, message: `${name}: command not found` };
+    ? { code: 126, message: `${shown}: Permission denied` }
+    : { code: 127, message: `${shown}: command not found` };
 }
 
 function emptyResult(name: string): EventResult {

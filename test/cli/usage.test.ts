@@ -139,6 +139,51 @@ describe("stat: bad input gives one line and a non-zero exit", () => {
       status: 126,
       message: /Permission denied/,
     },
+    // Hostile and odd input: each one line and a documented exit code.
+    { name: "an empty command", args: ["stat", "--", ""], status: 2, message: /missing command/ },
+    { name: "-- as the command", args: ["stat", "--", "--"], status: 127, message: /--: command/ },
+    { name: "-r -0", args: ["stat", "-r", "-0", "--", "true"], status: 2, message: /-r-XYZ/ },
+    { name: "-r=-0", args: ["stat", "-r=-0", "--", "true"], status: 2, message: /got "=-0"/ },
+    { name: "-r NaN", args: ["stat", "-r", "NaN", "--", "true"], status: 2, message: /"NaN"/ },
+    { name: "-r 1e9", args: ["stat", "-r", "1e9", "--", "true"], status: 2, message: /"1e9"/ },
+    {
+      name: "-r above the limit",
+      args: ["stat", "-r", "100001", "--", "true"],
+      status: 2,
+      message: /-r must be between 1 and 100000/,
+    },
+    {
+      name: "an escape sequence as an event",
+      args: ["stat", "-e", "\x1b[31m", "--", "true"],
+      status: 2,
+      message: /"\\x1b\[31m"/,
+    },
+    {
+      name: "an event with an empty modifier list",
+      args: ["stat", "-e", "task-clock:", "--", "true"],
+      status: 2,
+      message: /did you mean "task-clock"/,
+    },
+    { name: "-x ''", args: ["stat", "-x", "", "--", "true"], status: 2, message: /-x needs/ },
+    { name: "-o ''", args: ["stat", "-o", "", "--", "true"], status: 2, message: /-o needs/ },
+    {
+      name: "a path through a file (ENOTDIR, as bash)",
+      args: ["stat", "--", "/etc/passwd/x"],
+      status: 126,
+      message: /^perfmmap stat: \/etc\/passwd\/x: Not a directory\n$/,
+    },
+    {
+      name: "a path too long (ENAMETOOLONG, as bash), cut in the message",
+      args: ["stat", "--", `/${"x".repeat(5000)}`],
+      status: 126,
+      message: /^perfmmap stat: \/x{255}…: File name too long\n$/,
+    },
+    {
+      name: "a very long command name",
+      args: ["stat", "--", "x".repeat(100_000)],
+      status: 127,
+      message: /command not found/,
+    },
   ];
   for (const c of cases) {
     it(`${c.name}: exit ${c.status}`, () => {

@@ -176,9 +176,10 @@ pub const Status = union(enum) {
     }
 };
 
-/// 127 for "not found", 126 for anything else that stops an exec, as shells do.
+/// 127 for "not found", 126 for anything else that stops an exec, as bash
+/// and env(1) exit (ENOTDIR too: a file where a folder of the path should be).
 pub fn exitForExec(e: linux.E) u8 {
-    return if (e == .NOENT or e == .NOTDIR) exit_not_found else exit_cannot_run;
+    return if (e == .NOENT) exit_not_found else exit_cannot_run;
 }
 
 /// A decimal fd from `control_fd_min` up, or null.

@@ -26,13 +26,16 @@ function work(): void {
  * against a lone task-clock counter read around the same work (a lone
  * counter has no group to lose it) and against the CPU time busy() burned:
  * busy() reads schedstat, which the kernel updates at ticks, so alone it is
- * good to about a tick, not to 10%.
+ * good to about a tick, not to 10%. A member that missed the enable counts
+ * nothing until the thread's next context switch, so it misses most of the
+ * busy() phase (down to 0.1 of the lone counter here); 0.8 leaves room for
+ * the rare window seen at 0.87 under a load of 13 on 2 cores.
  */
 function least(event: string, referenceNs: number): number {
   switch (event) {
     case "task-clock":
     case "cpu-clock":
-      return Math.max(referenceNs * 0.9, BUSY_MS * 1e6 * 0.5);
+      return Math.max(referenceNs * 0.8, BUSY_MS * 1e6 * 0.5);
     case "page-faults":
       return PAGES;
     case "context-switches":

@@ -1,4 +1,4 @@
-// The benchmark cases, one table for both runtimes.
+// The benchmark cases, one table for every runtime (Deno, Bun, Node).
 //
 // Every case gives two forms of the same operation:
 //   - `loop(n)`: n calls in a hand-written loop. Each case has its own loop
@@ -16,7 +16,7 @@ import { SimulatedCounter } from "../src/testing.ts";
 import { native } from "../src/ffi/native.ts";
 
 /** The runtime a case runs in. */
-export type Runtime = "deno" | "bun";
+export type Runtime = "deno" | "bun" | "node";
 
 /** One set-up case: the timed forms and how to release what setup opened. */
 export interface Prepared {
@@ -57,7 +57,7 @@ export const MITATA_EVENTS = [
   "cache-references",
 ] as const;
 
-const BOTH: readonly Runtime[] = ["deno", "bun"];
+const EVERY: readonly Runtime[] = ["deno", "bun", "node"];
 
 interface _Host {
   Bun?: { nanoseconds(): number };
@@ -84,7 +84,7 @@ export const CASES: readonly Case[] = [
   {
     id: "js_empty",
     label: "empty JS function (loop floor)",
-    runtimes: BOTH,
+    runtimes: EVERY,
     setup: () => {
       const empty = (): number => 0;
       return {
@@ -101,7 +101,7 @@ export const CASES: readonly Case[] = [
   {
     id: "ffi_noop",
     label: "no-op FFI call (pm_noop)",
-    runtimes: BOTH,
+    runtimes: EVERY,
     setup: () => {
       const noop = native().symbols.pm_noop;
       return {
@@ -118,7 +118,7 @@ export const CASES: readonly Case[] = [
   {
     id: "read_sim",
     label: "Counter.read() simulated userspace",
-    runtimes: BOTH,
+    runtimes: EVERY,
     setup: () => {
       const sim = simulated();
       return {
@@ -135,7 +135,7 @@ export const CASES: readonly Case[] = [
   {
     id: "read_bigint_sim",
     label: "Counter.readBigInt() simulated",
-    runtimes: BOTH,
+    runtimes: EVERY,
     setup: () => {
       const sim = simulated();
       return {
@@ -152,7 +152,7 @@ export const CASES: readonly Case[] = [
   {
     id: "read_detailed_sim",
     label: "Counter.readDetailed() simulated",
-    runtimes: BOTH,
+    runtimes: EVERY,
     setup: () => {
       const sim = simulated();
       return {
@@ -170,7 +170,7 @@ export const CASES: readonly Case[] = [
   {
     id: "read_syscall",
     label: "Counter.read() task-clock (syscall)",
-    runtimes: BOTH,
+    runtimes: EVERY,
     setup: () => {
       const clock = Counter.open("task-clock");
       return {
@@ -187,7 +187,7 @@ export const CASES: readonly Case[] = [
   {
     id: "read_4",
     label: "4 x Counter.read() (4 software events)",
-    runtimes: BOTH,
+    runtimes: EVERY,
     setup: () => {
       const opened: Counter[] = [];
       try {
@@ -213,7 +213,7 @@ export const CASES: readonly Case[] = [
   {
     id: "group_4",
     label: "Group.read() of the same 4 events",
-    runtimes: BOTH,
+    runtimes: EVERY,
     setup: () => {
       const group = Group.open([...SOFTWARE_EVENTS]);
       return {
@@ -230,7 +230,7 @@ export const CASES: readonly Case[] = [
   {
     id: "performance_now",
     label: "performance.now()",
-    runtimes: BOTH,
+    runtimes: EVERY,
     setup: () => ({
       loop: (n) => {
         let s = 0;
@@ -244,7 +244,7 @@ export const CASES: readonly Case[] = [
   {
     id: "hrtime_bigint",
     label: "process.hrtime.bigint()",
-    runtimes: ["bun"],
+    runtimes: ["bun", "node"],
     setup: () => {
       const clock = hrtime();
       return {
@@ -279,7 +279,7 @@ export const CASES: readonly Case[] = [
   {
     id: "pair_sim",
     label: "before/after pair, simulated counter",
-    runtimes: BOTH,
+    runtimes: EVERY,
     setup: () => {
       const sim = simulated();
       return {
@@ -304,7 +304,7 @@ export const CASES: readonly Case[] = [
   {
     id: "pair_task_clock",
     label: "before/after pair, task-clock (syscall)",
-    runtimes: BOTH,
+    runtimes: EVERY,
     setup: () => {
       const clock = Counter.open("task-clock");
       return {
@@ -329,7 +329,7 @@ export const CASES: readonly Case[] = [
   {
     id: "pair_hw_perfmmap",
     label: `before/after pair, perfmmap, ${MITATA_EVENTS.length} hw events`,
-    runtimes: BOTH,
+    runtimes: EVERY,
     setup: () => {
       const opened: Counter[] = [];
       try {

@@ -1,4 +1,4 @@
-// One benchmark process, started by run.ts in Deno or in Bun. Prints one
+// One benchmark process, started by run.ts in Deno, Bun or Node. Prints one
 // JSON line (the last line of stdout) and nothing else on stdout.
 //
 //   <runtime> bench/_worker.ts sample [--rounds N] [--sample-us N] [--warmup N]
@@ -6,7 +6,7 @@
 //   <runtime> bench/_worker.ts memory [--reads N] [--trials N]
 //
 // Deno needs --allow-ffi --allow-env --allow-read --allow-sys, and for
-// `memory` also --v8-flags=--expose-gc.
+// `memory` also --v8-flags=--expose-gc; Node needs --expose-gc for `memory`.
 
 import process from "node:process";
 import { CASES, prepareAll, type Runtime } from "./_cases.ts";
@@ -75,10 +75,16 @@ interface _HeapStats {
   heapStats(): { heapSize: number };
 }
 
+interface _NodeProcess {
+  versions: { node: string };
+  memoryUsage(): { heapUsed: number };
+}
+
 const host = globalThis as unknown as {
   Deno?: _DenoGlobal;
   Bun?: _BunGlobal;
   gc?: () => void;
+  process?: _NodeProcess;
 };
 
 async function runtime(): Promise<_Runtime> {
@@ -95,7 +101,20 @@ async function runtime(): Promise<_Runtime> {
     };
   }
   const deno = host.Deno;
-  if (deno === undefined) throw new Error("run this under Deno or Bun");
+  const node = host.process;
+  if (deno === undefined && node?.versions?.node !== undefined) {
+    return {
+      name: "node",
+      version: node.versions.node,
+      gc: () => {
+        if (host.gc === undefined) throw new Error("run Node with --expose-gc");
+        host.gc();
+      },
+      heapUsed: () => node.memoryUsage().heapUsed,
+      method: "gc() x3 (--expose-gc), then process.memoryUsage().heapUsed",
+    };
+  }
+  if (deno === undefined) throw new Error("run this under Deno, Bun or Node");
   return {
     name: "deno",
     version: deno.version.deno,

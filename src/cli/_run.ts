@@ -354,19 +354,24 @@ type StdioEntry = "inherit" | "ignore" | "pipe" | number;
 
 /**
  * The `stdio` array for the launcher: 0-2 inherited, each of `passed` at its
- * own number, nothing in the gaps, and the control socket ("pipe") right
- * above the highest, so it never takes an fd the command should get.
+ * own number, nothing in the gaps, and the control socket ("pipe") on the
+ * lowest number from 3 up that is not passed, so that it never takes an fd
+ * the command should get and stays below the fd limit (a caller's fd 1023
+ * under a limit of 1024 leaves no room above it).
  */
 export function launcherStdio(passed: readonly number[]): {
   stdio: StdioEntry[];
   controlFd: number;
 } {
-  const highest = passed.reduce((a, b) => Math.max(a, b), 2);
-  const stdio: StdioEntry[] = ["inherit", "inherit", "inherit"];
   const wanted = new Set(passed);
-  for (let fd = 3; fd <= highest; fd++) stdio.push(wanted.has(fd) ? fd : "ignore");
-  stdio.push("pipe");
-  return { stdio, controlFd: highest + 1 };
+  let controlFd = 3;
+  while (wanted.has(controlFd)) controlFd++;
+  const highest = passed.reduce((a, b) => Math.max(a, b), controlFd);
+  const stdio: StdioEntry[] = ["inherit", "inherit", "inherit"];
+  for (let fd = 3; fd <= highest; fd++) {
+    stdio.push(fd === controlFd ? "pipe" : wanted.has(fd) ? fd : "ignore");
+  }
+  return { stdio, controlFd };
 }
 
 /** How the launcher said the command ended. */

@@ -17,6 +17,7 @@ import {
 import { tmpdir } from "node:os";
 import process from "node:process";
 import { checkCommand, stat } from "../../src/cli/stat.ts";
+import { launcherStdio } from "../../src/cli/_run.ts";
 import { CliError } from "../../src/cli/_errors.ts";
 import { DENO_FLAGS, oneLine, runCli, runCliWithFds } from "./_helpers.ts";
 
@@ -72,7 +73,7 @@ describe("stat at its edges", () => {
     const three = openSync(`${dir}/three`, "r");
     const five = openSync(`${dir}/five`, "r");
     try {
-      // fd 6 would be the control socket (right above the highest passed fd).
+      // fd 4, the gap, is where the launcher's control socket goes: never in the command.
       const script = "cat <&3; cat <&5; [ -e /proc/$$/fd/4 ] && echo fd4; " +
         "[ -e /proc/$$/fd/6 ] && echo fd6; exit 0";
       const r = await runCliWithFds(
@@ -86,6 +87,18 @@ describe("stat at its edges", () => {
       closeSync(three);
       closeSync(five);
     }
+  });
+
+  it("the control socket takes the lowest fd the caller did not give, never one of theirs", () => {
+    assert.deepEqual(launcherStdio([]), {
+      stdio: ["inherit", "inherit", "inherit", "pipe"],
+      controlFd: 3,
+    });
+    assert.deepEqual(launcherStdio([3, 5]).controlFd, 4);
+    assert.deepEqual(launcherStdio([3, 5]).stdio, ["inherit", "inherit", "inherit", 3, "pipe", 5]);
+    // Not above the highest: a caller's fd 1023 under `ulimit -n 1024` leaves no room there.
+    assert.equal(launcherStdio([3, 4, 1023]).controlFd, 5);
+    assert.equal(launcherStdio([3, 4, 1023]).stdio.length, 1024);
   });
 
   it("a script without #! runs with /bin/sh, as a shell and perf stat run it", () => {

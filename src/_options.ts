@@ -226,6 +226,7 @@ export function resolveOptions(
   options: unknown,
   defaults: { userspace: UserspaceMode },
 ): ResolvedOptions {
+  // Only undefined means "not given", for every option: null is refused.
   const raw = options === undefined ? {} : options;
   if (!isPlainObject(raw)) throw bad(op, `options must be an object, got ${describe(raw)}`);
   const own = ownRecord({ op }, "options", raw);
@@ -239,7 +240,7 @@ export function resolveOptions(
   if (pid === -1 && cpu === -1) {
     throw bad(op, "pid -1 (every process) needs a cpu >= 0; pid 0 with cpu -1 counts this thread");
   }
-  const exclude = ownRecord({ op }, "option exclude", own.exclude ?? {});
+  const exclude = ownRecord({ op }, "option exclude", own.exclude === undefined ? {} : own.exclude);
   for (const [key, value] of Object.entries(exclude)) {
     if (!EXCLUDE_KEYS.has(key)) {
       throw bad(op, `unknown exclude key ${quote(key)} (known: kernel, hv, user, idle)`);
@@ -248,7 +249,7 @@ export function resolveOptions(
       throw bad(op, `exclude.${key} must be a boolean, got ${describe(value)}`);
     }
   }
-  const userspace = own.userspace ?? defaults.userspace;
+  const userspace = own.userspace === undefined ? defaults.userspace : own.userspace;
   if (userspace !== "auto" && userspace !== "require" && userspace !== "off") {
     throw bad(
       op,
@@ -340,7 +341,7 @@ function resolveRate(op: string, sample: unknown): { period: number; freq: boole
 }
 
 function resolveSampleType(op: string, value: unknown): number {
-  const given = value ?? SAMPLE_TYPE_DEFAULT;
+  const given = value === undefined ? SAMPLE_TYPE_DEFAULT : value;
   if (!isArray(given)) {
     throw bad(op, `option sampleType must be an array of field names, got ${describe(given)}`);
   }

@@ -83,7 +83,7 @@ export function resolveAccess(
   length: unknown,
   elementBytes: number | undefined,
 ): { access: WatchAccess; length: WatchLength } {
-  const resolvedAccess = access ?? "w";
+  const resolvedAccess = access === undefined ? "w" : access;
   if (typeof resolvedAccess !== "string" || !Object.hasOwn(BP_TYPE, resolvedAccess)) {
     throw fail(
       "INVALID_OPTION",
@@ -91,7 +91,7 @@ export function resolveAccess(
     );
   }
   const x = resolvedAccess === "x";
-  const resolvedLength = length ?? (x ? 8 : elementBytes);
+  const resolvedLength = length === undefined ? (x ? 8 : elementBytes) : length;
   if (resolvedLength === undefined) {
     throw fail(
       "INVALID_OPTION",

@@ -488,10 +488,22 @@ function isArray(value: unknown): boolean {
  * Resolves an event to its `perf_event_attr` type and config words without
  * opening it. PMU events read the PMU's `format/` and `events/` in sysfs.
  *
+ * The syntax is perf's (tools/perf/util/parse-events.l): names are
+ * case-sensitive (`TASK-CLOCK` is not `task-clock`), a modifier is given once
+ * (`:uu` is refused), PMU modifiers follow the slash (`cpu/event=1/u`, not
+ * `/:u`), and perf's own shorthands open (`LLC` is `LLC-loads`, `pmu//` has
+ * config 0, a term without a value is 1). One deliberate difference: perf's
+ * lexer silently drops characters it has no rule for, so perf opens
+ * `software/config= 1/` and `task-clock:`; perfmmap refuses a space, a
+ * control character or an empty modifier list, and its hint shows the
+ * spelling perf would have read. Strings longer than 4096 characters are
+ * refused before any work.
+ *
  * @param event A string in perf's syntax or an {@link EventObject}.
  * @returns The resolved {@link EventSpec}.
  * @throws {PerfError} `INVALID_EVENT`, `UNKNOWN_EVENT`, `UNKNOWN_PMU`,
- * `UNKNOWN_TERM` or `VALUE_OUT_OF_RANGE`.
+ * `UNKNOWN_TERM` or `VALUE_OUT_OF_RANGE`; the errno (e.g. `EMFILE`) when
+ * sysfs cannot be read.
  *
  * @example Resolving names
  * ```ts

@@ -110,7 +110,7 @@ export function listEvents(options?: ListEventsOptions): EventListing[] {
 /** The options, read from own properties only and checked. */
 function listOptions(options: unknown): { filter: string | undefined; check: boolean } {
   const context = { op: "list" };
-  const own = ownRecord(context, "options", options ?? {});
+  const own = ownRecord(context, "options", options === undefined ? {} : options);
   for (const key of Object.keys(own)) {
     if (key !== "check" && key !== "filter") {
       throw new PerfError("INVALID_OPTION", `unknown option ${quote(key)} (known: check, filter)`, {

@@ -172,7 +172,7 @@ function hasHypervisorFlag(): boolean | null {
  * ```
  */
 export function probe(events?: readonly string[]): ProbeResult {
-  const names = probeNames(events ?? PROBE_EVENTS);
+  const names = probeNames(events === undefined ? PROBE_EVENTS : events);
   const n = native();
   const system = uname();
   const privilege = privileges();

@@ -118,7 +118,11 @@ export class SimulatedCounter extends Counter {
    * ```
    */
   static create(options?: SimulatedOptions): SimulatedCounter {
-    const own = ownRecord({ op: "open", event: "simulated" }, "options", options ?? {});
+    const own = ownRecord(
+      { op: "open", event: "simulated" },
+      "options",
+      options === undefined ? {} : options,
+    );
     for (const key of Object.keys(own)) {
       if (key !== "userspace" && key !== "fallback") {
         throw new PerfError(
@@ -128,7 +132,7 @@ export class SimulatedCounter extends Counter {
         );
       }
     }
-    const mode = own.userspace ?? "auto";
+    const mode = own.userspace === undefined ? "auto" : own.userspace;
     if (mode !== "auto" && mode !== "require" && mode !== "off") {
       throw new PerfError(
         "INVALID_OPTION",
@@ -136,7 +140,7 @@ export class SimulatedCounter extends Counter {
         { op: "open", event: "simulated" },
       );
     }
-    const fallback = own.fallback ?? true;
+    const fallback = own.fallback === undefined ? true : own.fallback;
     if (typeof fallback !== "boolean") {
       throw new PerfError(
         "INVALID_OPTION",

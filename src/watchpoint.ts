@@ -85,9 +85,10 @@ const TOTAL_TIMES = READ_FORMAT.TOTAL_TIME_ENABLED | READ_FORMAT.TOTAL_TIME_RUNN
 function splitOptions(
   options: unknown,
 ): { watch: { access?: unknown; length?: unknown }; rest: Record<string, unknown> } {
-  if (options === undefined) return { watch: {}, rest: {} };
-  // Own properties only: a polluted Object.prototype sets no option.
-  const own = ownRecord({ op: "open", event: "watchpoint" }, "options", options);
+  // Own properties only: a polluted Object.prototype sets no option (the
+  // copy has no prototype, and access and length are always set on `watch`).
+  const given = options === undefined ? {} : options;
+  const own = ownRecord({ op: "open", event: "watchpoint" }, "options", given);
   const { access, length, ...rest } = own;
   for (const key of NOT_FOR_WATCHPOINTS) {
     if (Object.hasOwn(rest, key)) {

@@ -577,6 +577,79 @@ describe("Watchpoint: checks before the kernel", () => {
     assert.equal(perfFds(), before);
   });
 
+  it("a buffer detached after Watchpoint.event: DETACHED_BUFFER at Group.open, no fd", () => {
+    const transfers: [string, (buffer: ArrayBuffer) => void][] = [
+      ["structuredClone transfer", (b) => void structuredClone(b, { transfer: [b] })],
+      [
+        "ArrayBuffer.transfer()",
+        (b) => void (b as unknown as { transfer(): ArrayBuffer }).transfer(),
+      ],
+    ];
+    for (const [how, detach] of transfers) {
+      const array = new Float64Array(new ArrayBuffer(32));
+      const buffer = new ArrayBuffer(16);
+      const view = new DataView(new ArrayBuffer(16));
+      const events = [
+        Watchpoint.event({ array, index: 1 }),
+        Watchpoint.event({ buffer, byteOffset: 8 }, { length: 8 }),
+        Watchpoint.event({ buffer: view, byteOffset: 0 }, { length: 4 }),
+      ];
+      detach(array.buffer as ArrayBuffer);
+      detach(buffer);
+      detach(view.buffer as ArrayBuffer);
+      const before = perfFds();
+      const held = Watchpoint.held();
+      for (const event of events) {
+        const error = expectPerfError(() => Group.open([event]), "DETACHED_BUFFER");
+        assert.match(error.message, /detached/, how);
+        // A detached member anywhere in the group: nothing stays open.
+        const live = new Float64Array(2);
+        expectPerfError(
+          () => Group.open([Watchpoint.event({ array: live, index: 0 }), event]),
+          "DETACHED_BUFFER",
+        );
+      }
+      assert.equal(perfFds(), before, how);
+      assert.equal(Watchpoint.held(), held, how);
+    }
+  });
+
+  it("a resizable buffer shrunk below the watched bytes: VALUE_OUT_OF_RANGE at Group.open", () => {
+    const Resizable = ArrayBuffer as unknown as new (
+      length: number,
+      options: { maxByteLength: number },
+    ) => ArrayBuffer & { resize(length: number): void };
+    const buffer = new Resizable(64, { maxByteLength: 64 });
+    const event = Watchpoint.event({ buffer, byteOffset: 56 }, { length: 8 });
+    buffer.resize(8);
+    const before = perfFds();
+    expectPerfError(() => Group.open([event]), "VALUE_OUT_OF_RANGE");
+    assert.equal(perfFds(), before);
+  });
+
+  it("targets and options are read from own properties only", () => {
+    const proto = Object.prototype as Record<string, unknown>;
+    const before = perfFds();
+    try {
+      proto.address = 0x1000n;
+      proto.access = "x";
+      proto.length = 1;
+      const data = new Float64Array(4);
+      // Without the pollution this target is fine; with it read through the
+      // chain it would be "array and address", or an "x" breakpoint of 1 byte.
+      using w = Watchpoint.open({ array: data, index: 0 });
+      assert.equal(w.access, "w");
+      assert.equal(w.length, 8);
+      const event = Watchpoint.event({ array: data, index: 1 }, {});
+      assert.equal(event.access, "w");
+    } finally {
+      delete proto.address;
+      delete proto.access;
+      delete proto.length;
+    }
+    assert.equal(perfFds(), before);
+  });
+
   it("a kernel address with exclude.kernel: the kernel's EINVAL, with the rules in the hint", () => {
     const error = expectPerfError(
       () =>

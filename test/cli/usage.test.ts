@@ -222,7 +222,7 @@ describe("stat: bad input gives one line and a non-zero exit", () => {
 });
 
 describe("Deno permissions", () => {
-  const deno = (globalThis as { Bun?: unknown }).Bun === undefined;
+  const deno = "Deno" in globalThis;
   it(
     "stat without --allow-env says which flag to add, in one line",
     { skip: deno ? false : "Deno only" },

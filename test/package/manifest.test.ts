@@ -21,15 +21,16 @@ describe("manifests", () => {
     );
   });
 
-  it("package.json states linux x64/arm64, Deno and Bun, and types for every export", () => {
+  it("package.json states linux x64/arm64, Deno, Bun and Node 26, and types for every export", () => {
     const npm = manifest("package.json");
     assert.equal(npm.name, "perfmmap");
     assert.deepEqual(npm.os, ["linux"]);
     assert.deepEqual(npm.cpu, ["x64", "arm64"]);
     const engines = npm.engines as Record<string, string>;
     assert.ok(engines.deno && engines.bun, JSON.stringify(engines));
-    assert.equal(engines.node, undefined, "Node is not supported, so no node engine is claimed");
-    assert.match(String(npm.description), /not Node/);
+    // node:ffi with its fast-call path (src/ffi/node.ts: NODE_MIN_VERSION).
+    assert.equal(engines.node, ">=26.4.0");
+    assert.match(String(npm.description), /Deno, Bun and Node 26/);
     const exports = npm.exports as Record<string, unknown>;
     for (const entry of [".", "./testing", "./cli"]) {
       const target = exports[entry] as { types?: string; default?: string };

@@ -194,7 +194,7 @@ export function benchCounters(options: BenchCountersOptions = {}): void {
 }
 
 function install(): void {
-  const deno = (globalThis as { Deno?: DenoLike }).Deno;
+  const deno = (globalThis as unknown as { Deno?: DenoLike }).Deno;
   if (deno === undefined || typeof deno.bench !== "function") return;
   const original = deno.bench;
   deno.bench = function bench(this: unknown, ...args: unknown[]): unknown {
@@ -202,7 +202,7 @@ function install(): void {
     if (registered !== undefined) cases.push(registered);
     return original.apply(this, args);
   };
-  globalThis.addEventListener("unload", () => {
+  (globalThis as unknown as EventTarget).addEventListener("unload", () => {
     const text = report();
     if (text !== "") console.log(`\n${text}`);
   });

@@ -22,6 +22,7 @@ import { RING_INFO } from "./ffi/symbols.ts";
 import { nativeFailure } from "./_fail.ts";
 import { PerfError } from "./errors.ts";
 import { sysctl } from "./_sysfs.ts";
+import { ownRecord } from "./_options.ts";
 import { type DecodeTally, newTally, RecordDecoder, type RecordLayout } from "./_records.ts";
 import type { PerfRecord, RecordsOptions, RingStats } from "./sampling.ts";
 
@@ -69,20 +70,21 @@ function recordsOptions(
   event: string,
 ): { signal: AbortSignal | undefined; slice: number } {
   if (options === undefined) return { signal: undefined, slice: WAIT_SLICE_MS };
-  if (typeof options !== "object" || options === null || Array.isArray(options)) {
-    throw badOption(`options must be an object, got ${describe(options)}`, event);
-  }
-  for (const key of Object.keys(options)) {
+  // Own properties only, each read once; throwing getters and revoked
+  // Proxies become INVALID_OPTION with their cause.
+  const given = ownRecord({ op: "records", event }, "records() options", options);
+  for (const key of Object.keys(given)) {
     if (!(RECORDS_KEYS as readonly string[]).includes(key)) {
       throw badOption(`unknown option "${key}" (known: ${RECORDS_KEYS.join(", ")})`, event);
     }
   }
-  const own = (key: string) => Object.hasOwn(options, key) ? Reflect.get(options, key) : undefined;
+  // Only undefined means "not given"; null is a wrong value, as everywhere.
+  const own = (key: string) => given[key];
   const signal = own("signal");
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw badOption(`option signal must be an AbortSignal, got ${describe(signal)}`, event);
   }
-  const slice = own("maxWaitMs") ?? WAIT_SLICE_MS;
+  const slice = own("maxWaitMs") === undefined ? WAIT_SLICE_MS : own("maxWaitMs");
   if (typeof slice !== "number" || !Number.isInteger(slice) || slice < 1 || slice > WAIT_MAX_MS) {
     throw badOption(
       `option maxWaitMs must be an integer from 1 to ${WAIT_MAX_MS}, got ${describe(slice)}`,

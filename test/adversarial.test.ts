@@ -841,19 +841,7 @@ interface AsyncRow {
   name: string;
   code: string;
   run: () => Promise<unknown>;
-  /** Why the row is skipped for now: the file that still has to follow the contract. */
-  pending?: string;
 }
-
-// src/_ring.ts reads records() options itself: a throwing getter or a revoked
-// Proxy escapes as a raw error there, and null is taken as "not given".
-const RECORDS_PENDING =
-  "src/_ring.ts recordsOptions does not yet read through ownRecord (raw error for throwing getters and revoked Proxies; null taken as absent)";
-const RECORDS_PENDING_ROWS = new Set([
-  "maxWaitMs: null",
-  "with a getter that throws",
-  "a revoked Proxy",
-]);
 
 function asyncRows(): AsyncRow[] {
   const rows: AsyncRow[] = [];
@@ -861,7 +849,6 @@ function asyncRows(): AsyncRow[] {
     rows.push({
       name: `Counter.records ${name}`,
       code,
-      pending: RECORDS_PENDING_ROWS.has(name) ? RECORDS_PENDING : undefined,
       run: async () => {
         using c = Counter.open("cpu-clock", { sample: { period: 1e6 } });
         const iterator = c.records(options() as undefined);
@@ -979,14 +966,14 @@ function check(
 
 describe("adversarial inputs", () => {
   const rows = adversarialRows();
-  const pending = asyncRows();
+  const asyncTable = asyncRows();
 
-  it(`the table has ${rows.length + pending.length} rows`, () => {
+  it(`the table has ${rows.length + asyncTable.length} rows`, () => {
     // The first use loads the library and reads sysfs: not part of any row's time.
     Counter.open("task-clock").close();
     listEvents({ check: false });
-    assert.ok(rows.length + pending.length >= 400, `${rows.length + pending.length} rows`);
-    console.log(`adversarial table: ${rows.length} synchronous + ${pending.length} async rows`);
+    assert.ok(rows.length + asyncTable.length >= 400, `${rows.length + asyncTable.length} rows`);
+    console.log(`adversarial table: ${rows.length} synchronous + ${asyncTable.length} async rows`);
   });
 
   for (const row of rows) {
@@ -1003,9 +990,8 @@ describe("adversarial inputs", () => {
     });
   }
 
-  for (const row of pending) {
-    if (row.pending !== undefined) console.log(`SKIP reason: ${row.name}: ${row.pending}`);
-    it(`${row.name} -> ${row.code}`, { skip: row.pending ?? false }, async () => {
+  for (const row of asyncTable) {
+    it(`${row.name} -> ${row.code}`, async () => {
       const before = footprint();
       let caught: unknown;
       const start = performance.now();

@@ -32,7 +32,7 @@ describe("manifests", () => {
     assert.equal(engines.node, ">=26.4.0");
     assert.match(String(npm.description), /Deno, Bun and Node 26/);
     const exports = npm.exports as Record<string, unknown>;
-    for (const entry of [".", "./testing", "./cli"]) {
+    for (const entry of [".", "./testing", "./mitata", "./deno-bench", "./cli"]) {
       const target = exports[entry] as { types?: string; default?: string };
       assert.match(target.types ?? "", /\.d\.ts$/, entry);
       assert.match(target.default ?? "", /\.js$/, entry);
@@ -48,7 +48,13 @@ describe("manifests", () => {
   it("deno.json names the JSR package, its exports, and publishes the libraries", () => {
     const jsr = manifest("deno.json");
     assert.equal(jsr.name, "@perfmmap/perfmmap");
-    assert.deepEqual(Object.keys(jsr.exports as object), [".", "./testing", "./cli"]);
+    assert.deepEqual(Object.keys(jsr.exports as object), [
+      ".",
+      "./testing",
+      "./mitata",
+      "./deno-bench",
+      "./cli",
+    ]);
     const include = (jsr.publish as { include: string[] }).include;
     for (const entry of ["mod.ts", "cli.ts", "src/", "README.md", "LICENSE", "native/"]) {
       assert.ok(include.includes(entry), entry);

@@ -255,7 +255,9 @@ function stageJsr(root: string, tree: string, manifest: Json, checksums: string)
 function stageNpm(root: string, jsrTree: string, tree: string, manifest: Json): void {
   const config = {
     compilerOptions: {
-      target: "ESNext",
+      // ES2022 lowers `using`, so a Node too old for the API still parses the
+      // module and gets UNSUPPORTED_RUNTIME instead of a SyntaxError.
+      target: "ES2022",
       module: "ESNext",
       moduleResolution: "bundler",
       rewriteRelativeImportExtensions: true,

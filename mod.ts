@@ -110,6 +110,7 @@ export {
   type CroppedT,
   LEAK_T_THRESHOLD,
   LEAK_TEST_EVENTS,
+  type LeakCase,
   type LeakClasses,
   leakTest,
   type LeakTestOptions,

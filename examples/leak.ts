@@ -1,7 +1,9 @@
 // Is a byte comparison constant-time? An early-exit comparison against one
 // that looks at every byte, each tested with leakTest():
 //   deno run --allow-ffi examples/leak.ts     or     bun examples/leak.ts
-import { leakTest, type LeakTestResult } from "../mod.ts";
+// or one case at a time from the command line:
+//   bun cli.ts leak examples/leak.ts earlyExitCase
+import { type LeakCase, leakTest, type LeakTestResult } from "../mod.ts";
 
 const secret = new Uint8Array(1024).fill(0x5a);
 
@@ -33,6 +35,11 @@ export const classes = {
   },
   b: randomBytes,
 };
+
+/** `perfmmap leak examples/leak.ts earlyExitCase` */
+export const earlyExitCase: LeakCase<Uint8Array> = { fn: earlyExit, classes };
+/** `perfmmap leak examples/leak.ts constantTimeCase` */
+export const constantTimeCase: LeakCase<Uint8Array> = { fn: constantTime, classes };
 
 function show(name: string, r: LeakTestResult): void {
   console.log(`${name}: ${r.verdict} — ${r.reason}`);

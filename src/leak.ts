@@ -68,6 +68,19 @@ export interface LeakTestOptions<T> {
   seed?: number;
 }
 
+/**
+ * A test case for `perfmmap leak <module> <export>`: a module exports one
+ * (or a function that returns one), and the CLI runs {@link leakTest} on it.
+ */
+export interface LeakCase<T> {
+  /** The function under test. */
+  fn: (input: T) => unknown;
+  /** The two input classes. */
+  classes: LeakClasses<T>;
+  /** Other options of {@link leakTest}; the command line's flags win. */
+  options?: Omit<LeakTestOptions<T>, "classes">;
+}
+
 /** Welch's t on the samples cropped above one percentile. */
 export interface CroppedT {
   /** Samples above this percentile of the pooled data were dropped. */

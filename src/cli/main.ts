@@ -1,5 +1,5 @@
 /**
- * The `perfmmap` command line: `doctor`, `list` and `stat`.
+ * The `perfmmap` command line: `doctor`, `list`, `stat` and `leak`.
  *
  * @module
  */
@@ -9,6 +9,7 @@ import { EXIT_USAGE, UsageError } from "./_args.ts";
 import { CliError, EXIT_FAILURE } from "./_errors.ts";
 import { envVar, writeAll } from "./_io.ts";
 import { doctor } from "./doctor.ts";
+import { leak } from "./leak.ts";
 import { list } from "./list.ts";
 import { stat } from "./stat.ts";
 
@@ -24,6 +25,7 @@ Commands:
   doctor   what this machine allows for counting, and how to fix what it does not
   list     the events, and whether each one opens here
   stat     count a command from its exec to its exit, like \`perf stat\`
+  leak     does a function's cost depend on a secret? (a timing-leak test)
 
 Run \`perfmmap <command> --help\` for a command's options.`;
 
@@ -31,6 +33,7 @@ const COMMANDS: Record<string, (args: string[]) => number | Promise<number>> = {
   doctor,
   list,
   stat,
+  leak,
 };
 
 function oneLine(text: string): string {
@@ -57,7 +60,7 @@ export async function main(args: string[]): Promise<number> {
       const what = command.startsWith("-")
         ? `unknown option '${command}'`
         : `unknown command '${command}'`;
-      throw new UsageError(`${what}; the commands are doctor, list and stat`);
+      throw new UsageError(`${what}; the commands are doctor, list, stat and leak`);
     }
     return await run(rest);
   } catch (error) {

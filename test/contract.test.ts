@@ -15,11 +15,13 @@ import { arch } from "node:process";
 import { Counter } from "../mod.ts";
 import { SimulatedCounter } from "../src/testing.ts";
 import { ERRNO, ERRNO_BY_NAME } from "../src/_errno.ts";
-import { exclusions, resolveOptions } from "../src/_options.ts";
+import { exclusions, mayRetryRestricted, resolveOptions } from "../src/_options.ts";
+import { privileges } from "../src/_sysfs.ts";
 import { parseEvent } from "../src/event.ts";
 import { native } from "../src/ffi/native.ts";
 import { CORE_CODES, OPEN_FLAGS } from "../src/ffi/symbols.ts";
 import { expectPerfError, sleepSync } from "./_helpers.ts";
+import type { SimulatedField } from "../src/testing.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const CAP_BIT0_IS_DEPRECATED = 1 << 1;
@@ -345,6 +347,187 @@ describe("the fallback default", () => {
     const reading = sim.readDetailed();
     assert.equal(reading.source, "syscall");
     assert.equal(reading.value, 31);
+  });
+});
+
+describe("option resolution: defaults, and the option each error names", () => {
+  const AUTO = { userspace: "auto" as const };
+
+  it("resolves every default", () => {
+    const { sampling, ...rest } = resolveOptions("open", {}, AUTO);
+    assert.equal(sampling, undefined);
+    assert.deepEqual({ ...rest, exclude: { ...rest.exclude } }, {
+      pid: 0,
+      cpu: -1,
+      exclude: {},
+      inherit: false,
+      pinned: false,
+      exclusive: false,
+      enabled: true,
+      userspace: "auto",
+      fallback: true,
+      enableOnExec: false,
+    });
+    assert.equal(resolveOptions("open", {}, { userspace: "off" }).userspace, "off");
+  });
+
+  it("pid -1 needs a cpu: accepted with cpu 0, refused with cpu -1", () => {
+    assert.deepEqual(
+      [
+        resolveOptions("open", { pid: -1, cpu: 0 }, AUTO).pid,
+        resolveOptions("open", { pid: 5 }, AUTO).cpu,
+      ],
+      [-1, -1],
+    );
+    const error = expectPerfError(
+      () => resolveOptions("open", { pid: -1 }, AUTO),
+      "INVALID_OPTION",
+    );
+    assert.equal(error.op, "open");
+  });
+
+  it("a bad value's error names the option, with the op", () => {
+    const cases: [Record<string, unknown> | unknown, RegExp][] = [
+      [{ inherit: 1 }, /inherit/],
+      [{ pinned: 1 }, /pinned/],
+      [{ exclusive: 1 }, /exclusive/],
+      [{ enabled: 1 }, /enabled/],
+      [{ fallback: 1 }, /fallback/],
+      [{ enableOnExec: 1 }, /enableOnExec/],
+      [{ pid: 1.5 }, /pid/],
+      [{ cpu: "0" }, /cpu/],
+      [{ exclude: 1 }, /exclude/],
+      [{ nope: 1 }, /known: pid, cpu, /],
+      [7, /options must be an object/],
+    ];
+    for (const [options, message] of cases) {
+      const error = expectPerfError(() => resolveOptions("open", options, AUTO), "INVALID_OPTION");
+      assert.match(error.message, message);
+      assert.equal(error.op, "open", `op of ${message}`);
+    }
+  });
+
+  it("exclusions: nothing by default; every modifier decides its own bit", () => {
+    const defaults = resolveOptions("open", {}, AUTO);
+    const none = { user: false, kernel: false, hv: false, idle: false, host: false, guest: false };
+    assert.deepEqual(exclusions(defaults, parseEvent("task-clock"), false), none);
+    assert.deepEqual(exclusions(defaults, parseEvent("task-clock"), true), {
+      ...none,
+      kernel: true,
+      hv: true,
+    });
+    const everything = resolveOptions("open", {
+      exclude: { user: false, kernel: false, hv: false, idle: false },
+    }, AUTO);
+    assert.deepEqual(exclusions(everything, parseEvent("task-clock:u"), false), {
+      ...none,
+      kernel: true,
+      hv: true,
+    });
+    assert.deepEqual(exclusions(everything, parseEvent("task-clock:k"), false), {
+      ...none,
+      user: true,
+      hv: true,
+    });
+    assert.deepEqual(exclusions(everything, parseEvent("task-clock:IGH"), false), {
+      ...none,
+      idle: true,
+      host: true,
+      guest: true,
+    });
+    const allOut = resolveOptions("open", { exclude: { user: true, hv: true, idle: true } }, AUTO);
+    assert.deepEqual(exclusions(allOut, parseEvent("task-clock"), false), {
+      ...none,
+      user: true,
+      hv: true,
+      idle: true,
+    });
+  });
+
+  it("the restricted default follows this process's privileges", () => {
+    const restricted = privileges().kernelAllowed === false;
+    const defaults = resolveOptions("open", {}, AUTO);
+    assert.equal(exclusions(defaults, parseEvent("task-clock")).kernel, restricted);
+    assert.equal(mayRetryRestricted(defaults, parseEvent("task-clock")), !restricted);
+    assert.equal(mayRetryRestricted(defaults, parseEvent("task-clock:u")), false, ":u decides");
+    for (const kernel of [false, true]) {
+      const options = resolveOptions("open", { exclude: { kernel } }, AUTO);
+      assert.equal(
+        mayRetryRestricted(options, parseEvent("task-clock")),
+        false,
+        `exclude.kernel ${kernel}`,
+      );
+    }
+  });
+
+  it("context-switches with default options counts the sleeps where the kernel may be counted", (t) => {
+    if (privileges().kernelAllowed === false) {
+      t.skip("this process may not count kernel mode: the default excludes it, as perf does");
+      return;
+    }
+    using switches = Counter.open("context-switches");
+    const before = switches.read();
+    for (let i = 0; i < 5; i++) sleepSync(2);
+    assert.ok(switches.read() - before >= 5, `grew ${switches.read() - before}, expected >= 5`);
+  });
+});
+
+describe("simulated counter input: codes, ops and names", () => {
+  it("create: each mode and fallback value is accepted; anything else is named", () => {
+    for (const userspace of ["auto", "require", "off"] as const) {
+      for (const fallback of [true, false]) {
+        SimulatedCounter.create({ userspace, fallback }).close();
+      }
+    }
+    const cases: [unknown, RegExp][] = [
+      [{ nope: 1 }, /"nope".*known: userspace, fallback/],
+      [{ userspace: "fast" }, /userspace must be "auto", "require" or "off"/],
+      [{ fallback: 1 }, /fallback must be a boolean/],
+      [7, /options/],
+    ];
+    for (const [options, message] of cases) {
+      const error = expectPerfError(
+        () => SimulatedCounter.create(options as { fallback: boolean }),
+        "INVALID_OPTION",
+      );
+      assert.match(error.message, message);
+      assert.deepEqual([error.op, error.event], ["open", "simulated"], `op/event of ${message}`);
+    }
+  });
+
+  it("set: unknown fields, non-integers and values past 64 bits are refused and named", () => {
+    using sim = SimulatedCounter.create();
+    assert.deepEqual([sim.event.name, sim.event.kind], ["simulated", "simulated"]);
+    const cases: [() => unknown, string, RegExp][] = [
+      [() => sim.set("nope" as SimulatedField, 1), "INVALID_OPTION", /"nope".*known: lock, index/],
+      [() => sim.set("lock", 1.5), "VALUE_OUT_OF_RANGE", /lock must be a safe integer/],
+      [
+        () => sim.set("lock", "1" as unknown as number),
+        "INVALID_OPTION",
+        /lock must be a number or a bigint/,
+      ],
+      [() => sim.set("register", 1n << 64n), "VALUE_OUT_OF_RANGE", /register must fit 64 bits/],
+      [() => sim.set("offset", -(1n << 63n) - 1n), "VALUE_OUT_OF_RANGE", /offset must fit 64 bits/],
+      [() => sim.configure(7 as unknown as Record<string, number>), "INVALID_OPTION", /fields/],
+    ];
+    for (const [call, code, message] of cases) {
+      const error = expectPerfError(call, code);
+      assert.match(error.message, message);
+      assert.equal(error.op, "sim_set", `op of ${message}`);
+      // The range error names no event today; where one is named it is this one.
+      if (error.event !== undefined) assert.equal(error.event, "simulated", `event of ${message}`);
+    }
+    sim.configure({ pmcWidth: 64, offset: -(1n << 63n), register: (1n << 64n) - 1n });
+    assert.equal(sim.readBigInt(), (1n << 63n) - 1n, "both 64-bit edges are accepted");
+    sim.configure({ pmcWidth: 48, offset: 5, register: undefined });
+    assert.equal(
+      sim.read(),
+      4,
+      "an undefined register is skipped: all ones is -1 at 48 bits",
+    );
+    sim.close();
+    const stale = expectPerfError(() => sim.set("lock", 0), "STALE_HANDLE");
+    assert.deepEqual([stale.op, stale.event], ["sim_set", "simulated"]);
   });
 });
 

@@ -72,50 +72,244 @@ export interface MitataCounters {
   _bmispred: MitataStat;
 }
 
-const N = MITATA_EVENTS.length;
-
-interface State {
-  group: Group;
-  before: Float64Array;
-  after: Float64Array;
-  min: Float64Array;
-  max: Float64Array;
-  total: Float64Array;
-  /** Samples in which the group was not on the PMU at all. */
-  uncounted: number;
-  samples: number;
+/** A provider of mitata's counters interface: the five functions mitata calls. */
+export interface MitataProvider {
+  /** Opens the events; throws (after printing the reason once) when one cannot be counted. */
+  init(): void;
+  /** Reads the counters at the start of a sample. */
+  before(): void;
+  /** Reads them at the end of a sample and adds its deltas. */
+  after(): void;
+  /** The counts per call since the last translate. */
+  translate(batch?: number, samples?: number): MitataCountersPartial;
+  /** Closes the events. */
+  deinit(): void;
 }
 
-let state: State | undefined;
-let reported = false;
+/**
+ * What a provider made by {@link mitataCounters} with fewer events returns:
+ * a group whose events were not chosen is `null`, as `@mitata/counters`
+ * gives it for events it cannot open.
+ */
+export interface MitataCountersPartial {
+  /** CPU cycles, when chosen. */
+  cycles: MitataStat | null;
+  /** Instructions retired, when chosen. */
+  instructions: MitataStat | null;
+  /** Cache references and misses, when both are chosen. */
+  cache: (MitataStat & { misses: MitataStat }) | null;
+  /** Branches and mispredictions, when both are chosen. */
+  branches: (MitataStat & { mispredicted: MitataStat }) | null;
+  /** Branch mispredictions, when chosen. */
+  _bmispred: MitataStat | null;
+}
+
+class Provider implements MitataProvider {
+  readonly #events: readonly string[];
+  #group: Group | undefined;
+  #before: Float64Array;
+  #after: Float64Array;
+  #min: Float64Array;
+  #max: Float64Array;
+  #total: Float64Array;
+  #samples = 0;
+  /** Samples in which the group was not on the PMU at all. */
+  #uncounted = 0;
+  #reported = false;
+
+  constructor(events: readonly string[]) {
+    this.#events = events;
+    const n = events.length;
+    this.#before = new Float64Array(n + 2);
+    this.#after = new Float64Array(n + 2);
+    this.#min = new Float64Array(n);
+    this.#max = new Float64Array(n);
+    this.#total = new Float64Array(n);
+    this.#clear();
+  }
+
+  #clear(): void {
+    this.#min.fill(Infinity);
+    this.#max.fill(-Infinity);
+    this.#total.fill(0);
+    this.#samples = 0;
+    this.#uncounted = 0;
+  }
+
+  /** Says once why there are no counter lines, then throws. */
+  #refuse(error: PerfError): never {
+    if (!this.#reported) {
+      this.#reported = true;
+      const hint = error.hint === undefined ? "" : ` (${error.hint})`;
+      console.error(
+        `perfmmap: mitata prints no hardware counters here: ${error.message.split("\nhint: ")[0]}` +
+          hint,
+      );
+    }
+    throw error;
+  }
+
+  init(): void {
+    // mitata calls init() once per benchmark and never deinit(): keep the group.
+    if (this.#group !== undefined) return;
+    let group: Group;
+    try {
+      group = Group.open(this.#events, { userspace: "auto" });
+    } catch (error) {
+      if (error instanceof PerfError) this.#refuse(error);
+      throw error;
+    }
+    // A group too large for the free counters opens but never runs (PAPI's
+    // check): refuse it here, where mitata still prints no lines, rather than
+    // hand mitata samples with nothing in them.
+    const first = group.read();
+    for (let i = 0, x = 0; i < 100_000; i++) x += i;
+    const again = group.read();
+    if (again.timeEnabled > first.timeEnabled && again.timeRunning === first.timeRunning) {
+      group.close();
+      this.#refuse(
+        new PerfError(
+          "NOT_COUNTED",
+          `the ${this.#events.length} events open but never run on the PMU together`,
+          {
+            op: "open",
+            hint:
+              "free the counters others hold (e.g. the NMI watchdog: sysctl kernel.nmi_watchdog=0)",
+          },
+        ),
+      );
+    }
+    this.#group = group;
+    this.#clear();
+  }
+
+  #opened(): Group {
+    if (this.#group === undefined) {
+      throw new PerfError("INVALID_OPTION", "call init() before reading counters", { op: "read" });
+    }
+    return this.#group;
+  }
+
+  before(): void {
+    readInto(this.#opened(), this.#before);
+  }
+
+  after(): void {
+    const after = this.#after;
+    const before = this.#before;
+    readInto(this.#opened(), after);
+    const n = this.#events.length;
+    const enabled = after[n] - before[n];
+    const running = after[n + 1] - before[n + 1];
+    if (running <= 0) {
+      this.#uncounted++;
+      return;
+    }
+    const scale = enabled > running ? enabled / running : 1;
+    for (let i = 0; i < n; i++) {
+      const delta = (after[i] - before[i]) * scale;
+      if (delta < this.#min[i]) this.#min[i] = delta;
+      if (delta > this.#max[i]) this.#max[i] = delta;
+      this.#total[i] += delta;
+    }
+    this.#samples++;
+  }
+
+  #stat(event: string, batch: number): MitataStat | null {
+    const i = this.#events.indexOf(event);
+    if (i < 0) return null;
+    return {
+      min: this.#min[i] / batch,
+      max: this.#max[i] / batch,
+      avg: this.#total[i] / batch / this.#samples,
+    };
+  }
+
+  translate(batch = 1, _samples = 1): MitataCountersPartial {
+    this.#opened();
+    if (this.#samples === 0) {
+      const error = new PerfError(
+        "NOT_COUNTED",
+        `the counters never ran on the PMU in ${this.#uncounted} sample(s)`,
+        { op: "read", hint: "count fewer events at once, or free counters others hold" },
+      );
+      this.#clear();
+      throw error;
+    }
+    const divisor = batch > 0 ? batch : 1;
+    const references = this.#stat("cache-references", divisor);
+    const misses = this.#stat("cache-misses", divisor);
+    const branches = this.#stat("branches", divisor);
+    const mispredicted = this.#stat("branch-misses", divisor);
+    const result: MitataCountersPartial = {
+      cycles: this.#stat("cycles", divisor),
+      instructions: this.#stat("instructions", divisor),
+      cache: references !== null && misses !== null ? { ...references, misses } : null,
+      branches: branches !== null && mispredicted !== null ? { ...branches, mispredicted } : null,
+      _bmispred: mispredicted,
+    };
+    this.#clear();
+    return result;
+  }
+
+  deinit(): void {
+    const group = this.#group;
+    this.#group = undefined;
+    group?.close();
+  }
+}
 
 function readInto(group: Group, out: Float64Array): void {
   const reading = group.read();
-  for (let i = 0; i < N; i++) out[i] = reading.values[i];
-  out[N] = reading.timeEnabled;
-  out[N + 1] = reading.timeRunning;
+  const n = reading.values.length;
+  for (let i = 0; i < n; i++) out[i] = reading.values[i];
+  out[n] = reading.timeEnabled;
+  out[n + 1] = reading.timeRunning;
 }
 
-function clear(s: State): void {
-  s.min.fill(Infinity);
-  s.max.fill(-Infinity);
-  s.total.fill(0);
-  s.samples = 0;
-  s.uncounted = 0;
-}
+const KNOWN = new Set(MITATA_EVENTS.map(([event]) => event));
 
-/** Says once per process why there are no counter lines, then throws. */
-function refuse(error: PerfError): never {
-  if (!reported) {
-    reported = true;
-    const hint = error.hint === undefined ? "" : ` (${error.hint})`;
-    console.error(
-      `perfmmap: mitata prints no hardware counters here: ${error.message.split("\nhint: ")[0]}` +
-        hint,
-    );
+/**
+ * A provider for mitata's `measure(fn, { $counters })` that counts only
+ * `events` (a subset of {@link MITATA_EVENTS}' names): `translate()` gives
+ * `null` for the groups whose events were not chosen. mitata's `run()`
+ * prints its Linux line only with all six, so the module's own functions
+ * (what `@mitata/counters` is replaced by) always count all six.
+ *
+ * @param events The events to count (default: all six).
+ * @returns A provider.
+ * @throws {PerfError} `INVALID_OPTION` for an event mitata has no field for.
+ *
+ * @example Cycles and instructions only
+ * ```ts
+ * import { mitataCounters } from "@perfmmap/perfmmap/mitata";
+ * import assert from "node:assert/strict";
+ *
+ * const counters = mitataCounters(["cycles", "instructions"]);
+ * assert.equal(typeof counters.init, "function");
+ * ```
+ */
+export function mitataCounters(
+  events: readonly string[] = MITATA_EVENTS.map(([event]) => event),
+): MitataProvider {
+  if (!Array.isArray(events) || events.length === 0) {
+    throw new PerfError("INVALID_OPTION", "events must be a non-empty array of event names", {
+      op: "open",
+    });
   }
-  throw error;
+  for (const event of events) {
+    if (!KNOWN.has(event)) {
+      throw new PerfError(
+        "INVALID_OPTION",
+        `mitata has no field for ${JSON.stringify(String(event))}`,
+        { op: "open", hint: `choose among ${[...KNOWN].join(", ")}` },
+      );
+    }
+  }
+  return new Provider([...events]);
 }
+
+const strict = new Provider(MITATA_EVENTS.map(([event]) => event));
 
 /**
  * Opens the six events as one group. Throws (after printing the reason
@@ -136,47 +330,7 @@ function refuse(error: PerfError): never {
  * ```
  */
 export function init(): void {
-  if (state !== undefined) return;
-  let group: Group;
-  try {
-    group = Group.open(MITATA_EVENTS.map(([event]) => event), { userspace: "auto" });
-  } catch (error) {
-    if (error instanceof PerfError) refuse(error);
-    throw error;
-  }
-  // A group too large for the free counters opens but never runs (PAPI's
-  // check): refuse it here, where mitata still prints no lines, rather than
-  // hand mitata samples with nothing in them.
-  const probe = group.read();
-  for (let i = 0, x = 0; i < 100_000; i++) x += i;
-  const again = group.read();
-  if (again.timeEnabled > probe.timeEnabled && again.timeRunning === probe.timeRunning) {
-    group.close();
-    refuse(
-      new PerfError("NOT_COUNTED", `the ${N} events open but never run on the PMU together`, {
-        op: "open",
-        hint: "free the counters others hold (e.g. the NMI watchdog: sysctl kernel.nmi_watchdog=0)",
-      }),
-    );
-  }
-  state = {
-    group,
-    before: new Float64Array(N + 2),
-    after: new Float64Array(N + 2),
-    min: new Float64Array(N),
-    max: new Float64Array(N),
-    total: new Float64Array(N),
-    uncounted: 0,
-    samples: 0,
-  };
-  clear(state);
-}
-
-function opened(): State {
-  if (state === undefined) {
-    throw new PerfError("INVALID_OPTION", "call init() before reading counters", { op: "read" });
-  }
-  return state;
+  strict.init();
 }
 
 /**
@@ -191,8 +345,7 @@ function opened(): State {
  * ```
  */
 export function before(): void {
-  const s = opened();
-  readInto(s.group, s.before);
+  strict.before();
 }
 
 /**
@@ -208,37 +361,14 @@ export function before(): void {
  * ```
  */
 export function after(): void {
-  const s = opened();
-  readInto(s.group, s.after);
-  const enabled = s.after[N] - s.before[N];
-  const running = s.after[N + 1] - s.before[N + 1];
-  if (running <= 0) {
-    s.uncounted++;
-    return;
-  }
-  const scale = enabled > running ? enabled / running : 1;
-  for (let i = 0; i < N; i++) {
-    const delta = (s.after[i] - s.before[i]) * scale;
-    if (delta < s.min[i]) s.min[i] = delta;
-    if (delta > s.max[i]) s.max[i] = delta;
-    s.total[i] += delta;
-  }
-  s.samples++;
-}
-
-function stat(s: State, i: number, batch: number): MitataStat {
-  return {
-    min: s.min[i] / batch,
-    max: s.max[i] / batch,
-    avg: s.total[i] / batch / s.samples,
-  };
+  strict.after();
 }
 
 /**
  * The counts per call since the last translate: `batch` calls per sample.
  *
  * @param batch Calls of the function per sample.
- * @param _samples mitata's sample count (the samples counted are used instead).
+ * @param samples mitata's sample count (the samples counted are used instead).
  * @returns The shape mitata prints.
  * @throws {PerfError} `NOT_COUNTED` when no sample was counted.
  *
@@ -248,28 +378,8 @@ function stat(s: State, i: number, batch: number): MitataStat {
  * console.log(typeof translate);
  * ```
  */
-export function translate(batch = 1, _samples = 1): MitataCounters {
-  const s = opened();
-  if (s.samples === 0) {
-    const error = new PerfError(
-      "NOT_COUNTED",
-      `the counters never ran on the PMU in ${s.uncounted} sample(s)`,
-      { op: "read", hint: "count fewer events at once, or free counters others hold" },
-    );
-    clear(s);
-    throw error;
-  }
-  const divisor = batch > 0 ? batch : 1;
-  const branchMisses = stat(s, 5, divisor);
-  const result: MitataCounters = {
-    cycles: stat(s, 0, divisor),
-    instructions: stat(s, 1, divisor),
-    cache: { ...stat(s, 2, divisor), misses: stat(s, 3, divisor) },
-    branches: { ...stat(s, 4, divisor), mispredicted: branchMisses },
-    _bmispred: branchMisses,
-  };
-  clear(s);
-  return result;
+export function translate(batch = 1, samples = 1): MitataCounters {
+  return strict.translate(batch, samples) as MitataCounters;
 }
 
 /**
@@ -284,7 +394,5 @@ export function translate(batch = 1, _samples = 1): MitataCounters {
  * ```
  */
 export function deinit(): void {
-  const s = state;
-  state = undefined;
-  s?.group.close();
+  strict.deinit();
 }

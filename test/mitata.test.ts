@@ -122,4 +122,27 @@ describe("mitata provider", () => {
     counters.deinit();
     assert.equal(perfFds(), fds);
   });
+
+  it("mitataCounters(events): a subset for measure(); bad events are INVALID_OPTION", () => {
+    for (const events of [[], ["task-clock"], ["cycles", 3]] as unknown[][]) {
+      assert.throws(
+        () => counters.mitataCounters(events as string[]),
+        (e) => e instanceof PerfError && e.code === "INVALID_OPTION",
+        JSON.stringify(events),
+      );
+    }
+    const partial = counters.mitataCounters(["cycles", "instructions"]);
+    if (hardwareSkip("cycles") === false) {
+      partial.init();
+      partial.before();
+      partial.after();
+      const result = partial.translate(1, 1);
+      assert.equal(result.cache, null);
+      assert.equal(result._bmispred, null);
+      assert.ok(result.instructions !== null && result.instructions.avg > 0);
+      partial.deinit();
+    } else {
+      assert.throws(() => partial.init(), (e) => e instanceof PerfError);
+    }
+  });
 });

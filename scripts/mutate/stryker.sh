@@ -27,16 +27,15 @@ stryker_home="${STRYKER_HOME:-$HOME/.cache/perfmmap-mutate/stryker}"
 stryker_version="9.5.1"
 limit_s="${STRYKER_LIMIT_S:-2400}"
 deno_flags="-A --no-check"
-# errors.test.ts covers option validation; contract.test.ts's "modifiers win"
-# and "fallback default" groups cover exclusions and defaults, and its
-# simulated-page group covers testing.ts. The exhaustion tests (here and in
-# userspace.test.ts) are left out: 49 000 sched_yield calls take 20 s on a
-# loaded machine, and every mutant would pay it.
+# errors.test.ts covers option validation; contract.test.ts covers the
+# defaults, exclusions and the simulated counter. Its "retry exhaustion"
+# group (and userspace.test.ts) is left out: 49 000 sched_yield calls take
+# 20 s on a loaded machine, and every mutant would pay it.
 tests="${STRYKER_TESTS:-}"
 if [[ -z "$tests" ]]; then
   command="$root/node_modules/.bin/deno test $deno_flags test/errors.test.ts"
   command+=" && $root/node_modules/.bin/deno test $deno_flags"
-  command+=" --filter '/modifiers win|fallback default|simulated page|handles/'"
+  command+=" --filter '/errno|simulated page|modifiers win|fallback default|option resolution|simulated counter input|handles/'"
   command+=" test/contract.test.ts"
 else
   command="$root/node_modules/.bin/deno test $deno_flags $tests"

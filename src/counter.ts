@@ -346,7 +346,9 @@ function openOnce(
     options.pid,
     options.cpu,
     group?.leader ?? -1,
-    modeFlags(options.userspace, options.fallback),
+    modeFlags(options.userspace, options.fallback) |
+      // The ring is mapped next, once: its first page is the metadata page.
+      (options.sampling === undefined ? 0 : OPEN_FLAGS.RING),
   );
 }
 

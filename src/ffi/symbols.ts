@@ -1,7 +1,7 @@
 /**
  * The one table of native symbols exported by `libperfmmap.so`.
  *
- * It mirrors `zig/ABI.md` (version 1) exactly: change both or neither. The
+ * It mirrors `zig/ABI.md` (version 2) exactly: change both or neither. The
  * shape is Deno's (`parameters`/`result`); the Bun adapter translates
  * `"buffer"` to `"ptr"`. Hot symbols take `i32` handles and return `f64` or
  * `i32`, never `u64`, so that no call creates a BigInt.
@@ -27,11 +27,11 @@ export interface SymbolDefinition {
 }
 
 /** ABI version this table describes (`pm_abi_version()`). */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 /** Every symbol of `libperfmmap.so`, with its C prototype. */
 export const SYMBOLS = {
-  // uint32_t pm_abi_version(void);  /* 1 */
+  // uint32_t pm_abi_version(void);  /* 2 */
   pm_abi_version: { parameters: [], result: "u32" },
   // int32_t pm_noop(void);  /* 0; the FFI floor for benchmarks */
   pm_noop: { parameters: [], result: "i32" },
@@ -50,7 +50,7 @@ export const SYMBOLS = {
       "i32", // int32_t pid
       "i32", // int32_t cpu
       "i32", // int32_t group: leader handle or -1
-      "u32", // uint32_t flags: bits 0-1 mode, 2 fallback, 3-5 PERF_FLAG_*
+      "u32", // uint32_t flags: bits 0-1 mode, 2 fallback, 3-5 PERF_FLAG_*, 6 ring
     ],
     result: "i32", // handle, or -code
   },
@@ -215,6 +215,8 @@ export const SYMBOLS = {
   },
   // int32_t pm_gettid(void);
   pm_gettid: { parameters: [], result: "i32" },
+  // int32_t pm_sweep(void);  /* closes the counters of ended threads */
+  pm_sweep: { parameters: [], result: "i32" /* how many, or -code */ },
 
   // int32_t pm_sim_open(uint32_t flags);
   pm_sim_open: {
@@ -311,6 +313,11 @@ export const OPEN_FLAGS = {
   FD_OUTPUT: 1 << 4,
   /** Bit 5: `PERF_FLAG_PID_CGROUP`. */
   PID_CGROUP: 1 << 5,
+  /**
+   * Bit 6: a ring follows (`pm_ring_map` or `pm_set_output`), so no 1-page
+   * metadata mapping now: the ring's first page serves the userspace read.
+   */
+  RING: 1 << 6,
 } as const;
 
 /** `pm_enable`/`pm_disable`/`pm_reset` flag bit 0: `PERF_IOC_FLAG_GROUP`. */
@@ -360,6 +367,7 @@ export const STATS = {
   LAST_ATTEMPTS: 4,
   LAST_YIELDS: 5,
   INDEX_ZERO_FALLBACKS: 6,
+  MAPPINGS: 7,
 } as const;
 
 /** Slots of `pm_ring_info`'s 128-byte output (f64). */

@@ -27,7 +27,12 @@ pub const open_flag_mode_mask = 0b11;
 pub const open_flag_fallback = 1 << 2;
 /// Bits 3..5 carry PERF_FLAG_FD_NO_GROUP, _FD_OUTPUT and _PID_CGROUP.
 const open_flag_kernel_shift = 3;
-const open_flags_known = 0b11_1111;
+/// A ring follows (pm_ring_map or pm_set_output): no metadata page now.
+/// Mapping 1 page, unmapping it and mapping 1 + 2^N pages made the kernel
+/// wait for an RCU grace period in the second mmap (7-15 ms per counter);
+/// the ring's first page is the metadata page, so one mmap serves both.
+pub const open_flag_ring = 1 << 6;
+const open_flags_known = 0b111_1111;
 
 /// config1 bits of the arm64 PMU: bit 0 asks for a 64-bit counter, bit 1 for
 /// userspace access (ARMPMU_EVT_64BIT, ARMPMU_EVT_RDPMC).
@@ -70,6 +75,11 @@ pub const Counter = struct {
     fast_page: ?*const Page = null,
     /// Data pages of the ring mapping; 0 while only the metadata page is mapped.
     ring_data_pages: u32 = 0,
+    /// Opened in mode require with a ring to follow: the require checks run
+    /// when the ring (and so the metadata page) is mapped.
+    require_at_ring: bool = false,
+    /// mmap calls that mapped this counter's pages (pm_stats slot 7).
+    mappings_made: u32 = 0,
     mode: Mode = .off,
     fallback: bool = false,
     /// Userspace reads are valid only in the task the counter measures.
@@ -87,6 +97,12 @@ pub const Counter = struct {
     group_position: u32 = 0,
     group_members_opened: u32 = 1,
     sim_state: sim.State = .{},
+    /// Serializes pm_ring_read: two consumers of one ring would copy the
+    /// same records and race on data_tail.
+    ring_lock: std.atomic.Mutex = .unlocked,
+    /// The handle of a closed counter whose slot is parked until its
+    /// readers leave (see handles.zig); 0 otherwise.
+    parked_handle: i32 = 0,
     stats: Stats = .{},
     ring_stats: RingStats = .{},
 
@@ -144,12 +160,14 @@ pub fn open(counter: *Counter, request: OpenRequest, failure: *Failure) Error!vo
         .leader_slot = request.leader_slot,
     };
     errdefer close(counter);
-    if (mode != .off) try mapMetadataPage(counter, mode, failure);
+    const ring_follows = request.flags & open_flag_ring != 0;
+    if (mode != .off and !ring_follows) try mapMetadataPage(counter, mode, failure);
     if (narrowable(counter)) try reopenNarrow(counter, &attr, request, failure);
     if (attr.read_format & attr_mod.PERF_FORMAT_GROUP != 0) {
         _ = try syscalls.ioctl(counter.fd, attr_mod.PERF_EVENT_IOC_ID, @intFromPtr(&counter.id), failure);
     }
-    if (mode == .require) try checkRequire(counter, failure);
+    counter.require_at_ring = mode == .require and ring_follows;
+    if (mode == .require and !ring_follows) try checkRequire(counter, failure);
     if (request.leader) |leader| {
         counter.group_position = leader.group_members_opened;
         leader.group_members_opened += 1;
@@ -244,9 +262,10 @@ fn mapMetadataPage(counter: *Counter, mode: Mode, failure: *Failure) Error!void 
     };
     counter.mapping = mapping;
     counter.mapping_bytes = bytes;
+    counter.mappings_made += 1;
 }
 
-fn checkRequire(counter: *Counter, failure: *Failure) Error!void {
+pub fn checkRequire(counter: *Counter, failure: *Failure) Error!void {
     assert(counter.mode == .require);
     if (!arch.reader.has_reader) return errno.fail(failure, errno.fromCode(.NO_ARCH_READER));
     const the_page = counter.page() orelse return errno.fail(failure, errno.fromCode(.NO_PAGE));

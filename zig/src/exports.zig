@@ -21,13 +21,20 @@ const arch = @import("arch.zig");
 const Counter = counter_mod.Counter;
 const Failure = errno.Failure;
 
-pub const abi_version = 1;
+pub const abi_version = 2;
 
 fn lookupFailure(err: handles.LookupError) Failure {
     return switch (err) {
         error.BadHandle => errno.fromCode(.BAD_HANDLE),
         error.StaleHandle => errno.fromCode(.STALE_HANDLE),
+        error.Busy => errno.fromErrno(.AGAIN),
     };
+}
+
+/// Takes the table lock and releases closed counters whose readers have left.
+fn lockTable() handles.ClaimError!void {
+    try handles.acquireLock();
+    handles.reapParked();
 }
 
 fn claimFailure(err: handles.ClaimError) Failure {
@@ -58,8 +65,9 @@ pub export fn pm_page_size() u32 {
 }
 
 pub export fn pm_open(attr_bytes: *[attr_mod.PERF_ATTR_SIZE_VER8]u8, pid: i32, cpu: i32, group: i32, flags: u32) i32 {
-    handles.acquireLock() catch |err| return claimFailure(err).result();
+    lockTable() catch |err| return claimFailure(err).result();
     defer handles.releaseLock();
+    handles.sweepOnThreadChange();
     var request: counter_mod.OpenRequest = .{
         .attr_bytes = attr_bytes,
         .pid = pid,
@@ -69,16 +77,24 @@ pub export fn pm_open(attr_bytes: *[attr_mod.PERF_ATTR_SIZE_VER8]u8, pid: i32, c
         .flags = flags,
     };
     if (group != -1) {
-        const leader = handles.lookup(group) catch |err| return lookupFailure(err).result();
+        const leader = handles.lookupLocked(group) catch |err| return lookupFailure(err).result();
         if (leader.simulated) return errno.fromErrno(.BADF).result();
         request.leader = leader;
         request.leader_slot = handles.slotOfCounter(leader);
     }
-    const reservation = handles.claim() catch |err| return claimFailure(err).result();
+    const reservation = claimSwept() catch |err| return claimFailure(err).result();
     var failure: Failure = undefined;
     counter_mod.open(reservation.counter, request, &failure) catch {
-        handles.unclaim(reservation);
-        return failure.result();
+        // Out of fds: the counters of ended threads may be what holds them.
+        const retry = failure == .errno and failure.errno == .MFILE and handles.sweep() > 0;
+        if (!retry) {
+            handles.unclaim(reservation);
+            return failure.result();
+        }
+        counter_mod.open(reservation.counter, request, &failure) catch {
+            handles.unclaim(reservation);
+            return failure.result();
+        };
     };
     handles.publish(reservation);
     reader.refreshFast(reservation.counter);
@@ -86,10 +102,28 @@ pub export fn pm_open(attr_bytes: *[attr_mod.PERF_ATTR_SIZE_VER8]u8, pid: i32, c
     return reservation.handle;
 }
 
-pub export fn pm_sim_open(flags: u32) i32 {
-    handles.acquireLock() catch |err| return claimFailure(err).result();
+/// A slot, after a sweep if the table is full. Caller holds the lock.
+fn claimSwept() handles.ClaimError!handles.Claim {
+    return handles.claim() catch |err| switch (err) {
+        error.TableFull => if (handles.sweep() > 0) handles.claim() else err,
+        else => err,
+    };
+}
+
+/// Closes the counters of threads that have ended (a terminated Worker's):
+/// how many, or -code. pm_open also does this when the opening thread
+/// changes, and before TABLE_FULL or EMFILE.
+pub export fn pm_sweep() i32 {
+    lockTable() catch |err| return claimFailure(err).result();
     defer handles.releaseLock();
-    const reservation = handles.claim() catch |err| return claimFailure(err).result();
+    return @intCast(handles.sweep());
+}
+
+pub export fn pm_sim_open(flags: u32) i32 {
+    lockTable() catch |err| return claimFailure(err).result();
+    defer handles.releaseLock();
+    handles.sweepOnThreadChange();
+    const reservation = claimSwept() catch |err| return claimFailure(err).result();
     var failure: Failure = undefined;
     counter_mod.openSimulated(reservation.counter, flags, &failure) catch {
         handles.unclaim(reservation);
@@ -101,17 +135,16 @@ pub export fn pm_sim_open(flags: u32) i32 {
 }
 
 pub export fn pm_close(h: i32) i32 {
-    handles.acquireLock() catch |err| return claimFailure(err).result();
+    lockTable() catch |err| return claimFailure(err).result();
     defer handles.releaseLock();
-    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
-    // Stale first, so a racing lookup never sees a half-closed counter as live.
-    handles.retire(counter);
-    counter_mod.close(counter);
+    const counter = handles.lookupLocked(h) catch |err| return lookupFailure(err).result();
+    handles.retireAndRelease(counter);
     return 0;
 }
 
 pub export fn pm_fd(h: i32) i32 {
-    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    const counter = handles.enter(h) catch |err| return lookupFailure(err).result();
+    defer handles.leave(counter);
     return counter.fd;
 }
 
@@ -150,8 +183,11 @@ fn noteEnabled(counter: *Counter, flags: u32, disabled: bool) void {
     }
 }
 
+/// Under the table lock: a group's enable/disable walks the table.
 fn toggle(h: i32, flags: u32, request: u32, disabled: bool) i32 {
-    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    lockTable() catch |err| return claimFailure(err).result();
+    defer handles.releaseLock();
+    const counter = handles.lookupLocked(h) catch |err| return lookupFailure(err).result();
     if (flags & ~@as(u32, attr_mod.PERF_IOC_FLAG_GROUP) != 0) return errno.fromErrno(.INVAL).result();
     if (!counter.simulated) {
         const result = ioctlResult(counter, request, flags);
@@ -170,7 +206,8 @@ pub export fn pm_disable(h: i32, flags: u32) i32 {
 }
 
 pub export fn pm_reset(h: i32, flags: u32) i32 {
-    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    const counter = handles.enter(h) catch |err| return lookupFailure(err).result();
+    defer handles.leave(counter);
     if (flags & ~@as(u32, attr_mod.PERF_IOC_FLAG_GROUP) != 0) return errno.fromErrno(.INVAL).result();
     if (counter.simulated) {
         // The simulated kernel zeroes the count: read() and register + offset.
@@ -183,45 +220,52 @@ pub export fn pm_reset(h: i32, flags: u32) i32 {
 }
 
 pub export fn pm_refresh(h: i32, count: i32) i32 {
-    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    const counter = handles.enter(h) catch |err| return lookupFailure(err).result();
+    defer handles.leave(counter);
     return ioctlResult(counter, attr_mod.PERF_EVENT_IOC_REFRESH, @as(u32, @bitCast(count)));
 }
 
 pub export fn pm_period(h: i32, lo: u32, hi: u32) i32 {
-    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    const counter = handles.enter(h) catch |err| return lookupFailure(err).result();
+    defer handles.leave(counter);
     const period: u64 = (@as(u64, hi) << 32) | lo;
     return ioctlResult(counter, attr_mod.PERF_EVENT_IOC_PERIOD, @intFromPtr(&period));
 }
 
 pub export fn pm_set_output(h: i32, target: i32) i32 {
-    handles.acquireLock() catch |err| return claimFailure(err).result();
+    lockTable() catch |err| return claimFailure(err).result();
     defer handles.releaseLock();
-    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    const counter = handles.lookupLocked(h) catch |err| return lookupFailure(err).result();
     var output: ?*const Counter = null;
     if (target != -1) {
-        const found = handles.lookup(target) catch |err| return lookupFailure(err).result();
+        const found = handles.lookupLocked(target) catch |err| return lookupFailure(err).result();
         if (found.simulated) return errno.fromErrno(.BADF).result();
         output = found;
     }
     var failure: Failure = undefined;
+    handles.suspendReaders(counter) catch return errno.fromErrno(.AGAIN).result();
+    defer handles.resumeReaders(counter);
     defer reader.refreshFast(counter);
     ring.setOutput(counter, output, &failure) catch return failure.result();
     return 0;
 }
 
 pub export fn pm_pause_output(h: i32, pause: u32) i32 {
-    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    const counter = handles.enter(h) catch |err| return lookupFailure(err).result();
+    defer handles.leave(counter);
     return ioctlResult(counter, attr_mod.PERF_EVENT_IOC_PAUSE_OUTPUT, pause);
 }
 
 pub export fn pm_modify_attributes(h: i32, attr_bytes: *[attr_mod.PERF_ATTR_SIZE_VER8]u8) i32 {
-    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    const counter = handles.enter(h) catch |err| return lookupFailure(err).result();
+    defer handles.leave(counter);
     var attr = attr_mod.fromBytes(attr_bytes);
     return ioctlResult(counter, attr_mod.PERF_EVENT_IOC_MODIFY_ATTRIBUTES, @intFromPtr(&attr));
 }
 
 pub export fn pm_id(h: i32, out: *[1]u64) i32 {
-    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    const counter = handles.enter(h) catch |err| return lookupFailure(err).result();
+    defer handles.leave(counter);
     var id: u64 = 0;
     const result = ioctlResult(counter, attr_mod.PERF_EVENT_IOC_ID, @intFromPtr(&id));
     if (result < 0) return result;
@@ -229,9 +273,27 @@ pub export fn pm_id(h: i32, out: *[1]u64) i32 {
     return 0;
 }
 
-/// The hot path: one handle check, then the seqlock or read().
+/// The hot path. The thread that opened the counter enters its slot with a
+/// plain store (handles.zig); any other thread, a stale handle or a counter
+/// being remapped take the out-of-line entry.
 pub export fn pm_read(h: i32) f64 {
-    const counter = handles.lookup(h) catch |err| return lookupFailure(err).resultFloat();
+    if (handles.isOwner(h)) {
+        if (handles.enterOwner(h)) |counter| {
+            defer handles.leaveOwner(counter);
+            return readCounter(counter);
+        } else |_| {}
+    }
+    return readShared(h);
+}
+
+noinline fn readShared(h: i32) f64 {
+    const counter = handles.enter(h) catch |err| return lookupFailure(err).resultFloat();
+    defer handles.leave(counter);
+    return readCounter(counter);
+}
+
+/// One fast attempt, then the policy. Caller is inside the counter's slot.
+inline fn readCounter(counter: *Counter) f64 {
     const attempts_done: u32 = switch (reader.readFast(counter)) {
         .value => |value| return countToFloat(value),
         .skipped => 0,
@@ -260,7 +322,8 @@ noinline fn readPolicy(counter: *Counter, attempts_done: u32) f64 {
 }
 
 pub export fn pm_read_detailed(h: i32, out: *[16]u64) i32 {
-    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    const counter = handles.enter(h) catch |err| return lookupFailure(err).result();
+    defer handles.leave(counter);
     var failure: Failure = undefined;
     const reading = reader.read(counter, true, 0, &failure) catch return failure.result();
     const floats: *[16]f64 = @ptrCast(out);
@@ -280,7 +343,8 @@ pub export fn pm_read_detailed(h: i32, out: *[16]u64) i32 {
 }
 
 pub export fn pm_read_values(h: i32, out: [*]u64, cap_slots: u32, exact: u32) i32 {
-    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    const counter = handles.enter(h) catch |err| return lookupFailure(err).result();
+    defer handles.leave(counter);
     if (exact > 1) return errno.fromErrno(.INVAL).result();
     var failure: Failure = undefined;
     if (counter.simulated) return valuesSimulated(counter, out[0..cap_slots], exact == 1);
@@ -320,7 +384,8 @@ fn valuesSimulated(counter: *Counter, slots: []u64, exact: bool) i32 {
 }
 
 pub export fn pm_page_info(h: i32, out: *[16]f64) i32 {
-    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    const counter = handles.enter(h) catch |err| return lookupFailure(err).result();
+    defer handles.leave(counter);
     out.* = @splat(0);
     out[10] = if (arch.reader.has_reader or counter.simulated) 1 else 0;
     out[12] = @floatFromInt(counter.config1_used);
@@ -347,7 +412,8 @@ pub export fn pm_page_info(h: i32, out: *[16]f64) i32 {
 }
 
 pub export fn pm_stats(h: i32, out: *[8]f64) i32 {
-    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    const counter = handles.enter(h) catch |err| return lookupFailure(err).result();
+    defer handles.leave(counter);
     const stats = &counter.stats;
     out.* = .{
         @floatFromInt(stats.reads_userspace),
@@ -357,26 +423,30 @@ pub export fn pm_stats(h: i32, out: *[8]f64) i32 {
         @floatFromInt(stats.last_attempts),
         @floatFromInt(stats.last_yields),
         @floatFromInt(stats.index_zero_fallbacks),
-        0,
+        @floatFromInt(counter.mappings_made),
     };
     return 0;
 }
 
 pub export fn pm_ring_map(h: i32, data_pages: u32) i32 {
-    handles.acquireLock() catch |err| return claimFailure(err).result();
+    lockTable() catch |err| return claimFailure(err).result();
     defer handles.releaseLock();
-    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    const counter = handles.lookupLocked(h) catch |err| return lookupFailure(err).result();
     var failure: Failure = undefined;
+    handles.suspendReaders(counter) catch return errno.fromErrno(.AGAIN).result();
+    defer handles.resumeReaders(counter);
     defer reader.refreshFast(counter);
     ring.map(counter, data_pages, &failure) catch return failure.result();
     return 0;
 }
 
 pub export fn pm_ring_unmap(h: i32) i32 {
-    handles.acquireLock() catch |err| return claimFailure(err).result();
+    lockTable() catch |err| return claimFailure(err).result();
     defer handles.releaseLock();
-    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    const counter = handles.lookupLocked(h) catch |err| return lookupFailure(err).result();
     var failure: Failure = undefined;
+    handles.suspendReaders(counter) catch return errno.fromErrno(.AGAIN).result();
+    defer handles.resumeReaders(counter);
     defer reader.refreshFast(counter);
     ring.unmap(counter, &failure) catch return failure.result();
     return 0;
@@ -385,16 +455,18 @@ pub export fn pm_ring_unmap(h: i32) i32 {
 /// Copies whole records into `out` (no FFI call per record): bytes copied,
 /// 0 when the ring is empty.
 pub export fn pm_ring_read(h: i32, out: [*]u8, cap: u32) i32 {
-    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    const counter = handles.enter(h) catch |err| return lookupFailure(err).result();
+    defer handles.leave(counter);
     if (cap > std.math.maxInt(i32)) return errno.fromErrno(.INVAL).result();
     var failure: Failure = undefined;
-    const bytes = ring.read(counter, out[0..cap], &failure) catch return failure.result();
+    const bytes = ring.readExclusive(counter, out[0..cap], &failure) catch return failure.result();
     assert(bytes <= cap);
     return @intCast(bytes);
 }
 
 pub export fn pm_ring_info(h: i32, out: *[16]f64) i32 {
-    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    const counter = handles.enter(h) catch |err| return lookupFailure(err).result();
+    defer handles.leave(counter);
     out.* = @splat(0);
     out[10] = @floatFromInt(system.pageSize());
     const view = ring.viewOf(counter) orelse return 0;
@@ -413,11 +485,21 @@ pub export fn pm_ring_info(h: i32, out: *[16]f64) i32 {
 }
 
 /// poll(2) on the counter's fd for at most `timeout_ms` (0..60 000).
+/// The wait runs on a duplicate of the fd, outside the slot: a close on
+/// another thread neither waits for it nor leaves it polling a reused fd.
 pub export fn pm_ring_poll(h: i32, timeout_ms: i32) i32 {
-    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
     var failure: Failure = undefined;
-    const revents = ring.poll(counter, timeout_ms, &failure) catch return failure.result();
+    const fd = pollTarget(h, timeout_ms, &failure) catch return failure.result();
+    defer syscalls.close(fd);
+    const revents = ring.poll(fd, timeout_ms, &failure) catch return failure.result();
     return @intCast(revents);
+}
+
+fn pollTarget(h: i32, timeout_ms: i32, failure: *Failure) errno.Error!i32 {
+    const counter = handles.enter(h) catch |err| return errno.fail(failure, lookupFailure(err));
+    defer handles.leave(counter);
+    try ring.checkPoll(counter, timeout_ms, failure);
+    return syscalls.dupCloexec(counter.fd, failure);
 }
 
 /// The same as pm_ring_poll under a second name, which the symbol table
@@ -432,7 +514,8 @@ pub export fn pm_gettid() i32 {
 }
 
 pub export fn pm_sim_set(h: i32, field: u32, lo: u32, hi: u32) i32 {
-    const counter = handles.lookup(h) catch |err| return lookupFailure(err).result();
+    const counter = handles.enter(h) catch |err| return lookupFailure(err).result();
+    defer handles.leave(counter);
     if (!counter.simulated) return errno.fromCode(.NOT_SIMULATED).result();
     const which = sim.fieldFromInt(field) orelse return errno.fromErrno(.INVAL).result();
     sim.set(counter.page().?, &counter.sim_state, which, (@as(u64, hi) << 32) | lo);

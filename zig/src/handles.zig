@@ -3,12 +3,48 @@
 //! A handle is a positive i32: bits 0..11 = slot (1..handles_max; slot 0 is
 //! never used), bits 12..30 = the slot's generation. Slots are handed out
 //! round-robin, so a slot is reused at most once every handles_max opens and
-//! a stale handle is caught by its generation, never by touching freed state.
+//! a stale handle is caught by its generation.
 //!
-//! Lookup is lock-free (one compare of the stored handle); open and close
-//! serialize on a small spin lock so two threads never claim one slot.
+//! Open, close, and everything that maps, unmaps or walks the table hold a
+//! small spin lock. Every other export enters the slot before it touches the
+//! counter and leaves it after, so that a close on another thread never
+//! unmaps a page or closes an fd under a reader:
+//! - a thread that is not the counter's owner (see below) counts itself in
+//!   `readers[slot]` with an atomic add, then checks the handle (seq_cst on
+//!   both sides, so the closer either sees the count or the reader sees the
+//!   retired handle);
+//! - the owner thread, the one that opened the counter and reads it in
+//!   pm_read's hot path, announces itself with a plain store of the handle
+//!   in `owner_reading[slot]` and no read-modify-write: the closer, when it
+//!   is another thread, issues membarrier(PRIVATE_EXPEDITED) after retiring
+//!   the handle, which puts a full barrier in every running thread of the
+//!   process (a thread not running has one from its context switch), so the
+//!   closer then sees the announcement or the reader sees the retired
+//!   handle. Threads are told apart by their thread pointer (the TCB address
+//!   in fs:0 / TPIDR_EL0), one load; without membarrier (an old kernel, a
+//!   seccomp filter) no counter has an owner and every reader counts itself.
+//! - pm_close retires the handle, waits (bounded) until no reader is inside
+//!   the slot, then releases the fd and the mapping. If a reader is still
+//!   inside (a retry policy yielding for its 50 000 attempts), the slot is
+//!   parked: it stays claimed, and a later open or close releases it once
+//!   the readers are gone.
+//! Counters die with the thread that opened them: a Worker's isolate is torn
+//! down without running its finalizers, so nothing else would ever close
+//! what it had open. Each live slot records the opener's thread id; a sweep
+//! closes every counter whose opener no longer exists (tgkill(pid, tid, 0)
+//! is ESRCH). It runs in pm_open when the opening thread differs from the
+//! previous open's (so a Worker's counters go at the next open elsewhere),
+//! before TABLE_FULL or EMFILE is reported, and on pm_sweep. A thread id
+//! reused by a new thread before a sweep keeps the dead thread's counters
+//! until that thread ends too: a late release, never a wrong one. A
+//! counter is never swept while its opener lives, whichever thread uses it.
+//! State that outlives one counter (reader counts, announcements, owners)
+//! lives in per-slot arrays, not in the Counter, which is zeroed at claim:
+//! a stale reader that failed its check may still undo its count there.
 const std = @import("std");
 const assert = std.debug.assert;
+const builtin = @import("builtin");
+const linux = std.os.linux;
 const counter_mod = @import("counter.zig");
 const syscalls = @import("syscalls.zig");
 
@@ -22,13 +58,21 @@ const generation_mask = (1 << generation_bits) - 1;
 /// Open/close hold the lock for a few syscalls; past this many tries
 /// (with sched_yield between them) something is wedged and the call fails.
 const lock_attempts_max = 1 << 20;
+/// pm_close waits this many sched_yields for readers to leave the slot
+/// before it parks the slot instead (a reader in the yield phase of the
+/// retry policy can stay for 49 000 yields).
+const drain_yields_max = 1000;
+/// The slot's parked counters are released by a later open or close.
+const drain_spins_max = 100;
 
 comptime {
     assert(handles_max == slot_mask);
     assert(slot_bits + generation_bits == 31); // bit 31 stays clear: handles are positive
 }
 
-pub const LookupError = error{ BadHandle, StaleHandle };
+/// Busy: the counter stayed suspended (a remap waiting for a reader that
+/// does not leave); the caller may retry.
+pub const LookupError = error{ BadHandle, StaleHandle, Busy };
 pub const ClaimError = error{ TableFull, LockTimeout };
 
 /// Zero bytes (not `.{}`), so the table lives in .bss, not in the file.
@@ -38,6 +82,24 @@ var generations: [handles_max + 1]u32 = @splat(0);
 var claimed: [handles_max + 1]bool = @splat(false);
 var cursor: u32 = 0;
 var lock: std.atomic.Mutex = .unlocked;
+
+/// Threads inside the slot that are not its owner (atomic add/sub).
+var readers: [handles_max + 1]u32 = @splat(0);
+/// The handle the owner thread is reading now, or 0 (plain stores).
+var owner_reading: [handles_max + 1]i32 = @splat(0);
+/// Thread pointer of the thread that opened the slot's counter; 0 = none
+/// (every reader counts itself).
+var owner_thread: [handles_max + 1]usize = @splat(0);
+/// Thread id of the live counter's opener, 0 while the slot is free: the
+/// sweep scans this compact array, not the counters.
+var owner_tid: [handles_max + 1]i32 = @splat(0);
+/// The thread of the previous pm_open: a different one triggers a sweep.
+var last_open_tid: i32 = 0;
+/// Closed counters whose resources wait for their readers to leave.
+var parked: [handles_max + 1]bool = @splat(false);
+var parked_count: u32 = 0;
+/// Whether membarrier(PRIVATE_EXPEDITED) is registered (decided once).
+var asymmetric: enum(u8) { unknown, yes, no } = .unknown;
 
 pub fn encode(slot: u32, generation: u32) i32 {
     assert(slot >= 1 and slot <= handles_max);
@@ -52,11 +114,10 @@ pub fn slotOf(handle: i32) LookupError!u32 {
     return slot;
 }
 
-/// The live counter a handle names. The hot path: no lock, no syscall, and
-/// one compare: slot 0 and free slots store 0, live ones their (positive)
-/// handle, so a positive handle equal to its slot's stored one is live.
-/// Anything else is classified out of line.
-pub inline fn lookup(handle: i32) LookupError!*Counter {
+/// The live counter a handle names, for callers that hold the lock (no
+/// close can run). Everyone else enters the slot (`enter`, `enterOwner`).
+pub fn lookupLocked(handle: i32) LookupError!*Counter {
+    assert(lockHeld());
     const counter = &counters[@as(u32, @bitCast(handle)) & slot_mask];
     if (handle > 0 and @atomicLoad(i32, &counter.handle, .acquire) == handle) return counter;
     return lookupFailure(handle);
@@ -65,6 +126,97 @@ pub inline fn lookup(handle: i32) LookupError!*Counter {
 noinline fn lookupFailure(handle: i32) LookupError {
     _ = try slotOf(handle);
     return error.StaleHandle;
+}
+
+/// The current thread's pointer (TCB address): unique among live threads,
+/// read without a syscall.
+pub inline fn threadPointer() usize {
+    return switch (builtin.cpu.arch) {
+        .x86_64 => asm volatile ("movq %%fs:0, %[ret]"
+            : [ret] "=r" (-> usize),
+        ),
+        .aarch64 => asm volatile ("mrs %[ret], tpidr_el0"
+            : [ret] "=r" (-> usize),
+        ),
+        else => linux.tls.getThreadPointer(),
+    };
+}
+
+inline fn compilerBarrier() void {
+    asm volatile ("" ::: .{ .memory = true });
+}
+
+/// Whether this thread is the owner of the counter in `handle`'s slot, so
+/// that it may enter with `enterOwner`. A stale handle may match a slot
+/// whose new counter this thread owns: enterOwner's check then fails.
+pub inline fn isOwner(handle: i32) bool {
+    const slot = @as(u32, @bitCast(handle)) & slot_mask;
+    return @atomicLoad(usize, &owner_thread[slot], .monotonic) == threadPointer();
+}
+
+/// The hot path's entry, for the owner thread only (isOwner): a plain store
+/// of the handle, then one compare. `leaveOwner` must follow a success.
+pub inline fn enterOwner(handle: i32) LookupError!*Counter {
+    const slot = @as(u32, @bitCast(handle)) & slot_mask;
+    @atomicStore(i32, &owner_reading[slot], handle, .monotonic);
+    // The store must reach memory before the handle is loaded; the hardware
+    // order is the closer's membarrier's business, this is the compiler's.
+    compilerBarrier();
+    const counter = &counters[slot];
+    if (handle > 0 and @atomicLoad(i32, &counter.handle, .acquire) == handle) return counter;
+    // Only this failure path pays a read-modify-write: a stale reader must
+    // not erase the announcement of the slot's next owner.
+    _ = @cmpxchgStrong(i32, &owner_reading[slot], handle, 0, .monotonic, .monotonic);
+    return lookupFailure(handle);
+}
+
+pub inline fn leaveOwner(counter: *Counter) void {
+    const slot = slotOfCounter(counter);
+    // Release: every load from the page is done before the closer may unmap.
+    @atomicStore(i32, &owner_reading[slot], 0, .release);
+}
+
+/// Entry for any thread and any export: counts the caller in the slot, then
+/// checks the handle. `leave` must follow a success. A counter suspended
+/// for a remap (`suspendReaders`) is waited for, a bounded number of yields.
+pub fn enter(handle: i32) LookupError!*Counter {
+    const slot = @as(u32, @bitCast(handle)) & slot_mask;
+    const counter = &counters[slot];
+    var waits: u32 = 0;
+    while (true) : (waits += 1) {
+        _ = @atomicRmw(u32, &readers[slot], .Add, 1, .seq_cst);
+        if (handle > 0 and @atomicLoad(i32, &counter.handle, .seq_cst) == handle) return counter;
+        _ = @atomicRmw(u32, &readers[slot], .Sub, 1, .release);
+        if (handle <= 0 or @atomicLoad(i32, &counter.handle, .acquire) != -handle) return lookupFailure(handle);
+        if (waits >= lock_attempts_max) return error.Busy;
+        syscalls.schedYield();
+    }
+}
+
+/// Keeps readers out of a live counter while its mapping changes: the slot
+/// holds -handle (no reader's check passes; `enter` waits for it), and the
+/// readers inside are waited for. Caller holds the lock; on success it must
+/// call `resumeReaders`.
+pub fn suspendReaders(counter: *Counter) error{Busy}!void {
+    assert(lockHeld());
+    const handle = counter.handle;
+    assert(handle > 0);
+    @atomicStore(i32, &counter.handle, -handle, .seq_cst);
+    if (drained(slotOfCounter(counter), handle, true)) return;
+    @atomicStore(i32, &counter.handle, handle, .release);
+    return error.Busy;
+}
+
+pub fn resumeReaders(counter: *Counter) void {
+    assert(lockHeld());
+    assert(counter.handle < 0);
+    @atomicStore(i32, &counter.handle, -counter.handle, .release);
+}
+
+pub fn leave(counter: *Counter) void {
+    const slot = slotOfCounter(counter);
+    const before = @atomicRmw(u32, &readers[slot], .Sub, 1, .release);
+    assert(before >= 1);
 }
 
 /// The counter in `slot` if it is live (used to walk a group).
@@ -88,6 +240,31 @@ pub fn releaseLock() void {
     lock.unlock();
 }
 
+fn lockHeld() bool {
+    return @atomicLoad(std.atomic.Mutex, &lock, .monotonic) == .locked;
+}
+
+const MEMBARRIER_CMD_QUERY = 0;
+const MEMBARRIER_CMD_PRIVATE_EXPEDITED = 1 << 3;
+const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED = 1 << 4;
+
+fn membarrier(command: u32) usize {
+    return linux.syscall3(.membarrier, command, 0, 0);
+}
+
+/// Registers the process for membarrier(PRIVATE_EXPEDITED) once. Caller
+/// holds the lock.
+fn asymmetricAvailable() bool {
+    assert(lockHeld());
+    if (asymmetric == .unknown) {
+        const commands = membarrier(MEMBARRIER_CMD_QUERY);
+        const supported = linux.errno(commands) == .SUCCESS and commands & MEMBARRIER_CMD_PRIVATE_EXPEDITED != 0 and
+            linux.errno(membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED)) == .SUCCESS;
+        asymmetric = if (supported) .yes else .no;
+    }
+    return asymmetric == .yes;
+}
+
 pub const Claim = struct { slot: u32, handle: i32, counter: *Counter };
 
 /// Reserves the next free slot after the cursor. Caller holds the lock and
@@ -106,9 +283,13 @@ pub fn claim() ClaimError!Claim {
     return error.TableFull;
 }
 
+/// Makes the claimed slot's counter live, owned by the calling thread.
 pub fn publish(reservation: Claim) void {
     assert(claimed[reservation.slot]);
     assert(reservation.counter.handle == 0);
+    const owner: usize = if (asymmetricAvailable()) threadPointer() else 0;
+    @atomicStore(usize, &owner_thread[reservation.slot], owner, .monotonic);
+    owner_tid[reservation.slot] = syscalls.gettid();
     claimed[reservation.slot] = false;
     @atomicStore(i32, &reservation.counter.handle, reservation.handle, .release);
 }
@@ -118,11 +299,116 @@ pub fn unclaim(reservation: Claim) void {
     claimed[reservation.slot] = false;
 }
 
-/// Makes the handle stale. Caller holds the lock and has released the
-/// counter's resources.
-pub fn retire(counter: *Counter) void {
+/// Makes the handle stale, waits for the readers inside the slot to leave,
+/// and releases the counter's fd and mapping; if they do not leave in time,
+/// parks the slot (still claimed) for `reapParked`. Caller holds the lock.
+pub fn retireAndRelease(counter: *Counter) void {
+    assert(lockHeld());
     assert(counter.handle > 0);
-    @atomicStore(i32, &counter.handle, 0, .release);
+    const slot = slotOfCounter(counter);
+    const handle = counter.handle;
+    @atomicStore(i32, &counter.handle, 0, .seq_cst);
+    owner_tid[slot] = 0;
+    if (drained(slot, handle, true)) {
+        counter_mod.close(counter);
+        return;
+    }
+    // The retired handle stays in the slot's state for the later check.
+    counter.parked_handle = handle;
+    claimed[slot] = true;
+    parked[slot] = true;
+    parked_count += 1;
+}
+
+/// Whether no reader is inside `slot` for `handle` (retired), after a
+/// bounded wait when `wait`.
+fn drained(slot: u32, handle: i32, wait: bool) bool {
+    const owner = @atomicLoad(usize, &owner_thread[slot], .monotonic);
+    if (owner != 0 and owner != threadPointer()) {
+        // Order the retired handle against the owner's plain announcement.
+        if (linux.errno(membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)) != .SUCCESS) return false;
+    }
+    var tries: u32 = 0;
+    while (true) : (tries += 1) {
+        const busy = @atomicLoad(u32, &readers[slot], .seq_cst) != 0 or
+            @atomicLoad(i32, &owner_reading[slot], .seq_cst) == handle;
+        if (!busy) return true;
+        if (!wait or tries >= drain_spins_max + drain_yields_max) return false;
+        if (tries >= drain_spins_max) syscalls.schedYield() else std.atomic.spinLoopHint();
+    }
+}
+
+/// Releases parked counters whose readers have left. Caller holds the lock.
+pub fn reapParked() void {
+    assert(lockHeld());
+    if (parked_count == 0) return;
+    var slot: u32 = 1;
+    while (slot <= handles_max) : (slot += 1) {
+        if (!parked[slot]) continue;
+        const counter = &counters[slot];
+        if (!drained(slot, counter.parked_handle, false)) continue;
+        counter_mod.close(counter);
+        counter.parked_handle = 0;
+        parked[slot] = false;
+        claimed[slot] = false;
+        parked_count -= 1;
+    }
+}
+
+/// Sweeps when the calling thread is not the one that opened last (see the
+/// file comment). Caller holds the lock.
+pub fn sweepOnThreadChange() void {
+    assert(lockHeld());
+    const tid = syscalls.gettid();
+    if (tid == last_open_tid) return;
+    last_open_tid = tid;
+    _ = sweep();
+}
+
+/// Closes every live counter whose opening thread has ended; returns how
+/// many. Caller holds the lock. One tgkill per distinct thread id (the
+/// last few answers are remembered), one pass over `owner_tid`.
+pub fn sweep() u32 {
+    assert(lockHeld());
+    const pid = linux.getpid();
+    var known: [known_threads_max]struct { tid: i32, alive: bool } = undefined;
+    var known_count: usize = 0;
+    var closed: u32 = 0;
+    var slot: u32 = 1;
+    while (slot <= handles_max) : (slot += 1) {
+        const tid = owner_tid[slot];
+        if (tid == 0) continue;
+        const alive = for (known[0..known_count]) |entry| {
+            if (entry.tid == tid) break entry.alive;
+        } else alive: {
+            const answer = threadAlive(pid, tid);
+            known[known_count % known_threads_max] = .{ .tid = tid, .alive = answer };
+            known_count = @min(known_count + 1, known_threads_max);
+            break :alive answer;
+        };
+        if (alive) continue;
+        const counter = &counters[slot];
+        assert(counter.handle > 0);
+        retireAndRelease(counter);
+        closed += 1;
+    }
+    return closed;
+}
+
+const known_threads_max = 32;
+
+/// Whether thread `tid` of this process exists. Anything but ESRCH (EPERM
+/// cannot happen within one process; an error we do not expect) counts as
+/// alive: a sweep must never close a live thread's counter.
+fn threadAlive(pid: i32, tid: i32) bool {
+    assert(tid > 0);
+    const rc = linux.syscall3(.tgkill, @as(u32, @bitCast(pid)), @as(u32, @bitCast(tid)), 0);
+    return linux.errno(rc) != .SRCH;
+}
+
+/// How many closed counters wait for their readers (for tests).
+pub fn parkedCount() u32 {
+    return parked_count;
 }
 
 pub fn slotOfCounter(counter: *const Counter) u32 {
@@ -138,5 +424,5 @@ test "handle encoding: slot and generation round-trip, bad handles refused" {
     try std.testing.expectError(error.BadHandle, slotOf(0));
     try std.testing.expectError(error.BadHandle, slotOf(-5));
     try std.testing.expectError(error.BadHandle, slotOf(1 << 12)); // slot 0
-    try std.testing.expectError(error.StaleHandle, lookup(encode(7, 12345)));
+    try std.testing.expectError(error.StaleHandle, enter(encode(7, 12345)));
 }

@@ -43,8 +43,17 @@ pub fn map(counter: *Counter, data_pages: u32, failure: *Failure) Error!void {
     };
     counter.mapping = mapping;
     counter.mapping_bytes = bytes;
+    counter.mappings_made += 1;
     counter.ring_data_pages = data_pages;
     counter.ring_stats = .{};
+    if (counter.require_at_ring) {
+        // The checks pm_open deferred to the first page of this mapping.
+        counter_mod.checkRequire(counter, failure) catch |err| {
+            counter_mod.unmap(counter);
+            return err;
+        };
+        counter.require_at_ring = false;
+    }
 }
 
 pub fn unmap(counter: *Counter, failure: *Failure) Error!void {
@@ -63,6 +72,7 @@ fn restoreMetadataPage(counter: *Counter) void {
     const mapping = syscalls.mmapShared(counter.fd, bytes, &failure) catch return;
     counter.mapping = mapping;
     counter.mapping_bytes = bytes;
+    counter.mappings_made += 1;
 }
 
 /// The counter's ring as ring_reader sees it, or null without a ring.
@@ -90,18 +100,40 @@ pub fn read(counter: *Counter, out: []u8, failure: *Failure) Error!usize {
     return result.bytes;
 }
 
+/// pm_ring_read for callers on any thread: one consumer at a time, so two
+/// never copy the same records or race on data_tail.
+pub fn readExclusive(counter: *Counter, out: []u8, failure: *Failure) Error!usize {
+    var attempts: u32 = 0;
+    while (!counter.ring_lock.tryLock()) : (attempts += 1) {
+        // The holder copies at most one buffer's worth: a bounded wait.
+        if (attempts >= ring_lock_attempts_max) return errno.fail(failure, errno.fromErrno(.AGAIN));
+        syscalls.schedYield();
+    }
+    defer counter.ring_lock.unlock();
+    return read(counter, out, failure);
+}
+
+const ring_lock_attempts_max = 1 << 20;
+
 /// A wait is always bounded: JavaScript callers loop, and a closed counter
 /// must never hold a thread for long.
 pub const poll_timeout_max_ms = 60_000;
 
-/// poll(2) for POLLIN on the counter's fd. Returns the revents bits (0 on
-/// timeout or EINTR, which the caller treats as "look again").
-pub fn poll(counter: *const Counter, timeout_ms: i32, failure: *Failure) Error!u32 {
+/// The checks of pm_ring_poll, made inside the counter's slot.
+pub fn checkPoll(counter: *const Counter, timeout_ms: i32, failure: *Failure) Error!void {
     if (timeout_ms < 0 or timeout_ms > poll_timeout_max_ms) return errno.fail(failure, errno.fromErrno(.INVAL));
     if (counter.simulated) return errno.fail(failure, errno.fromErrno(.OPNOTSUPP));
     if (counter.ring_data_pages == 0) return errno.fail(failure, errno.fromCode(.NO_RING));
     assert(counter.fd >= 0);
-    var fds = [1]linux.pollfd{.{ .fd = counter.fd, .events = linux.POLL.IN }};
+}
+
+/// poll(2) for POLLIN on `fd` (a duplicate of a ring counter's fd). Returns
+/// the revents bits (0 on timeout or EINTR, which the caller treats as
+/// "look again").
+pub fn poll(fd: i32, timeout_ms: i32, failure: *Failure) Error!u32 {
+    assert(timeout_ms >= 0 and timeout_ms <= poll_timeout_max_ms);
+    assert(fd >= 0);
+    var fds = [1]linux.pollfd{.{ .fd = fd, .events = linux.POLL.IN }};
     const rc = linux.poll(&fds, fds.len, timeout_ms);
     if (linux.errno(rc) == .INTR) return 0;
     const ready = try errno.check(rc, failure);

@@ -63,6 +63,14 @@ pub fn close(fd: i32) void {
     _ = linux.close(fd);
 }
 
+/// A close-on-exec duplicate of `fd` (the lowest free number).
+pub fn dupCloexec(fd: i32, failure: *Failure) Error!i32 {
+    assert(fd >= 0);
+    const rc = linux.fcntl(fd, linux.F.DUPFD_CLOEXEC, 0);
+    const duplicate = try errno.check(rc, failure);
+    return @intCast(duplicate);
+}
+
 pub fn mmapShared(fd: i32, length_bytes: usize, failure: *Failure) Error![*]align(std.heap.page_size_min) u8 {
     assert(length_bytes > 0);
     const rc = linux.mmap(null, length_bytes, .{ .READ = true, .WRITE = true }, .{ .TYPE = .SHARED }, fd, 0);

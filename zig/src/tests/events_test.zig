@@ -171,7 +171,7 @@ test "errno paths: bad type, oversized attr, bad group fd, bad ring size; none c
     bytes = attrBytes(attr_mod.PERF_TYPE_SOFTWARE, attr_mod.PERF_COUNT_SW_TASK_CLOCK, .{});
     try testing.expectEqual(@as(i32, -10003), exports.pm_open(&bytes, 0, -1, -42, flags_default));
     try testing.expectEqual(-@as(i32, E.INVAL), exports.pm_open(&bytes, 0, -1, -1, 3)); // mode 3
-    try testing.expectEqual(-@as(i32, E.INVAL), exports.pm_open(&bytes, 0, -1, -1, 1 << 6)); // unknown flag
+    try testing.expectEqual(-@as(i32, E.INVAL), exports.pm_open(&bytes, 0, -1, -1, 1 << 7)); // unknown flag
 
     const handle = try openSoftware(attr_mod.PERF_COUNT_SW_TASK_CLOCK, .{});
     defer _ = exports.pm_close(handle);

@@ -31,7 +31,7 @@ fn stats(handle: i32) ![8]f64 {
 }
 
 test "constants of the ABI" {
-    try testing.expectEqual(@as(u32, 1), exports.pm_abi_version());
+    try testing.expectEqual(@as(u32, 2), exports.pm_abi_version());
     try testing.expectEqual(@as(i32, 0), exports.pm_noop());
     try testing.expectEqual(@as(u32, 136), exports.pm_attr_size());
     try expectAtLeast("pm_page_size", 4096, @floatFromInt(exports.pm_page_size()));
@@ -172,4 +172,8 @@ test "uname, read_text and list_dir through the ABI" {
     try testing.expectEqual(@as(i32, -10010), exports.pm_read_text(denied, denied.len, &out, out.len));
     const devices = "/sys/bus/event_source/devices";
     try testing.expect(exports.pm_list_dir(devices, devices.len, &out, out.len) > 0);
+}
+
+test {
+    _ = @import("race_test.zig");
 }

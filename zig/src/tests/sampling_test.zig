@@ -265,3 +265,50 @@ test "SET_OUTPUT: a second counter's samples arrive in the first one's ring" {
 test "pm_gettid is the calling thread" {
     try testing.expectEqual(linux.gettid(), exports.pm_gettid());
 }
+
+const flag_ring = 1 << 6;
+const mode_require = 2;
+const stats_slot_mappings = 7;
+const page_info_has_page = 0;
+
+fn mappingsMade(handle: i32) !f64 {
+    var stats: [8]f64 = undefined;
+    try testing.expectEqual(@as(i32, 0), exports.pm_stats(handle, &stats));
+    return stats[stats_slot_mappings];
+}
+
+test "a ring opened with the ring flag is mapped once (1 + 2^N pages), and its first page is the metadata page" {
+    const once = try openSampling(.{ .period = 1000, .flags = mode_auto | flag_ring });
+    defer _ = exports.pm_close(once);
+    try testing.expectEqual(@as(f64, 1), try mappingsMade(once));
+    var info: [16]f64 = undefined;
+    try testing.expectEqual(@as(i32, 0), exports.pm_page_info(once, &info));
+    try testing.expectEqual(@as(f64, 1), info[page_info_has_page]);
+    // Without the flag: the 1-page mapping, then the ring (the slow way).
+    const twice = try openSampling(.{ .period = 1000, .flags = mode_auto });
+    defer _ = exports.pm_close(twice);
+    try testing.expectEqual(@as(f64, 2), try mappingsMade(twice));
+}
+
+test "mode require with the ring flag: the require checks run at pm_ring_map" {
+    // A software event's page has cap_user_rdpmc = 0: NO_USER_RDPMC, at
+    // open without the flag, at the ring mapping with it (then unmapped).
+    var attr: attr_mod.PerfEventAttr = .{
+        .type = attr_mod.PERF_TYPE_SOFTWARE,
+        .config = attr_mod.PERF_COUNT_SW_CPU_CLOCK,
+        .sample_period = 1_000_000,
+        .sample_type = PERF_SAMPLE_IP,
+    };
+    attr.flags = .{ .disabled = true, .exclude_kernel = true, .exclude_hv = true };
+    var bytes: [attr_mod.PERF_ATTR_SIZE_VER8]u8 = undefined;
+    @memcpy(&bytes, std.mem.asBytes(&attr));
+    try testing.expectEqual(@as(i32, -10005), exports.pm_open(&bytes, 0, -1, -1, mode_require));
+    const handle = exports.pm_open(&bytes, 0, -1, -1, mode_require | flag_ring);
+    try testing.expect(handle > 0);
+    defer _ = exports.pm_close(handle);
+    try testing.expectEqual(@as(f64, 0), try mappingsMade(handle));
+    try testing.expectEqual(@as(i32, -10005), exports.pm_ring_map(handle, 2));
+    var info: [16]f64 = undefined;
+    try testing.expectEqual(@as(i32, 0), exports.pm_page_info(handle, &info));
+    try testing.expectEqual(@as(f64, 0), info[page_info_has_page]);
+}

@@ -85,7 +85,13 @@ export {
   type TrackOptions,
   type WakeupOptions,
 } from "./src/sampling.ts";
-export { type EventProbe, probe, PROBE_EVENTS, type ProbeResult } from "./src/probe.ts";
+export {
+  type CorePmu,
+  type EventProbe,
+  probe,
+  PROBE_EVENTS,
+  type ProbeResult,
+} from "./src/probe.ts";
 export { type EventListing, listEvents, type ListEventsOptions } from "./src/list_events.ts";
 export {
   type AnyTypedArray,

@@ -15,6 +15,8 @@ export interface FailureContext {
   kind?: EventKind;
   pmu?: string;
   type?: number;
+  /** `perf_event_attr.config`, for the extended type in its high bits. */
+  config?: bigint;
   pid?: number;
   cpu?: number;
   excludeKernel?: boolean;
@@ -76,7 +78,32 @@ function permissionHint(ctx: FailureContext): string {
   return `perf_event_paranoid is ${paranoid} and ${lacks}: run \`sudo sysctl -w kernel.perf_event_paranoid=1\` or grant CAP_PERFMON`;
 }
 
+/**
+ * A generic hardware or cache event whose config names a PMU in bits 32-63
+ * (the extended type, PERF_PMU_TYPE_SHIFT): the kernel gives ENOENT when no
+ * PMU has that type, or when that PMU takes no generic events (only core
+ * PMUs do). Undefined when the type is a core PMU's, or there is none.
+ */
+function extendedTypeHint(ctx: FailureContext): string | undefined {
+  if ((ctx.type !== 0 && ctx.type !== 3) || ctx.config === undefined) return undefined;
+  const extended = Number(ctx.config >> 32n);
+  if (extended === 0) return undefined;
+  const pmus = listPmus();
+  const owner = pmus.find((pmu) => pmu.type === extended);
+  const cores = cpuPmus();
+  const coreText = cores.length > 0 ? cores.join(", ") : "none here";
+  if (owner === undefined) {
+    return `config bits 32-63 name the PMU of type ${extended} (the extended type), and no PMU has that type here (${
+      pmus.map((p) => `${p.name}=${p.type}`).join(", ")
+    }); use a core PMU's type (core PMUs: ${coreText}) or 0`;
+  }
+  if (cores.includes(owner.name)) return undefined;
+  return `config bits 32-63 name PMU "${owner.name}" (type ${extended}, the extended type), which takes no generic hardware or cache events: only core PMUs do (${coreText})`;
+}
+
 function missingEventHint(ctx: FailureContext, name: string): string | undefined {
+  const extended = extendedTypeHint(ctx);
+  if (extended !== undefined) return extended;
   const kind = ctx.kind;
   if (kind === "hardware" || kind === "cache" || kind === "raw") {
     return noPmuHint() ??

@@ -2,7 +2,11 @@
 // its events/ aliases, all read from sysfs through the core.
 
 import { PerfError, quote } from "./errors.ts";
-import { listDir, PMU_ROOT, readLine } from "./_sysfs.ts";
+import { corePmus, listDir, PMU_ROOT, readLine } from "./_sysfs.ts";
+import { PERF_PMU_TYPE_SHIFT } from "./_event_tables.ts";
+
+/** A generic hardware or cache event's type and config, by perf's name. */
+export type LegacyLookup = (name: string) => { type: number; config: number } | undefined;
 
 /** The four config words of perf_event_attr. */
 export type ConfigField = "config" | "config1" | "config2" | "config3";
@@ -135,14 +139,18 @@ class _Builder {
   readonly formats: Map<string, string>;
   readonly aliases: Map<string, string>;
   readonly needed = new Set<string>();
+  /** Set by a generic event name used as a term (`cpu_core/cycles/`). */
+  legacyType: number | undefined;
+  readonly legacy: LegacyLookup | undefined;
   // Plain fields, not parameter properties: Node runs .ts files by erasing
   // types only, and a parameter property is not erasable.
   readonly event: string;
   readonly pmu: string;
 
-  constructor(event: string, pmu: string) {
+  constructor(event: string, pmu: string, legacy: LegacyLookup | undefined) {
     this.event = event;
     this.pmu = pmu;
+    this.legacy = legacy;
     this.formats = pmuFormats(pmu);
     this.aliases = pmuAliases(pmu);
   }
@@ -178,6 +186,7 @@ class _Builder {
       }
       return;
     }
+    if (value === undefined && !fromAlias && this.applyLegacy(key)) return;
     const known = [...this.formats.keys(), ...this.aliases.keys()].slice(0, 24);
     throw invalid(
       this.event,
@@ -185,6 +194,26 @@ class _Builder {
         (known.length > 0 ? `; it knows: ${known.join(", ")}` : ""),
       "UNKNOWN_TERM",
     );
+  }
+
+  /**
+   * A generic event name on a core PMU (`cpu_core/cycles/`,
+   * `armv8_cortex_a53/L1-dcache-loads/`), as perf's legacy hardware and
+   * cache terms (pmu.c `pmu_config_term`): `PERF_TYPE_HARDWARE` or
+   * `PERF_TYPE_HW_CACHE`, with this PMU's type in config bits 32-63 when the
+   * machine has several core PMUs, and no extended type when it has one.
+   * The PMU's own alias of that name, if it has one, wins (checked before).
+   */
+  applyLegacy(key: string): boolean {
+    const legacy = this.legacy?.(key);
+    if (legacy === undefined) return false;
+    const cores = corePmus();
+    const own = cores.find((core) => core.name === this.pmu);
+    if (own === undefined) return false;
+    this.legacyType = legacy.type;
+    const extended = cores.length > 1 ? BigInt(own.type) << PERF_PMU_TYPE_SHIFT : 0n;
+    this.words.config = BigInt(legacy.config) | extended;
+    return true;
   }
 
   /** The PMU's event alias named `key`, ignoring case as perf does ("msr/TSC/"). */
@@ -231,11 +260,13 @@ class _Builder {
  * @param event The whole event string, for errors.
  * @param pmu The PMU's sysfs name.
  * @param terms The text between the slashes.
+ * @param legacy Looks up generic event names, which a core PMU takes as terms.
  */
 export function resolvePmuEvent(
   event: string,
   pmu: string,
   terms: string,
+  legacy?: LegacyLookup,
 ): { type: number; words: ConfigWords } {
   const type = pmuType(pmu);
   if (type === null) {
@@ -250,7 +281,7 @@ export function resolvePmuEvent(
         : `PMU names are case-sensitive: did you mean ${quote(meant)}?`,
     );
   }
-  const builder = new _Builder(event, pmu);
+  const builder = new _Builder(event, pmu, legacy);
   const list = splitTerms(event, terms);
   // Aliases first, so that explicit terms written next to them win.
   const isAlias = (t: _Term) =>
@@ -261,7 +292,7 @@ export function resolvePmuEvent(
   if (builder.needed.size > 0) {
     throw invalid(event, `the event alias needs a value for: ${[...builder.needed].join(", ")}`);
   }
-  return { type, words: builder.words };
+  return { type: builder.legacyType ?? type, words: builder.words };
 }
 
 /** The PMUs whose events/ directory has an alias named `name`. */

@@ -61,12 +61,47 @@ function withText(
 }
 
 /**
+ * How sysfs and procfs files are read: through the core by default. Tests
+ * swap in a reader over a fixture tree (see {@link setSysfsReader}), since
+ * the core reads only its allow-listed paths.
+ */
+export interface SysfsReader {
+  /** A file's text, or `null` when it does not exist. */
+  readText(path: string): string | null;
+  /** A directory's entry names (any order), or `null` when it does not exist. */
+  listDir(path: string): string[] | null;
+}
+
+const coreReader: SysfsReader = {
+  readText(path) {
+    const bytes = withText(path, native().symbols.pm_read_text);
+    return bytes === null ? null : decoder.decode(bytes);
+  },
+  listDir(path) {
+    const bytes = withText(path, native().symbols.pm_list_dir);
+    return bytes === null ? null : decoder.decode(bytes).split("\0").filter((name) => name !== "");
+  },
+};
+
+let reader: SysfsReader = coreReader;
+
+/**
+ * Reads sysfs and procfs with `next` from now on (`undefined`: through the
+ * core again), and forgets what was learned from the previous reader. For
+ * tests, which describe other machines with fixture trees; not exported
+ * from mod.ts.
+ */
+export function setSysfsReader(next: SysfsReader | undefined): void {
+  reader = next ?? coreReader;
+  corePmuCache = undefined;
+}
+
+/**
  * A file's text, or `null` when it does not exist.
  * @throws {PerfError} Any other failure, such as `EMFILE`.
  */
 export function readText(path: string): string | null {
-  const bytes = withText(path, native().symbols.pm_read_text);
-  return bytes === null ? null : decoder.decode(bytes);
+  return reader.readText(path);
 }
 
 /** A file's first line, trimmed, or `null` when it does not exist. */
@@ -77,9 +112,7 @@ export function readLine(path: string): string | null {
 
 /** A directory's entry names, sorted, or `null` when it does not exist. */
 export function listDir(path: string): string[] | null {
-  const bytes = withText(path, native().symbols.pm_list_dir);
-  if (bytes === null) return null;
-  return decoder.decode(bytes).split("\0").filter((name) => name !== "").sort();
+  return reader.listDir(path)?.sort() ?? null;
 }
 
 /** Which knob {@link sysctl} reads. */
@@ -164,11 +197,75 @@ export function privileges(): Privilege {
   return privilege = { paranoid, perfmon, sysAdmin, kernelAllowed };
 }
 
-/** Names of the PMUs that count CPU events (cycles, instructions). */
+/** A PMU that counts the CPU's own events (cycles, instructions). */
+export interface CorePmu {
+  /** Its sysfs name: `cpu`, `cpu_core`, `cpu_atom`, `armv8_cortex_a53`, ... */
+  name: string;
+  /** Its `type`: what `perf_event_attr.type` (or the extended type) names it by. */
+  type: number;
+  /** The CPUs it counts on, as sysfs writes them (`0-15`). */
+  cpus: string;
+  /** The same CPUs as numbers, ascending. */
+  cpuList: number[];
+}
+
+let corePmuCache: CorePmu[] | undefined;
+
+/** Most CPUs a list may name: far above any machine, low enough to stay cheap. */
+const CPU_LIST_MAX = 1 << 16;
+
+/**
+ * Parses a sysfs CPU list such as `0-3,8-11` (or `""` for none). Returns
+ * `null` when it is malformed.
+ *
+ * @param text The list as sysfs writes it.
+ * @returns The CPU numbers, ascending and without duplicates.
+ */
+export function parseCpuList(text: string): number[] | null {
+  const trimmed = text.trim();
+  if (trimmed === "") return [];
+  const cpus = new Set<number>();
+  for (const part of trimmed.split(",")) {
+    const match = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (match === null) return null;
+    const low = Number(match[1]);
+    const high = match[2] === undefined ? low : Number(match[2]);
+    if (high < low || high >= CPU_LIST_MAX) return null;
+    for (let cpu = low; cpu <= high; cpu++) cpus.add(cpu);
+  }
+  return [...cpus].sort((a, b) => a - b);
+}
+
+/**
+ * perf's rule for a core PMU (tools/perf/util/pmu.c `is_pmu_core`): the PMU
+ * named `cpu` (or s390's `cpum_cf`), or any PMU with a `cpus` file: Intel
+ * hybrid's `cpu_core` and `cpu_atom`, every Arm CPU PMU.
+ */
+function isCorePmu(name: string): boolean {
+  return name === "cpu" || name === "cpum_cf" || readText(`${PMU_ROOT}/${name}/cpus`) !== null;
+}
+
+/**
+ * The core PMUs with the CPUs each covers, sorted by name as perf sorts them
+ * (so `cpu_atom` before `cpu_core`). The CPUs come from the PMU's `cpumask`,
+ * else its `cpus` (perf's `pmu_cpumask` order), else, as perf assumes for a
+ * core PMU without either, every online CPU. Read once per process.
+ */
+export function corePmus(): CorePmu[] {
+  if (corePmuCache !== undefined) return corePmuCache;
+  const found: CorePmu[] = [];
+  for (const name of listDir(PMU_ROOT) ?? []) {
+    if (!isCorePmu(name)) continue;
+    const typeText = readLine(`${PMU_ROOT}/${name}/type`);
+    if (typeText === null || !/^\d+$/.test(typeText)) continue;
+    const own = readLine(`${PMU_ROOT}/${name}/cpumask`) ?? readLine(`${PMU_ROOT}/${name}/cpus`);
+    const cpus = own ?? readLine("/sys/devices/system/cpu/online") ?? "";
+    found.push({ name, type: Number(typeText), cpus, cpuList: parseCpuList(cpus) ?? [] });
+  }
+  return corePmuCache = found;
+}
+
+/** Names of the core PMUs: the ones that count CPU events (cycles, instructions). */
 export function cpuPmus(): string[] {
-  return (listDir(PMU_ROOT) ?? []).filter((name) =>
-    name === "cpu" || name === "cpu_core" || name === "cpu_atom" ||
-    name.startsWith("armv8_") || name.startsWith("armv7_") ||
-    name.startsWith("arm_cortex") || name === "arm_pmu"
-  );
+  return corePmus().map((pmu) => pmu.name);
 }

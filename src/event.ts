@@ -12,10 +12,12 @@ import {
   CACHE_RESULTS,
   cacheEventNames,
   HARDWARE_EVENTS,
+  PERF_PMU_TYPE_SHIFT,
   PERF_TYPE,
   SOFTWARE_EVENTS,
 } from "./_event_tables.ts";
 import { pmusWithAlias, resolvePmuEvent } from "./_pmu.ts";
+import { corePmus } from "./_sysfs.ts";
 import { describe, ownRecord } from "./_options.ts";
 
 /**
@@ -102,6 +104,16 @@ export interface EventSpec {
    * `config2` is `bp_len`.
    */
   bpType?: number;
+  /**
+   * On a machine with several core PMUs (Intel hybrid `cpu_core` and
+   * `cpu_atom`, Arm big.LITTLE `armv8_cortex_a53` and `armv8_cortex_a72`),
+   * a generic hardware or cache event is opened once per core PMU, as perf
+   * does: these are the parts, in perf's order (by PMU name), each named
+   * like `cpu_core/cycles/` with that PMU's type in `config` bits 32-63.
+   * A counter reads their sum. Absent on a machine with one core PMU, and
+   * for every other kind of event (a `pmu/event/` string names one PMU).
+   */
+  parts?: EventSpec[];
 }
 
 const MAX_U64 = (1n << 64n) - 1n;
@@ -297,10 +309,46 @@ function distance(a: string, b: string): number {
   return row[b.length];
 }
 
-function parseName(event: string, name: string, modifiers: EventModifiers): EventSpec {
+/**
+ * A generic hardware or cache event's type and config, or undefined: for
+ * `pmu/cycles/` on a core PMU.
+ */
+function legacyEvent(name: string): { type: number; config: number } | undefined {
+  const hardware = findGeneric(name, HARDWARE_EVENTS);
+  if (hardware !== undefined) return { type: PERF_TYPE.HARDWARE, config: hardware };
+  const cache = parseCache(name);
+  if (cache !== undefined) return { type: PERF_TYPE.HW_CACHE, config: cache };
+  return undefined;
+}
+
+/**
+ * The event once per core PMU when the machine has several (perf's
+ * parse_events_add_numeric with a wildcard): type stays hardware or cache,
+ * and config gets the PMU's type in bits 32-63.
+ */
+function withParts(base: EventSpec, name: string, modifierText: string): EventSpec {
+  const cores = corePmus();
+  if (cores.length < 2) return base;
+  base.parts = cores.map((pmu) => ({
+    ...base,
+    name: `${pmu.name}/${name}/${modifierText}`,
+    config: base.config | (BigInt(pmu.type) << PERF_PMU_TYPE_SHIFT),
+    pmu: pmu.name,
+    modifiers: { ...base.modifiers },
+  }));
+  return base;
+}
+
+function parseName(
+  event: string,
+  name: string,
+  modifiers: EventModifiers,
+  modifierText: string,
+): EventSpec {
   const hardware = findGeneric(name, HARDWARE_EVENTS);
   if (hardware !== undefined) {
-    return spec(event, "hardware", PERF_TYPE.HARDWARE, BigInt(hardware), modifiers);
+    const base = spec(event, "hardware", PERF_TYPE.HARDWARE, BigInt(hardware), modifiers);
+    return withParts(base, name, modifierText);
   }
   const software = findGeneric(name, SOFTWARE_EVENTS);
   if (software !== undefined) {
@@ -315,11 +363,12 @@ function parseName(event: string, name: string, modifiers: EventModifiers): Even
   }
   const cache = parseCache(name);
   if (cache !== undefined) {
-    return spec(event, "cache", PERF_TYPE.HW_CACHE, BigInt(cache), modifiers);
+    const base = spec(event, "cache", PERF_TYPE.HW_CACHE, BigInt(cache), modifiers);
+    return withParts(base, name, modifierText);
   }
   const pmus = pmusWithAlias(name);
   if (pmus.length > 0) {
-    const resolved = resolvePmuEvent(event, pmus[0], name);
+    const resolved = resolvePmuEvent(event, pmus[0], name, legacyEvent);
     return { ...spec(event, "pmu", resolved.type, 0n, modifiers), ...resolved.words, pmu: pmus[0] };
   }
   const near = suggestions(name);
@@ -389,7 +438,7 @@ function parseString(input: string): EventSpec {
     }
     const base = `${match[1]}/${match[2]}/`;
     const modifiers = match[4] === "" ? {} : parseModifiers(event, base, match[4]);
-    const resolved = resolvePmuEvent(event, match[1], match[2]);
+    const resolved = resolvePmuEvent(event, match[1], match[2], legacyEvent);
     return {
       ...spec(event, "pmu", resolved.type, 0n, modifiers),
       ...resolved.words,
@@ -399,8 +448,9 @@ function parseString(input: string): EventSpec {
   const colon = event.indexOf(":");
   const name = colon < 0 ? event : event.slice(0, colon);
   if (name === "") throw invalid(event, "the event name is empty");
-  const modifiers = colon < 0 ? {} : parseModifiers(event, name, event.slice(colon + 1));
-  return parseName(event, name, modifiers);
+  const modifierText = colon < 0 ? "" : event.slice(colon + 1);
+  const modifiers = colon < 0 ? {} : parseModifiers(event, name, modifierText);
+  return parseName(event, name, modifiers, modifierText);
 }
 
 function configWord(event: string, key: string, value: unknown): bigint {

@@ -8,7 +8,18 @@ import { native } from "./ffi/native.ts";
 import { Counter } from "./counter.ts";
 import { PerfError } from "./errors.ts";
 import { describe, ownArray } from "./_options.ts";
-import { cpuPmus, listPmus, privileges, readText, sysctl, uname } from "./_sysfs.ts";
+import {
+  type CorePmu,
+  corePmus,
+  cpuPmus,
+  listPmus,
+  privileges,
+  readText,
+  sysctl,
+  uname,
+} from "./_sysfs.ts";
+
+export type { CorePmu };
 
 /** Whether one event opens here, and how it would be read. */
 export interface EventProbe {
@@ -70,6 +81,13 @@ export interface ProbeResult {
   pmus: { name: string; type: number }[];
   /** The PMUs that count CPU events (cycles, instructions). */
   cpuPmus: string[];
+  /**
+   * The same core PMUs with their types and the CPUs each covers (sysfs
+   * `cpus`). Several of them (Intel hybrid `cpu_core`/`cpu_atom`, Arm
+   * big.LITTLE clusters) mean that a generic hardware or cache event is
+   * counted on each and summed.
+   */
+  corePmus: CorePmu[];
   /** Whether a hardware event (cycles or instructions) opens. */
   hardwareEvents: boolean;
   /** Per probed event: whether it opens and how it is read. */
@@ -214,6 +232,7 @@ export function probe(events?: readonly string[]): ProbeResult {
     mlockKb: sysctl("PERF_EVENT_MLOCK_KB"),
     pmus: listPmus(),
     cpuPmus: cpuPmus(),
+    corePmus: corePmus().map((pmu) => ({ ...pmu, cpuList: [...pmu.cpuList] })),
     hardwareEvents: hardware.some((result) => result.opens),
     events: results,
   };

@@ -179,6 +179,7 @@ class _Builder {
     }
     const formatText = this.formats.get(key);
     if (formatText !== undefined) return this.setFormat(key, formatText, value, fromAlias);
+    if (value === undefined && !fromAlias && this.applyLegacy(key)) return;
     const alias = this.aliasName(key);
     if (value === undefined && !fromAlias && alias !== undefined) {
       for (const inner of splitTerms(this.event, this.aliases.get(alias)!)) {
@@ -186,7 +187,6 @@ class _Builder {
       }
       return;
     }
-    if (value === undefined && !fromAlias && this.applyLegacy(key)) return;
     const known = [...this.formats.keys(), ...this.aliases.keys()].slice(0, 24);
     throw invalid(
       this.event,
@@ -202,7 +202,10 @@ class _Builder {
    * cache terms (pmu.c `pmu_config_term`): `PERF_TYPE_HARDWARE` or
    * `PERF_TYPE_HW_CACHE`, with this PMU's type in config bits 32-63 when the
    * machine has several core PMUs, and no extended type when it has one.
-   * The PMU's own alias of that name, if it has one, wins (checked before).
+   * It wins over the PMU's sysfs alias of the same name (x86 lists
+   * `cpu-cycles` and `instructions` in events/): the generic event is what
+   * the name means everywhere else, and what `EventSpec.parts` open, so a
+   * part's name (`cpu_atom/instructions/`) opens exactly that part.
    */
   applyLegacy(key: string): boolean {
     const legacy = this.legacy?.(key);

@@ -20,6 +20,7 @@ import {
 import { PerfError } from "./errors.ts";
 import type { RecordLayout } from "./_records.ts";
 import { Ring, ringFailure } from "./_ring.ts";
+import { openParts } from "./_hybrid.ts";
 import type { PerfRecord, RecordsOptions, RingStats, SamplingOptions } from "./sampling.ts";
 
 export type { UserspaceMode };
@@ -94,6 +95,13 @@ export interface CounterReading {
   index: number;
   /** The page's `pmc_width` seen by the read. */
   pmcWidth: number;
+  /**
+   * For a generic event counted on several core PMUs (Intel hybrid, Arm
+   * big.LITTLE): each PMU's own reading, named as perf names it
+   * (`cpu_core/cycles/`). The fields above are then their sum (see
+   * `EventSpec.parts`); `index` and `pmcWidth` are the first part's.
+   */
+  parts?: (CounterReading & { name: string; pmu: string })[];
 }
 
 /** The counter's mmap page as the core decoded it. */
@@ -309,6 +317,7 @@ export function openHandle(
       event: spec.name,
       kind: spec.kind,
       type: spec.type,
+      config: spec.config,
       pmu: spec.pmu,
       pid: options.pid,
       cpu: options.cpu,
@@ -453,6 +462,7 @@ export class Counter implements Disposable {
   static open(event: EventInput, options?: CounterOptions): Counter {
     const spec = parseEvent(event);
     const resolved = resolveOptions("open", options, { userspace: "auto" });
+    if (spec.parts !== undefined) return openParts(spec, resolved); // several core PMUs
     const layout = recordLayout(resolved.sampling, DEFAULT_READ_FORMAT);
     const output = resolved.sampling?.output;
     return new Counter(openHandle(spec, resolved, undefined), spec, layout, output);

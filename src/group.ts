@@ -19,6 +19,7 @@ import { type EventInput, type EventSpec, parseEvent } from "./event.ts";
 import { PerfError } from "./errors.ts";
 import { READ_FORMAT } from "./_attr.ts";
 import { nativeFailure } from "./_fail.ts";
+import { refuseGroupParts } from "./_hybrid.ts";
 import { GROUP_SAMPLE_BITS, type ResolvedOptions, resolveOptions } from "./_options.ts";
 import type { PerfRecord, RecordsOptions, RingStats } from "./sampling.ts";
 import { trackWatchpoints, type WatchpointEvent, watchpointSpec } from "./_watch.ts";
@@ -298,6 +299,7 @@ export class Group implements Disposable {
     options?: CounterOptions,
   ): Group {
     const specs = readEvents(events);
+    refuseGroupParts(specs); // a generic event on a hybrid CPU spans several PMUs
     const resolved = groupSampling(resolveOptions("open", options, { userspace: "off" }));
     const layout = recordLayout(resolved.sampling, GROUP_FORMAT);
     const handles: number[] = [];

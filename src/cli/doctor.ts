@@ -240,7 +240,11 @@ function pmuCheck(facts: ProbeResult): Check {
     ? "bare metal (no hypervisor flag)"
     : "unknown whether a VM";
   if (facts.cpuPmus.length > 0) {
-    return check("pmu", "ok", `${vm}; hardware PMU: ${facts.cpuPmus.join(", ")}`);
+    const cores = facts.corePmus.map((p) => `${p.name} (type ${p.type}, CPUs ${p.cpus})`);
+    const split = cores.length > 1
+      ? `; ${cores.length} kinds of core, so each generic hardware or cache event counts on every one (cpu_core/cycles/, ...) and reads their sum`
+      : "";
+    return check("pmu", "ok", `${vm}; hardware PMU: ${cores.join(", ")}${split}`);
   }
   return check(
     "pmu",

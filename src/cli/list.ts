@@ -3,6 +3,7 @@
 import { type EventListing, listEvents } from "../../mod.ts";
 import { parse, UsageError } from "./_args.ts";
 import { writeAll } from "./_io.ts";
+import { type CorePmu, corePmus } from "../_sysfs.ts";
 import { CliError, EXIT_FAILURE } from "./_errors.ts";
 
 /** The usage text of `perfmmap list`. */
@@ -16,7 +17,8 @@ each one opens here (it is opened and closed once, on this process).
                events whose name, alias or PMU contains it (case-insensitive)
 
 Options:
-  --json       one JSON object: { filter, checked, events: [...] }
+  --json       one JSON object: { filter, checked, events: [...] } (the core
+               PMUs and their CPUs are in \`perfmmap doctor --json\`'s facts)
   --no-check   do not try to open the events
   -h, --help   this help
 
@@ -67,6 +69,19 @@ export function collect(filter: string | undefined, checkOpen: boolean): ListedE
     code: e.code ?? null,
     hint: e.hint ?? null,
   }));
+}
+
+/**
+ * The core PMUs and the CPUs each covers, in one paragraph; with several
+ * (a hybrid CPU), what that means for generic events.
+ */
+export function formatCores(cores: readonly Pick<CorePmu, "name" | "type" | "cpus">[]): string {
+  if (cores.length === 0) return "No core PMU here: hardware and cache events cannot be counted.\n";
+  const shown = cores.map((p) => `${p.name} (type ${p.type}, CPUs ${p.cpus})`).join(", ");
+  if (cores.length === 1) return `Core PMU: ${shown}.\n`;
+  const first = cores[0].name;
+  return `Core PMUs: ${shown}.\nGeneric hardware and cache events count on each and read their sum; ` +
+    `name one PMU to count on its CPUs only, e.g. ${first}/cycles/.\n`;
 }
 
 /** The text listing: one line per event, then each distinct reason once. */
@@ -138,7 +153,7 @@ export function list(args: string[]): number {
   if (values.json === true) {
     writeAll(1, JSON.stringify({ filter: filter ?? null, checked: checkOpen, events }) + "\n");
   } else if (events.length > 0) {
-    writeAll(1, formatList(events, checkOpen));
+    writeAll(1, formatList(events, checkOpen) + "\n" + formatCores(corePmus()));
   }
   if (events.length === 0) {
     throw new CliError(

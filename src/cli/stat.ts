@@ -5,6 +5,8 @@ import process from "node:process";
 import { parseEvent, PerfError } from "../../mod.ts";
 import { native } from "../ffi/native.ts";
 import { cpuPmus } from "../_sysfs.ts";
+import { partNames } from "../_hybrid.ts";
+import { PERF_HW_EVENT_MASK } from "../_event_tables.ts";
 import { parse, splitCommand, UsageError } from "./_args.ts";
 import {
   type EventResult,
@@ -184,7 +186,7 @@ export function roleOf(name: string): Role {
   if (spec.type === 1 && spec.config === 1n) return "task-clock";
   if (spec.type === 1 && spec.config === 0n) return "cpu-clock";
   if (spec.type === 0) {
-    switch (spec.config) {
+    switch (spec.config & PERF_HW_EVENT_MASK) { // without a hybrid part's PMU type
       case 0n:
         return "cycles";
       case 1n:
@@ -411,7 +413,9 @@ export async function stat(args: string[]): Promise<number> {
   const passed = procFds ?? probed;
   const output = options.output === undefined ? undefined : openOutput(options.output);
   try {
-    return await statRuns(options, names, explicit, launcher, passed, output);
+    // As perf stat: a generic event on a hybrid CPU is one row per core PMU.
+    const rows = names.flatMap(partNames);
+    return await statRuns(options, rows, explicit, launcher, passed, output);
   } finally {
     if (output !== undefined) closeSync(output);
   }

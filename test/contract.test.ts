@@ -11,7 +11,9 @@ import { constants } from "node:os";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { arch } from "node:process";
+import { arch, execPath } from "node:process";
+import { spawnSync } from "node:child_process";
+import { pathToFileURL } from "node:url";
 import { Counter } from "../mod.ts";
 import { SimulatedCounter } from "../src/testing.ts";
 import { ERRNO, ERRNO_BY_NAME } from "../src/_errno.ts";
@@ -271,6 +273,23 @@ describe("retry exhaustion through the policy (49 000 yields: slow on a loaded m
       );
     },
   );
+
+  it("an exhausting counter writes one line to stderr however often it exhausts", SLOW, () => {
+    const testing = pathToFileURL(join(ROOT, "src", "testing.ts")).href;
+    const code = `import { SimulatedCounter } from ${JSON.stringify(testing)};
+      const sim = SimulatedCounter.create();
+      sim.set("lock", 1);
+      for (let i = 0; i < 3; i++) { try { sim.read(); } catch { /* RETRY_EXHAUSTED */ } }
+      sim.close();`;
+    const args = "Deno" in globalThis ? ["eval", code] : ["-e", code];
+    const child = spawnSync(execPath, args, { encoding: "utf8", timeout: 240_000 });
+    assert.equal(child.error, undefined, `the child did not finish: ${child.error}`);
+    assert.equal(child.status, 0, child.stderr);
+    const lines = child.stderr.split("\n").filter((line) =>
+      /gave up after 50000 attempts/.test(line)
+    );
+    assert.equal(lines.length, 1, `stderr of three exhaustions:\n${child.stderr}`);
+  });
 });
 
 describe("modifiers win over exclude", () => {

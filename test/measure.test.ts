@@ -132,7 +132,11 @@ describe("measure", () => {
           }),
         "INVALID_OPTION",
       ],
-      ["a promise", () => measure(async () => 1, { events: ["task-clock"] }), "INVALID_OPTION"],
+      [
+        "a promise",
+        () => measure(() => Promise.resolve(1), { events: ["task-clock"] }),
+        "INVALID_OPTION",
+      ],
     ];
     const fds = perfFds();
     for (const [name, call, code] of rows) {

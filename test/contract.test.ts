@@ -418,6 +418,11 @@ describe("option resolution: defaults, and the option each error names", () => {
       [{ exclude: 1 }, /exclude/],
       [{ nope: 1 }, /known: pid, cpu, /],
       [7, /options must be an object/],
+      [{
+        get pid() {
+          throw new Error("a getter that throws");
+        },
+      }, /options could not be read: a getter that throws/],
     ];
     for (const [options, message] of cases) {
       const error = expectPerfError(() => resolveOptions("open", options, AUTO), "INVALID_OPTION");

@@ -10,7 +10,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } fro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as counters from "../src/mitata.ts";
-import { hardwareSkip, perfFds } from "./_helpers.ts";
+import { hardwareSkip, perfFds, QEMU_TIER } from "./_helpers.ts";
 import { PerfError } from "../mod.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -84,7 +84,13 @@ function runMitata(dir: string): { status: number | null; output: string } {
 }
 
 describe("mitata provider", () => {
-  it("mitata's run() uses it; here: the reason once, and no NaN or 0 anywhere", SLOW, () => {
+  const inGuest = QEMU_TIER &&
+    "the QEMU guest runs mitata in the icount boot's bench checks (test/arm64/guest/bench.ts)";
+  if (inGuest) console.log(`SKIP reason: ${inGuest}`);
+  it("mitata's run() uses it; here: the reason once, and no NaN or 0 anywhere", {
+    ...SLOW,
+    skip: inGuest,
+  }, () => {
     const dir = project();
     try {
       const { status, output } = runMitata(dir);

@@ -429,6 +429,37 @@ project_files() {
   fi
 }
 
+# mitata_files: mitata and @mitata/counters (which ships arm64-linux.node)
+# under /app/node_modules, for the icount boot's provider comparison; and a
+# second project, /app/mitata-ours, where @mitata/counters is perfmmap's
+# provider (src/mitata.ts bundled to one ES module, as the npm alias package
+# holds it), so that mitata's own run() picks it up there.
+mitata_files() {
+  local dir f rel
+  for dir in mitata @mitata/counters; do
+    [ -d "$ROOT/node_modules/$dir" ] || { warn "node_modules/$dir missing: no mitata check"; return; }
+    (cd "$ROOT/node_modules" && find "$dir" -type f) | while read -r rel; do
+      echo "file /app/node_modules/$rel $ROOT/node_modules/$rel 644"
+      case "$rel" in
+        mitata/*) echo "file /app/mitata-ours/node_modules/$rel $ROOT/node_modules/$rel 644" ;;
+      esac
+    done
+  done
+  if (cd "$ROOT" && node_modules/.bin/deno bundle --quiet src/mitata.ts) > "$WORK/mitata-ours.mjs" \
+       2>"$WORK/mitata-bundle.log"; then
+    printf '{"name":"@mitata/counters","version":"0.0.0","type":"module","main":"index.mjs"}\n' \
+      > "$WORK/mitata-ours.json"
+    echo "file /app/mitata-ours/node_modules/@mitata/counters/index.mjs $WORK/mitata-ours.mjs 644"
+    echo "file /app/mitata-ours/node_modules/@mitata/counters/package.json $WORK/mitata-ours.json 644"
+  else
+    warn "deno bundle src/mitata.ts failed: $(tail -3 "$WORK/mitata-bundle.log")"
+  fi
+  for f in "$HERE"/guest/mitata_run.mjs; do
+    echo "file /app/mitata-ours/bench.mjs $f 644"
+    echo "file /app/mitata-theirs.mjs $f 644"
+  done
+}
+
 # build_app_cpio: the small archive that changes every run (init, smoke, the
 # project's sources, tests and library). Appended to the base archive.
 build_app_cpio() {
@@ -461,6 +492,8 @@ build_app_cpio() {
       for f in "$ROOT"/native/linux-arm64-gnu/*; do
         [ -f "$f" ] && echo "file /app/native/linux-arm64-gnu/$(basename "$f") $f 755"
       done
+      mitata_files
+
     fi
   } > "$m"
   python3 "$HERE/mkcpio.py" "$m" "$WORK/app.cpio"

@@ -35,7 +35,9 @@ PROJECT_EXTRA = {
     "max": ["zig.tests"],
     "suite": ["deno.suite", "bun.suite"],
     "a57": [],
-    "icount": ["deno.hwsuite", "bun.hwsuite"],
+    "icount": ["deno.hwsuite", "bun.hwsuite"] +
+              [f"{rt}.bench.{n}" for rt in ("deno", "bun")
+               for n in ("measure-linear", "leak", "mitata")],
     "off": [],
 }
 SUITES = ("deno.suite", "bun.suite", "deno.hwsuite", "bun.hwsuite")
@@ -60,6 +62,8 @@ KEY_RESULTS = [
     "deno.api.auto-syscall", "bun.api.auto-syscall",
     "deno.api.off-cost", "bun.api.off-cost",
     "zig.tests", *SUITES,
+    "deno.bench.measure-linear", "bun.bench.measure-linear",
+    "deno.bench.leak", "bun.bench.leak", "deno.bench.mitata", "bun.bench.mitata",
 ]
 
 

@@ -1,7 +1,7 @@
 /**
  * The one table of native symbols exported by `libperfmmap.so`.
  *
- * It mirrors `zig/ABI.md` (version 2) exactly: change both or neither. The
+ * It mirrors `zig/ABI.md` (version 3) exactly: change both or neither. The
  * shape is Deno's (`parameters`/`result`); the Bun adapter translates
  * `"buffer"` to `"ptr"`. Hot symbols take `i32` handles and return `f64` or
  * `i32`, never `u64`, so that no call creates a BigInt.
@@ -27,11 +27,11 @@ export interface SymbolDefinition {
 }
 
 /** ABI version this table describes (`pm_abi_version()`). */
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 
 /** Every symbol of `libperfmmap.so`, with its C prototype. */
 export const SYMBOLS = {
-  // uint32_t pm_abi_version(void);  /* 2 */
+  // uint32_t pm_abi_version(void);  /* 3 */
   pm_abi_version: { parameters: [], result: "u32" },
   // int32_t pm_noop(void);  /* 0; the FFI floor for benchmarks */
   pm_noop: { parameters: [], result: "i32" },
@@ -153,6 +153,18 @@ export const SYMBOLS = {
     ],
     result: "i32", // nr, or -code
   },
+  // int32_t pm_group_read(const int32_t *members, uint32_t count,
+  //                       uint8_t *out, uint32_t cap_slots, uint32_t exact);
+  pm_group_read: {
+    parameters: [
+      "buffer", // const int32_t *members: the leader's handle, then members in join order
+      "u32", // uint32_t count: 1..256
+      "buffer", // uint8_t *out: cap_slots 8-byte slots, see GROUP_SLOTS
+      "u32", // uint32_t cap_slots
+      "u32", // uint32_t exact: 0 f64 slots, 1 u64 slots
+    ],
+    result: "i32", // GROUP_SOURCE (1 userspace, 2 syscall), or -code
+  },
   // int32_t pm_page_info(int32_t h, uint8_t *out);
   pm_page_info: {
     parameters: [
@@ -230,6 +242,15 @@ export const SYMBOLS = {
       "u32", // uint32_t field: see SIM_FIELDS
       "u32", // uint32_t lo: low 32 bits of the value
       "u32", // uint32_t hi: high 32 bits of the value
+    ],
+    result: "i32",
+  },
+
+  // int32_t pm_sim_join(int32_t h, int32_t leader);
+  pm_sim_join: {
+    parameters: [
+      "i32", // int32_t h: a simulated counter alone
+      "i32", // int32_t leader: a simulated counter that is no member
     ],
     result: "i32",
   },
@@ -336,6 +357,29 @@ export const DETAILED = {
   VALUE_U64: 8,
   TIME_ENABLED_U64: 9,
   TIME_RUNNING_U64: 10,
+} as const;
+
+/**
+ * Slots of a group record, `pm_read_values`' and `pm_group_read`'s: the
+ * header, then `MEMBER_STRIDE` slots per member from `MEMBERS` on, each
+ * `VALUE`, `ID`, `LOST` from the member's first slot (0 where the read
+ * format lacks the field; a userspace read has no lost count).
+ */
+export const GROUP_SLOTS = {
+  NR: 0,
+  TIME_ENABLED: 1,
+  TIME_RUNNING: 2,
+  MEMBERS: 3,
+  MEMBER_STRIDE: 3,
+  VALUE: 0,
+  ID: 1,
+  LOST: 2,
+} as const;
+
+/** `pm_group_read`'s result: which path served the whole group. */
+export const GROUP_SOURCE = {
+  USERSPACE: 1,
+  SYSCALL: 2,
 } as const;
 
 /** Slots of `pm_page_info`'s 128-byte output. */

@@ -94,6 +94,10 @@ pub const Counter = struct {
     /// Slot of the group leader (0 when this counter leads or is alone), and
     /// this counter's position in the group's read() record.
     leader_slot: u32 = 0,
+    /// The leader's handle (0 when this counter leads or is alone): a group
+    /// read checks it, so a member of a closed leader never passes for a
+    /// member of the slot's next counter.
+    leader_handle: i32 = 0,
     group_position: u32 = 0,
     group_members_opened: u32 = 1,
     sim_state: sim.State = .{},
@@ -158,6 +162,7 @@ pub fn open(counter: *Counter, request: OpenRequest, failure: *Failure) Error!vo
         .read_format = attr.read_format,
         .config1_used = attr.config1(),
         .leader_slot = request.leader_slot,
+        .leader_handle = if (request.leader) |leader| leader.handle else 0,
     };
     errdefer close(counter);
     const ring_follows = request.flags & open_flag_ring != 0;

@@ -17,11 +17,12 @@ const sim = @import("sim.zig");
 const sysfs = @import("sysfs.zig");
 const system = @import("system.zig");
 const arch = @import("arch.zig");
+const group_read = @import("group_read.zig");
 
 const Counter = counter_mod.Counter;
 const Failure = errno.Failure;
 
-pub const abi_version = 2;
+pub const abi_version = 3;
 
 fn lookupFailure(err: handles.LookupError) Failure {
     return switch (err) {
@@ -266,6 +267,10 @@ pub export fn pm_modify_attributes(h: i32, attr_bytes: *[attr_mod.PERF_ATTR_SIZE
 pub export fn pm_id(h: i32, out: *[1]u64) i32 {
     const counter = handles.enter(h) catch |err| return lookupFailure(err).result();
     defer handles.leave(counter);
+    if (counter.simulated and counter.id != 0) {
+        out[0] = counter.id; // given by pm_sim_join
+        return 0;
+    }
     var id: u64 = 0;
     const result = ioctlResult(counter, attr_mod.PERF_EVENT_IOC_ID, @intFromPtr(&id));
     if (result < 0) return result;
@@ -350,37 +355,51 @@ pub export fn pm_read_values(h: i32, out: [*]u64, cap_slots: u32, exact: u32) i3
     if (counter.simulated) return valuesSimulated(counter, out[0..cap_slots], exact == 1);
     var words: [read_format.words_max]u64 = undefined;
     const decoded = reader.readDecoded(counter, &words, &failure) catch return failure.result();
-    const slots_needed = 3 + 3 * @as(usize, decoded.nr);
-    if (slots_needed > cap_slots) return errno.fromErrno(.RANGE).result();
-    const slots = out[0..slots_needed];
-    putSlot(slots, 0, decoded.nr, exact == 1);
-    putSlot(slots, 1, decoded.time_enabled, exact == 1);
-    putSlot(slots, 2, decoded.time_running, exact == 1);
-    var i: u32 = 0;
-    while (i < decoded.nr) : (i += 1) {
-        const member = decoded.member(i);
-        putSlot(slots, 3 + 3 * i, member.value, exact == 1);
-        putSlot(slots, 4 + 3 * i, member.id, exact == 1);
-        putSlot(slots, 5 + 3 * i, member.lost, exact == 1);
-    }
+    group_read.putDecoded(out[0..cap_slots], &decoded, exact == 1, &failure) catch return failure.result();
     return @intCast(decoded.nr);
 }
 
-fn putSlot(slots: []u64, i: usize, value: u64, exact: bool) void {
-    slots[i] = if (exact) value else @bitCast(@as(f64, @floatFromInt(value)));
-}
+const putSlot = group_read.put;
 
 fn valuesSimulated(counter: *Counter, slots: []u64, exact: bool) i32 {
     assert(counter.simulated);
-    if (slots.len < 6) return errno.fromErrno(.RANGE).result();
+    if (slots.len < group_read.slotsFor(1)) return errno.fromErrno(.RANGE).result();
     const state = &counter.sim_state;
-    putSlot(slots, 0, 1, exact);
-    putSlot(slots, 1, @atomicLoad(u64, &state.syscall_time_enabled, .acquire), exact);
-    putSlot(slots, 2, @atomicLoad(u64, &state.syscall_time_running, .acquire), exact);
-    putSlot(slots, 3, @atomicLoad(u64, &state.syscall_value, .acquire), exact);
-    putSlot(slots, 4, 0, exact);
-    putSlot(slots, 5, 0, exact);
+    const first = group_read.slot_members;
+    putSlot(slots, group_read.slot_nr, 1, exact);
+    putSlot(slots, group_read.slot_time_enabled, @atomicLoad(u64, &state.syscall_time_enabled, .acquire), exact);
+    putSlot(slots, group_read.slot_time_running, @atomicLoad(u64, &state.syscall_time_running, .acquire), exact);
+    putSlot(slots, first + group_read.member_value, @atomicLoad(u64, &state.syscall_value, .acquire), exact);
+    putSlot(slots, first + group_read.member_id, 0, exact);
+    putSlot(slots, first + group_read.member_lost, 0, exact);
     return 1;
+}
+
+/// A whole group in one call: every member from userspace under its own
+/// seqlock, or the whole group by one read(2) (see group_read.zig). The
+/// result is the source (1 userspace, 2 syscall) or -code; the slots are
+/// pm_read_values'.
+pub export fn pm_group_read(list: [*]const i32, count: u32, out: [*]u64, cap_slots: u32, exact: u32) i32 {
+    if (count == 0 or count > read_format.group_members_max or exact > 1) return errno.fromErrno(.INVAL).result();
+    var members: group_read.Members = .{};
+    members.enter(list[0..count]) catch |err| return lookupFailure(err).result();
+    defer members.leave();
+    if (!group_read.isGroup(members.slice())) return errno.fromErrno(.INVAL).result();
+    var failure: Failure = undefined;
+    const source = group_read.read(members.slice(), out[0..cap_slots], exact == 1, &failure) catch return failure.result();
+    return @backingInt(source);
+}
+
+/// Makes a simulated counter a member of a simulated leader's group.
+pub export fn pm_sim_join(h: i32, leader_handle: i32) i32 {
+    lockTable() catch |err| return claimFailure(err).result();
+    defer handles.releaseLock();
+    const member = handles.lookupLocked(h) catch |err| return lookupFailure(err).result();
+    const leader = handles.lookupLocked(leader_handle) catch |err| return lookupFailure(err).result();
+    var failure: Failure = undefined;
+    group_read.joinSimulated(member, leader, &failure) catch return failure.result();
+    reader.refreshFast(member);
+    return 0;
 }
 
 pub export fn pm_page_info(h: i32, out: *[16]f64) i32 {
@@ -404,7 +423,8 @@ pub export fn pm_page_info(h: i32, out: *[16]f64) i32 {
     out[7] = @floatFromInt(@intFromBool(capabilities.user_time_short));
     out[8] = @floatFromInt(load(u32, &page.index));
     out[9] = @floatFromInt(load(u16, &page.pmc_width));
-    out[11] = @floatFromInt(@intFromBool(counter_mod.userspaceAllowed(counter, leader) and capabilities.user_rdpmc));
+    const active = counter_mod.userspaceAllowed(counter, leader) and capabilities.user_rdpmc and !counter.access.off;
+    out[11] = @floatFromInt(@intFromBool(active));
     out[13] = @floatFromInt(load(u16, &page.time_shift));
     out[14] = @floatFromInt(load(u32, &page.time_mult));
     out[15] = @floatFromInt(load(u32, &page.size));

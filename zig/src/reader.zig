@@ -149,7 +149,7 @@ pub inline fn read(counter: *Counter, want_time: bool, attempts_done: u32, failu
 
 /// The first exhaustion of a counter writes one line to stderr; later ones
 /// only count, so a wedged counter cannot flood the log.
-fn noteExhausted(counter: *Counter) void {
+pub fn noteExhausted(counter: *Counter) void {
     counter.stats.retry_exhausted += 1;
     if (counter.stats.exhaustion_log_lines != 0) return;
     counter.stats.exhaustion_log_lines = 1;

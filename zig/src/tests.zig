@@ -24,4 +24,5 @@ test {
     _ = @import("tests/ring_test.zig");
     _ = @import("tests/sampling_test.zig");
     _ = @import("tests/contract_test.zig");
+    _ = @import("tests/group_read_test.zig");
 }

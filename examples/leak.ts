@@ -13,11 +13,16 @@ export function earlyExit(x: Uint8Array): boolean {
   return true;
 }
 
-/** Looks at every byte, whatever the input. */
-export function constantTime(x: Uint8Array): boolean {
+/**
+ * Looks at every byte, whatever the input, and returns the difference (0 when
+ * equal). Not `d === 0`: JIT code may make that boolean with a branch, one
+ * instruction apart between equal and unequal inputs, and counted exactly
+ * (the arm64 tier's icount boot) that is a leak.
+ */
+export function constantTime(x: Uint8Array): number {
   let d = 0;
   for (let i = 0; i < x.length; i++) d |= x[i] ^ secret[i];
-  return d === 0;
+  return d;
 }
 
 function randomBytes(): Uint8Array {

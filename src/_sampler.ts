@@ -6,6 +6,7 @@
 import { Group } from "./group.ts";
 import { PerfError } from "./errors.ts";
 import { parseEvent } from "./event.ts";
+import { describe } from "./_options.ts";
 
 /** An event that has no numbers, and why. */
 export interface UncountedEvent {
@@ -124,4 +125,47 @@ export function pickBatch(group: Group, fn: () => unknown, events: readonly stri
   const callNs = timePerCall(fn);
   const targetNs = Math.max(TIME_LIKE_SAMPLE_NS, TIME_LIKE_READS * readNs);
   return Math.min(BATCH_MAX, Math.max(1, Math.ceil(targetNs / callNs)));
+}
+
+/** An INVALID_OPTION of measure() or leakTest(). */
+export function badOption(op: string, message: string, cause?: unknown): PerfError {
+  return new PerfError("INVALID_OPTION", message, { op, cause });
+}
+
+/**
+ * An integer option from an own-properties copy (ownRecord): `fallback` when
+ * absent, else an integer in [min, max] (-0 becomes 0), else INVALID_OPTION.
+ */
+export function integerOption(
+  op: string,
+  given: Readonly<Record<string, unknown>>,
+  key: string,
+  bounds: { fallback: number; min: number; max: number },
+): number {
+  const value = given[key];
+  if (value === undefined) return bounds.fallback;
+  if (
+    typeof value !== "number" || !Number.isInteger(value) || value < bounds.min ||
+    value > bounds.max
+  ) {
+    throw badOption(
+      op,
+      `option ${key} must be an integer from ${bounds.min} to ${bounds.max}, got ${
+        describe(value)
+      }`,
+    );
+  }
+  return value + 0;
+}
+
+/** Refuses keys of `given` that are not in `known`. */
+export function knownKeys(op: string, given: object, known: ReadonlySet<string>): void {
+  for (const key of Object.keys(given)) {
+    if (!known.has(key)) {
+      throw badOption(
+        op,
+        `unknown option ${JSON.stringify(key)} (known: ${[...known].join(", ")})`,
+      );
+    }
+  }
 }

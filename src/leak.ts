@@ -14,14 +14,18 @@ import { PerfError } from "./errors.ts";
 import { parseEvent } from "./event.ts";
 import { meanVariance, quantileSorted, Random, sortedCopy, welchT } from "./_stats.ts";
 import {
+  badOption,
   BATCH_MAX,
   classify,
   dropSink,
+  integerOption,
+  knownKeys,
   readGroup,
   timeLike,
   timePerCall,
   type UncountedEvent,
 } from "./_sampler.ts";
+import { ownRecord } from "./_options.ts";
 
 /** The events {@link leakTest} tries, in order, when none is given. */
 export const LEAK_TEST_EVENTS: readonly string[] = Object.freeze([
@@ -156,28 +160,10 @@ const EXACT_RESOLUTION = 0.5;
 /** z for a two-sided 99% interval. */
 const Z99 = 2.576;
 
+const OP = "leakTest";
+
 function bad(message: string, cause?: unknown): PerfError {
-  return new PerfError("INVALID_OPTION", message, { op: "leakTest", cause });
-}
-
-function own(options: object, key: string): unknown {
-  try {
-    const descriptor = Object.getOwnPropertyDescriptor(options, key);
-    if (descriptor === undefined) return undefined;
-    return "value" in descriptor ? descriptor.value : descriptor.get?.call(options);
-  } catch (error) {
-    if (error instanceof PerfError) throw error;
-    throw bad(`option ${key} could not be read`, error);
-  }
-}
-
-function integer(options: object, key: string, fallback: number, min: number, max: number): number {
-  const value = own(options, key);
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw bad(`option ${key} must be an integer from ${min} to ${max}, got ${String(value)}`);
-  }
-  return value + 0;
+  return badOption(OP, message, cause);
 }
 
 const KEYS = new Set([
@@ -207,33 +193,33 @@ function resolve<T>(options: unknown): Resolved<T> {
   if (typeof options !== "object" || options === null || Array.isArray(options)) {
     throw bad("leakTest needs options with classes: { a, b }");
   }
-  for (const key of Reflect.ownKeys(options).map(String)) {
-    if (!KEYS.has(key)) {
-      throw bad(`unknown option ${JSON.stringify(key)} (known: ${[...KEYS].join(", ")})`);
-    }
-  }
-  const classes = own(options, "classes");
-  if (typeof classes !== "object" || classes === null) throw bad("option classes must be { a, b }");
-  const a = own(classes, "a");
-  const b = own(classes, "b");
+  // Own properties only, each read once (a polluted prototype sets nothing).
+  const given = ownRecord({ op: OP }, "options", options);
+  knownKeys(OP, given, KEYS);
+  const classes = given.classes === undefined
+    ? undefined
+    : ownRecord({ op: OP }, "option classes", given.classes);
+  const a = classes?.a;
+  const b = classes?.b;
   if (typeof a !== "function" || typeof b !== "function") {
     throw bad("classes.a and classes.b must be functions that return an input");
   }
-  const event = own(options, "event");
+  const event = given.event;
   if (event !== undefined && typeof event !== "string") throw bad("option event must be a string");
-  const batch = own(options, "batch") ?? "auto";
+  const batch = given.batch ?? "auto";
   if (
     batch !== "auto" &&
     (typeof batch !== "number" || !Number.isInteger(batch) || batch < 1 || batch > BATCH_MAX)
   ) {
     throw bad(`option batch must be "auto" or an integer from 1 to ${BATCH_MAX}`);
   }
-  const seed = own(options, "seed");
+  const seed = given.seed;
   if (seed !== undefined && (typeof seed !== "number" || !Number.isFinite(seed))) {
     throw bad("option seed must be a finite number");
   }
-  const minSamples = integer(options, "minSamples", 200, 2, 10_000_000);
-  const maxSamples = integer(options, "maxSamples", 20_000, 2, 10_000_000);
+  const samples = { min: 2, max: 10_000_000 };
+  const minSamples = integerOption(OP, given, "minSamples", { ...samples, fallback: 200 });
+  const maxSamples = integerOption(OP, given, "maxSamples", { ...samples, fallback: 20_000 });
   if (maxSamples < minSamples) throw bad("option maxSamples must be at least minSamples");
   return {
     a: a as () => T,
@@ -241,8 +227,8 @@ function resolve<T>(options: unknown): Resolved<T> {
     event,
     minSamples,
     maxSamples,
-    warmup: integer(options, "warmup", 100, 0, 10_000_000),
-    maxMs: integer(options, "maxMs", 10_000, 1, 3_600_000),
+    warmup: integerOption(OP, given, "warmup", { fallback: 100, min: 0, max: 10_000_000 }),
+    maxMs: integerOption(OP, given, "maxMs", { fallback: 10_000, min: 1, max: 3_600_000 }),
     batch: batch === "auto" ? "auto" : (batch as number) + 0,
     seed: seed === undefined ? Math.floor(Math.random() * 2 ** 32) : (seed as number),
   };

@@ -9,13 +9,17 @@ import { PerfError } from "./errors.ts";
 import { parseEvent } from "./event.ts";
 import { quantileSorted, sortedCopy } from "./_stats.ts";
 import {
+  badOption,
   BATCH_MAX,
   classify,
   dropSink,
+  integerOption,
+  knownKeys,
   pickBatch,
   sample,
   type UncountedEvent,
 } from "./_sampler.ts";
+import { describe, ownRecord } from "./_options.ts";
 
 export type { UncountedEvent };
 
@@ -106,43 +110,7 @@ export interface MeasureOptions {
 
 const MEASURE_KEYS = new Set(["events", "samples", "warmup", "batch", "maxMs"]);
 
-function bad(message: string, cause?: unknown): PerfError {
-  return new PerfError("INVALID_OPTION", message, { op: "measure", cause });
-}
-
-/** Reads an option from the object's own properties only (never its prototype). */
-function own(options: object, key: string): unknown {
-  try {
-    const descriptor = Object.getOwnPropertyDescriptor(options, key);
-    if (descriptor === undefined) return undefined;
-    return "value" in descriptor ? descriptor.value : descriptor.get?.call(options);
-  } catch (error) {
-    if (error instanceof PerfError) throw error;
-    throw bad(`option ${key} could not be read`, error);
-  }
-}
-
-function count(
-  options: object,
-  key: string,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  const value = own(options, key);
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw bad(`option ${key} must be an integer from ${min} to ${max}, got ${shown(value)}`);
-  }
-  return value + 0; // -0 becomes 0
-}
-
-function shown(value: unknown): string {
-  if (typeof value === "number") return Object.is(value, -0) ? "-0" : String(value);
-  if (typeof value === "string") return JSON.stringify(value.slice(0, 40));
-  if (value === null) return "null";
-  return typeof value;
-}
+const OP = "measure";
 
 interface Resolved {
   events: string[];
@@ -153,24 +121,15 @@ interface Resolved {
 }
 
 function resolve(options: unknown): Resolved {
-  if (options === undefined) options = {};
-  if (typeof options !== "object" || options === null || Array.isArray(options)) {
-    throw bad(`options must be an object, got ${shown(options)}`);
-  }
-  let keys: string[];
-  try {
-    keys = Reflect.ownKeys(options).map(String);
-  } catch (error) {
-    throw bad("options could not be read", error);
-  }
-  for (const key of keys) {
-    if (!MEASURE_KEYS.has(key)) {
-      throw bad(`unknown option ${JSON.stringify(key)} (known: ${[...MEASURE_KEYS].join(", ")})`);
-    }
-  }
-  const events = own(options, "events") ?? MEASURE_DEFAULT_EVENTS;
+  // Own properties only, each read once (a polluted prototype sets nothing).
+  const given = ownRecord({ op: OP }, "options", options === undefined ? {} : options);
+  knownKeys(OP, given, MEASURE_KEYS);
+  const events = given.events ?? MEASURE_DEFAULT_EVENTS;
   if (!Array.isArray(events) || events.length === 0) {
-    throw bad(`option events must be a non-empty array of event strings, got ${shown(events)}`);
+    throw badOption(
+      OP,
+      `option events must be a non-empty array of event strings, got ${describe(events)}`,
+    );
   }
   const names: string[] = [];
   for (let i = 0; i < events.length; i++) {
@@ -178,26 +137,27 @@ function resolve(options: unknown): Resolved {
     if (typeof event !== "string") {
       throw new PerfError(
         "INVALID_EVENT",
-        `events[${i}] must be an event string, got ${shown(event)}`,
-        { op: "measure" },
+        `events[${i}] must be an event string, got ${describe(event)}`,
+        { op: OP },
       );
     }
     names.push(event);
   }
-  const batch = own(options, "batch") ?? "auto";
+  const batch = given.batch ?? "auto";
   if (batch !== "auto") {
     if (typeof batch !== "number" || !Number.isInteger(batch) || batch < 1 || batch > BATCH_MAX) {
-      throw bad(
-        `option batch must be "auto" or an integer from 1 to ${BATCH_MAX}, got ${shown(batch)}`,
+      throw badOption(
+        OP,
+        `option batch must be "auto" or an integer from 1 to ${BATCH_MAX}, got ${describe(batch)}`,
       );
     }
   }
   return {
     events: names,
-    samples: count(options, "samples", 200, 1, 1_000_000),
-    warmup: count(options, "warmup", 20, 0, 1_000_000),
+    samples: integerOption(OP, given, "samples", { fallback: 200, min: 1, max: 1_000_000 }),
+    warmup: integerOption(OP, given, "warmup", { fallback: 20, min: 0, max: 1_000_000 }),
     batch: batch === "auto" ? "auto" : batch + 0,
-    maxMs: count(options, "maxMs", 10_000, 1, 3_600_000),
+    maxMs: integerOption(OP, given, "maxMs", { fallback: 10_000, min: 1, max: 3_600_000 }),
   };
 }
 
@@ -219,7 +179,7 @@ function resolve(options: unknown): Resolved {
  * ```
  */
 export function distribution(values: ArrayLike<number>): Distribution {
-  if (values.length === 0) throw new PerfError("INVALID_OPTION", "no values", { op: "measure" });
+  if (values.length === 0) throw badOption(OP, "no values");
   const s = sortedCopy(values);
   const median = quantileSorted(s, 0.5);
   const deviations = s.map((v) => Math.abs(v - median)).sort();
@@ -297,7 +257,7 @@ function record(
  */
 export function measure(fn: () => unknown, options?: MeasureOptions): MeasureResult {
   if (typeof fn !== "function") {
-    throw bad(`measure needs a function, got ${shown(fn)}`);
+    throw badOption(OP, `measure needs a function, got ${describe(fn)}`);
   }
   const resolved = resolve(options);
   for (const event of resolved.events) parseEvent(event); // bad syntax throws here
@@ -306,7 +266,7 @@ export function measure(fn: () => unknown, options?: MeasureOptions): MeasureRes
     first !== null && typeof first === "object" &&
     typeof (first as { then?: unknown }).then === "function"
   ) {
-    throw bad("measure counts synchronous functions; fn returned a promise");
+    throw badOption(OP, "measure counts synchronous functions; fn returned a promise");
   }
   const refused = classify(resolved.events);
   const counted = resolved.events.filter((event) => refused.get(event) === undefined);

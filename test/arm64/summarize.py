@@ -17,7 +17,7 @@ import sys
 RESULT = re.compile(r"@@RESULT (\S+) (PASS|FAIL)(?: (.*))?$")
 
 SMOKE = {
-    "max": ["c.basic.open", "c.basic.bracket", "c.basic.grow", "c.multi"],
+    "max": ["c.basic.open", "c.basic.bracket", "c.basic.grow", "c.multi", "c.group"],
     "suite": [],
     "a57": ["c.basic.open", "c.basic.bracket", "c.basic.grow", "c.multi32",
             "c.wrap"],
@@ -53,7 +53,7 @@ RUN_TITLE = {
 
 # Result lines whose details are the numbers the issue asks to quote.
 KEY_RESULTS = [
-    "c.basic.open", "c.basic.bracket", "c.multi", "c.multi32", "c.wrap",
+    "c.basic.open", "c.basic.bracket", "c.multi", "c.group", "c.multi32", "c.wrap",
     "c.icount", "c.off",
     "deno.api.require", "bun.api.require",
     "deno.api.bracket", "bun.api.bracket", "deno.api.multi", "bun.api.multi",

@@ -188,7 +188,10 @@ function checkLeaks(): Promise<void> {
       `ct=${verdicts.join(",")} ct_false_positives=${falsePositives}/${runs} ` +
       `ct_shifts=${shifts.join(",")} ct_samples_mean=${(ctSamples / runs).toFixed(0)} ` +
       `bool=${boolean.verdict} bool_shift=${boolean.quantiles.shift.toFixed(2)} ` +
-      `bool_t=${boolean.maxAbsT.toFixed(1)} one=${one.verdict} ` +
+      `bool_t=${boolean.maxAbsT.toFixed(1)} bool_samples=${
+        boolean.samples.a + boolean.samples.b
+      } ` +
+      `bool_stopped=${boolean.stopped} one=${one.verdict} ` +
       `one_shift=${one.quantiles.shift.toFixed(2)} one_effect=${one.effect.toFixed(2)} ` +
       `one_samples=${one.samples.a + one.samples.b} one_t=${one.maxAbsT.toFixed(1)} ` +
       `one_stopped=${one.stopped}`,

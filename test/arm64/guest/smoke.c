@@ -14,6 +14,8 @@
 //                           and 1..n, each read through its own register agrees
 //                           with read()
 //   smoke multi32 <n>       the same with the r11 events at config1=0x2 (32-bit)
+//   smoke group <n>         cycles + n raw r11 in one group: every member read
+//                           with mrs inside one group read(2) bracket, 200/200
 //   smoke wrap <event>      a 32-bit counter crosses 2^32 and the sign-extended
 //                           mrs read agrees with read(). event "instructions":
 //                           opened with 0x3, must be refused (EOPNOTSUPP) and
@@ -325,6 +327,102 @@ static int cmd_multi(const char *name, int n_raw, uint64_t raw_config1,
   return 0;
 }
 
+// A group: cycles as leader and n_raw raw r11 members, each mapped and read
+// with mrs under its own seqlock, all bracketed by one group read(2) before
+// and one after (PERF_FORMAT_GROUP | ID; members are matched by id). The C
+// floor of what perfmmap's pm_group_read does.
+static int group_open(struct counter *c, int leader_fd, uint64_t config1,
+                      uint32_t type, uint64_t config) {
+  struct perf_event_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.size = sizeof attr;
+  attr.type = type;
+  attr.config = config;
+  attr.config1 = config1;
+  attr.exclude_kernel = 1;
+  attr.exclude_hv = 1;
+  attr.disabled = leader_fd < 0;
+  attr.read_format = PERF_FORMAT_GROUP | PERF_FORMAT_ID |
+                     PERF_FORMAT_TOTAL_TIME_ENABLED |
+                     PERF_FORMAT_TOTAL_TIME_RUNNING;
+  c->config1 = config1;
+  c->fd = (int)syscall(SYS_perf_event_open, &attr, 0, -1, leader_fd, 0);
+  if (c->fd < 0) return -errno;
+  void *p = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ, MAP_SHARED,
+                 c->fd, 0);
+  if (p == MAP_FAILED) return -errno;
+  c->page = p;
+  return 0;
+}
+
+struct group_values {
+  uint64_t nr, enabled, running;
+  struct { uint64_t value, id; } member[MULTI_MAX];
+};
+
+static void group_syscall(int fd, struct group_values *g) {
+  ssize_t n = read(fd, g, sizeof *g);
+  if (n < 24) {
+    perror("group read");
+    exit(3);
+  }
+}
+
+static int cmd_group(int n_raw) {
+  if (n_raw < 1 || n_raw > MULTI_MAX - 1) n_raw = 4;
+  struct counter c[MULTI_MAX];
+  uint64_t ids[MULTI_MAX];
+  int n = 0;
+  for (int i = 0; i <= n_raw; i++) {
+    int err = i == 0 ? group_open(&c[i], -1, CONFIG1_64BIT | CONFIG1_USER,
+                                  PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES)
+                     : group_open(&c[i], c[0].fd, CONFIG1_64BIT | CONFIG1_USER,
+                                  PERF_TYPE_RAW, ARMV8_CPU_CYCLES);
+    if (err) {
+      result("group", 0, "open%d=errno%d(%s)", i, -err, strerror(-err));
+      return 1;
+    }
+    if (ioctl(c[i].fd, PERF_EVENT_IOC_ID, &ids[i]) != 0) {
+      result("group", 0, "PERF_EVENT_IOC_ID errno=%d", errno);
+      return 1;
+    }
+    n++;
+  }
+  ioctl(c[0].fd, PERF_EVENT_IOC_ENABLE, PERF_IOC_FLAG_GROUP);
+  spin(100000);
+  int good = 0;
+  char why[256] = "";
+  for (int s = 0; s < 200; s++) {
+    struct group_values a, b;
+    uint64_t u[MULTI_MAX];
+    int ok = 1;
+    group_syscall(c[0].fd, &a);
+    for (int i = 0; i < n; i++) {
+      struct user_read r = userspace_read(&c[i]);
+      ok = ok && r.ok;
+      u[i] = r.value;
+    }
+    group_syscall(c[0].fd, &b);
+    for (int i = 0; i < n && ok; i++) {
+      // By id: the kernel's order is the open order, but nothing promises it.
+      uint64_t va = 0, vb = 0;
+      for (uint64_t k = 0; k < a.nr; k++) if (a.member[k].id == ids[i]) va = a.member[k].value;
+      for (uint64_t k = 0; k < b.nr; k++) if (b.member[k].id == ids[i]) vb = b.member[k].value;
+      if (!(va <= u[i] && u[i] <= vb)) {
+        ok = 0;
+        if (why[0] == 0)
+          snprintf(why, sizeof why, "first_bad=%d member=%d a=%llu u=%llu b=%llu", s, i,
+                   (unsigned long long)va, (unsigned long long)u[i],
+                   (unsigned long long)vb);
+      }
+    }
+    good += ok;
+    spin(50 + (uint64_t)s);
+  }
+  result("group", good == 200, "members=%d bracket=%d/200 %s", n, good, why);
+  return 0;
+}
+
 static int cmd_wrap(const char *event) {
   struct counter c;
   int err, refused = 1;
@@ -430,7 +528,7 @@ static int cmd_icount(uint64_t k) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: smoke basic|multi|multi32|wrap|off|icount [arg]\n");
+    fprintf(stderr, "usage: smoke basic|multi|multi32|group|wrap|off|icount [arg]\n");
     return 2;
   }
   const char *cmd = argv[1];
@@ -441,6 +539,7 @@ int main(int argc, char **argv) {
   else if (strcmp(cmd, "multi32") == 0)
     cmd_multi("multi32", arg ? atoi(arg) : 6, CONFIG1_USER, 32);
   else if (strcmp(cmd, "wrap") == 0) cmd_wrap(arg ? arg : "r11");
+  else if (strcmp(cmd, "group") == 0) cmd_group(arg ? atoi(arg) : 4);
   else if (strcmp(cmd, "off") == 0) cmd_off();
   else if (strcmp(cmd, "icount") == 0)
     cmd_icount(arg ? strtoull(arg, NULL, 10) : 100000);

@@ -9,6 +9,7 @@ import { DETAILED, OPEN_FLAGS, PAGE_INFO, STATS } from "./ffi/symbols.ts";
 import { type EventInput, type EventSpec, parseEvent } from "./event.ts";
 import { type Exclusions, kernelAttrSize, READ_FORMAT, writeAttr } from "./_attr.ts";
 import { nativeFailure } from "./_fail.ts";
+import { notCountedReason, scaleFactor } from "./_counted.ts";
 import {
   exclusions,
   mayRetryRestricted,
@@ -81,10 +82,15 @@ export interface CounterReading {
   /** Nanoseconds the event was on the PMU. */
   timeRunning: number;
   /**
-   * `value * timeEnabled / timeRunning` when the event was multiplexed;
-   * `value` when it was not, or when it never ran (`timeRunning` 0).
+   * `value * timeEnabled / timeRunning` when the event was multiplexed,
+   * `value` when it was not; `null` when it never ran (`timeRunning` 0):
+   * then `value` (0) is no measurement, see `counted` and `reason`.
    */
-  scaled: number;
+  scaled: number | null;
+  /** Whether the event was on the PMU at all (`timeRunning > 0`). */
+  counted: boolean;
+  /** Why it was not counted (never enabled, or never on the PMU); `null` when counted. */
+  reason: string | null;
   /** `"userspace"` (mmap page + register) or `"syscall"` (`read(2)`). */
   source: ReadSource;
   /** Seqlock attempts the read took (0 for a direct syscall). */
@@ -547,9 +553,9 @@ export class Counter implements Disposable {
       value,
       timeEnabled,
       timeRunning,
-      scaled: timeRunning > 0 && timeEnabled > timeRunning
-        ? value * (timeEnabled / timeRunning)
-        : value,
+      scaled: timeRunning > 0 ? value * scaleFactor(timeEnabled, timeRunning) : null,
+      counted: timeRunning > 0,
+      reason: notCountedReason(timeEnabled, timeRunning),
       source: f[DETAILED.SOURCE] === 1 ? "userspace" : "syscall",
       attempts: f[DETAILED.ATTEMPTS],
       yields: f[DETAILED.YIELDS],

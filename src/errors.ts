@@ -19,9 +19,10 @@ import { ERRNO, ERRNO_BY_NAME } from "./_errno.ts";
  *   `ABI_MISMATCH`, `INVALID_EVENT`, `UNKNOWN_EVENT`, `UNKNOWN_PMU`,
  *   `UNKNOWN_TERM`, `VALUE_OUT_OF_RANGE`, `INVALID_OPTION`, `EMPTY_GROUP`,
  *   `GROUP_TOO_LARGE`, `MEMBER_CLOSED` (a group member was closed on its
- *   own, so the group cannot be read as one), `MULTIPLE_PMUS` (a generic
- *   event counts on several core PMUs, where one is needed: a group or a
- *   sampling counter on a hybrid CPU), `UNKNOWN_ERROR`.
+ *   own, so the group cannot be read as one), `NOT_COUNTED` (a group was
+ *   enabled but never got on the PMU: too few free counters), `MULTIPLE_PMUS`
+ *   (a generic event counts on several core PMUs, where one is needed: a
+ *   group or a sampling counter on a hybrid CPU), `UNKNOWN_ERROR`.
  * - From `Watchpoint` target checks: `INVALID_TARGET`, `MISALIGNED_ADDRESS`,
  *   `DETACHED_BUFFER`.
  */
@@ -56,6 +57,7 @@ export type PerfErrorCode =
   | "EMPTY_GROUP"
   | "GROUP_TOO_LARGE"
   | "MEMBER_CLOSED"
+  | "NOT_COUNTED"
   | "MULTIPLE_PMUS"
   | "INVALID_TARGET"
   | "MISALIGNED_ADDRESS"

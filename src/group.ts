@@ -19,6 +19,8 @@ import { type EventInput, type EventSpec, parseEvent } from "./event.ts";
 import { PerfError } from "./errors.ts";
 import { READ_FORMAT } from "./_attr.ts";
 import { nativeFailure } from "./_fail.ts";
+import { counterHolders, notCountedReason, scaleFactor } from "./_counted.ts";
+import { cpuPmus, PMU_ROOT, readLine } from "./_sysfs.ts";
 import { refuseGroupParts } from "./_hybrid.ts";
 import { GROUP_SAMPLE_BITS, type ResolvedOptions, resolveOptions } from "./_options.ts";
 import type { PerfRecord, RecordsOptions, RingStats } from "./sampling.ts";
@@ -35,15 +37,28 @@ const STALE_HANDLE = -Number(
 const GROUP_FORMAT = READ_FORMAT.TOTAL_TIME_ENABLED |
   READ_FORMAT.TOTAL_TIME_RUNNING | READ_FORMAT.ID | READ_FORMAT.GROUP;
 
-/** One read of a whole group. */
+/**
+ * One read of a whole group. A group that was never on the PMU
+ * (`timeRunning` 0: never enabled yet, or never scheduled) has no counts:
+ * `counted` is false, `scaled` is `null` and `reason` says why; its `values`
+ * are then the kernel's zeros, not measurements.
+ */
 export interface GroupReading {
-  /** Counts, in the order of the events given to {@link Group.open}. */
+  /**
+   * The kernel's counts, in the order of the events given to
+   * {@link Group.open}; measurements only when `counted` is true.
+   */
   values: number[];
   /**
    * Counts scaled by `timeEnabled / timeRunning` when the group was
-   * multiplexed; equal to `values` when it was not, or never ran.
+   * multiplexed, equal to `values` when it was not; `null` when the group
+   * never ran (`timeRunning` 0), never a 0 or NaN presented as a count.
    */
-  scaled: number[];
+  scaled: number[] | null;
+  /** Whether the group was on the PMU at all (`timeRunning > 0`). */
+  counted: boolean;
+  /** Why the group was not counted; `null` when it was. */
+  reason: string | null;
   /** Nanoseconds the group was enabled. */
   timeEnabled: number;
   /** Nanoseconds the group was on the PMU. */
@@ -198,21 +213,188 @@ export function mapGroupOrder(
  *
  * @param slots The record.
  * @param order The position of each member, in the order of the events.
- * @returns Values, scaled values and times.
+ * @returns Values, scaled values (`null` when the group never ran) and times.
  */
 export function groupReading(slots: Float64Array, order: Int32Array): GroupReading {
   const timeEnabled = slots[1];
   const timeRunning = slots[2];
-  const factor = timeRunning > 0 && timeEnabled > timeRunning ? timeEnabled / timeRunning : 1;
   const count = order.length;
   const values = new Array<number>(count);
-  const scaled = new Array<number>(count);
-  for (let i = 0; i < count; i++) {
-    const value = slots[3 + 3 * order[i]];
-    values[i] = value;
-    scaled[i] = value * factor;
+  for (let i = 0; i < count; i++) values[i] = slots[3 + 3 * order[i]];
+  const reason = notCountedReason(timeEnabled, timeRunning);
+  if (reason !== null) {
+    return { values, scaled: null, counted: false, reason, timeEnabled, timeRunning };
   }
-  return { values, scaled, timeEnabled, timeRunning };
+  const factor = scaleFactor(timeEnabled, timeRunning);
+  const scaled = values.map((value) => value * factor);
+  return { values, scaled, counted: true, reason: null, timeEnabled, timeRunning };
+}
+
+/** PERF_TYPE_SOFTWARE, PERF_TYPE_TRACEPOINT, PERF_TYPE_BREAKPOINT. */
+const SOFTWARE_CONTEXT_TYPES: ReadonlySet<number> = new Set([1, 2, 5]);
+/** Dynamic PMUs of the kernel's software context, which hold no counter. */
+const SOFTWARE_CONTEXT_PMUS: ReadonlySet<string> = new Set([
+  "software",
+  "tracepoint",
+  "breakpoint",
+  "kprobe",
+  "uprobe",
+  "msr",
+]);
+
+/**
+ * Whether the event takes a hardware counter while it counts. Events of the
+ * kernel's software context never do, so a group of them always gets on.
+ */
+export function takesCounter(spec: EventSpec): boolean {
+  if (spec.kind === "software" || spec.kind === "simulated") return false;
+  if (SOFTWARE_CONTEXT_TYPES.has(spec.type)) return false;
+  return spec.pmu === undefined || !SOFTWARE_CONTEXT_PMUS.has(spec.pmu);
+}
+
+/**
+ * Whether {@link Group.open} (or the first `enable()`) checks that the group
+ * gets on the PMU. Only a group with a hardware member can fail to, and the
+ * check is only sound when the group must be scheduled while it runs: for
+ * this thread on any CPU (it is running the check), or for a whole CPU.
+ * A group on another process (which may sleep), on this thread but one CPU
+ * (it may run elsewhere now), or waiting for an exec is left alone.
+ */
+export function needsScheduleCheck(
+  specs: readonly EventSpec[],
+  options: Pick<ResolvedOptions, "pid" | "cpu" | "enableOnExec">,
+): boolean {
+  if (options.enableOnExec) return false;
+  const runsNow = (options.pid === 0 && options.cpu === -1) || options.pid === -1;
+  return runsNow && specs.some(takesCounter);
+}
+
+/** The times of one group read, as the schedule check sees them. */
+export interface ScheduleSample {
+  /** Nanoseconds enabled. */
+  timeEnabled: number;
+  /** Nanoseconds on the PMU. */
+  timeRunning: number;
+}
+
+/** What {@link awaitSchedule} found. */
+export interface ScheduleOutcome {
+  /** Whether the group showed time on the PMU. */
+  scheduled: boolean;
+  /** Reads made. */
+  reads: number;
+  /** The last read. */
+  last: ScheduleSample;
+}
+
+/** Reads at most this often while waiting for a group's turn. */
+export const SCHEDULE_READ_INTERVAL_MS = 0.5;
+/**
+ * A bound on the reads, should the clock stand still; room for a read every
+ * 0.5 ms through twice the longest wait (250 ms).
+ */
+export const SCHEDULE_READS_MAX = 1024;
+/** Rotations of the PMU a group may wait for its first turn. */
+export const SCHEDULE_ROTATIONS = 8;
+/** The kernel's default rotation interval (`perf_event_mux_interval_ms`). */
+const MUX_INTERVAL_DEFAULT_MS = 4;
+/** The longest wait, whatever the rotation interval says. */
+const SCHEDULE_WAIT_MAX_MS = 250;
+/** A bound on the clock reads between two group reads, should the clock stand still. */
+const SCHEDULE_SPIN_MAX = 1 << 12;
+
+/**
+ * The PAPI check, with a wait: reads the group until it shows time on the
+ * PMU (`timeRunning > 0`), spinning this thread in between (a group on this
+ * thread is only scheduled while the thread runs), for at most `waitMs`. A
+ * group that fits gets on at once, or within a few rotations of the PMU when
+ * other groups compete for the counters; one that cannot fit never does.
+ *
+ * @param read One read of the group's times.
+ * @param now A clock in milliseconds.
+ * @param waitMs How long to wait for the first turn.
+ * @returns Whether the group got on, the reads made and the last one.
+ */
+export function awaitSchedule(
+  read: () => ScheduleSample,
+  now: () => number,
+  waitMs: number,
+): ScheduleOutcome {
+  const deadline = now() + waitMs;
+  let last = read();
+  let reads = 1;
+  while (!(last.timeRunning > 0) && reads < SCHEDULE_READS_MAX) {
+    const readAt = now();
+    if (readAt >= deadline) break;
+    for (let spins = 0; spins < SCHEDULE_SPIN_MAX; spins++) {
+      const t = now();
+      if (t - readAt >= SCHEDULE_READ_INTERVAL_MS || t >= deadline) break;
+    }
+    last = read();
+    reads++;
+  }
+  return { scheduled: last.timeRunning > 0, reads, last };
+}
+
+/** How long a group may wait for its first turn: some rotations of its PMUs. */
+function scheduleWaitMs(): number {
+  let interval = MUX_INTERVAL_DEFAULT_MS;
+  try {
+    for (const pmu of cpuPmus()) {
+      const value = Number(readLine(`${PMU_ROOT}/${pmu}/perf_event_mux_interval_ms`));
+      if (Number.isFinite(value) && value > interval) interval = value;
+    }
+  } catch {
+    // the default interval then
+  }
+  return Math.min(SCHEDULE_WAIT_MAX_MS, SCHEDULE_ROTATIONS * interval);
+}
+
+let forceScheduleCheck = false;
+
+/**
+ * Makes every group take the schedule check, hardware or not (tests: a
+ * software group bound to a CPU its thread may not run on never gets on,
+ * which is the one never-scheduled group a machine without a PMU can make).
+ *
+ * @param force Whether to check every group.
+ */
+export function forceScheduleCheckForTests(force: boolean): void {
+  forceScheduleCheck = force;
+}
+
+/**
+ * NOT_COUNTED for a group that never got on the PMU: how many counters it
+ * needs, and what holds them here.
+ */
+export function notScheduled(
+  specs: readonly EventSpec[],
+  options: Pick<ResolvedOptions, "pid" | "cpu">,
+  outcome: ScheduleOutcome,
+  waitedMs: number,
+  op: string,
+): PerfError {
+  const hardware = specs.filter(takesCounter).map((spec) => spec.name);
+  const where = options.pid === -1 ? `on cpu ${options.cpu}` : "on this thread";
+  const boundCpu = options.pid !== -1 && options.cpu >= 0;
+  const why = boundCpu
+    ? `it counts this thread on cpu ${options.cpu} only, and the thread ran on other CPUs`
+    : `it needs ${hardware.length} hardware counter${hardware.length === 1 ? "" : "s"} at once (${
+      hardware.join(", ")
+    }), and fewer are free`;
+  return new PerfError(
+    "NOT_COUNTED",
+    `the group (${specs.map((s) => s.name).join(", ")}) was enabled ${where} but never got ` +
+      `on the PMU in ${waitedMs.toFixed(0)} ms (${outcome.reads} reads, timeRunning 0, ` +
+      `timeEnabled ${outcome.last.timeEnabled} ns): ${why}; it would read 0 forever`,
+    {
+      op,
+      event: specs[0].name,
+      hint: boundCpu
+        ? `drop cpu to count the thread wherever it runs, or pin the thread to cpu ${options.cpu}`
+        : `open fewer hardware events per group, or free counters: ${counterHolders()}`,
+    },
+  );
 }
 
 /** A sampling group adds `id` to the samples; ring.output is Counter-only. */
@@ -256,6 +438,8 @@ export class Group implements Disposable {
   #slots: number;
   #order: Int32Array;
   #closed = false;
+  /** The schedule check still to make at the first enable (see `needsScheduleCheck`). */
+  #scheduleCheck: { specs: EventSpec[]; options: ResolvedOptions } | undefined;
 
   private constructor(counters: Counter[], handles: number[]) {
     this.#counters = Object.freeze([...counters]);
@@ -282,10 +466,18 @@ export class Group implements Disposable {
    * @param options As for {@link Counter.open}; `userspace` defaults to
    * `"off"` because the group is read with one syscall.
    * @returns The open group.
+   * A group with a hardware member (on this thread, or on a whole CPU) is
+   * checked as PAPI checks it, when it is first enabled: it must get on the
+   * PMU. One that fits does at once (one extra `read(2)`), or within a few
+   * rotations of the PMU when other groups compete; one that needs more
+   * counters than are free (the NMI watchdog holds one on x86) never would,
+   * and would read 0 forever: it is refused with `NOT_COUNTED`.
    * @throws {PerfError} `EMPTY_GROUP`, `GROUP_TOO_LARGE`, `INVALID_EVENT`
    * (not an array, a hole, or an element whose reading threw: the error
-   * keeps that `cause`), a bad event or option, or the kernel's refusal of
-   * any member. No counter stays open when it throws.
+   * keeps that `cause`), a bad event or option, the kernel's refusal of
+   * any member, or `NOT_COUNTED` (the group never got on the PMU: the
+   * message says how many counters it needs, the hint what holds them). No
+   * counter stays open when it throws.
    *
    * @example Opening disabled and enabling later
    * ```ts
@@ -321,7 +513,10 @@ export class Group implements Disposable {
         trackWatchpoints(counters.slice(-1)); // an ENOSPC hint counts this group's too
       }
       const group = new Group(counters, handles);
-      if (resolved.enabled) group.enable();
+      if (forceScheduleCheck || needsScheduleCheck(specs, resolved)) {
+        group.#scheduleCheck = { specs, options: resolved };
+      }
+      if (resolved.enabled) group.#enable("open");
       return group;
     } catch (error) {
       for (const counter of counters.reverse()) counter[Symbol.dispose]();
@@ -552,10 +747,14 @@ export class Group implements Disposable {
    * With the leader disabled first, enabling a member only marks it ready,
    * and enabling the leader last schedules the whole group in at once.
    * After a member was closed on its own, this starts the members still
-   * open (once the leader is closed, each is a group of its own).
+   * open (once the leader is closed, each is a group of its own). The first
+   * enable of a group opened with `enabled: false` makes the check of
+   * {@link Group.open}: a group that never gets on the PMU is disabled again
+   * and refused, and checked again at the next enable.
    *
    * @throws {PerfError} `STALE_HANDLE` after close, `MEMBER_CLOSED` when
-   * every member was closed on its own, or the kernel's errno.
+   * every member was closed on its own, `NOT_COUNTED` (see
+   * {@link Group.open}), or the kernel's errno.
    *
    * @example Enabling
    * ```ts
@@ -565,12 +764,41 @@ export class Group implements Disposable {
    * ```
    */
   enable(): void {
-    const open = this.#openHandles("enable");
+    this.#enable("enable");
+  }
+
+  #enable(op: string): void {
+    const open = this.#openHandles(op);
     if (!this.#counters[0].closed) {
       // A leader that is on makes each member enable a lone reschedule (see above).
-      this.#check(this.#native.symbols.pm_disable(this.#handles[0], 0), "enable");
+      this.#check(this.#native.symbols.pm_disable(this.#handles[0], 0), op);
     }
-    this.#toggle("enable", open, true);
+    this.#toggle(op, open, true);
+    if (this.#scheduleCheck !== undefined) this.#checkScheduled(this.#scheduleCheck, op);
+  }
+
+  /**
+   * The first enable's check that the group gets on the PMU at all (see
+   * {@link awaitSchedule}). A group that never does is disabled again and
+   * refused: it would read 0 with `timeRunning` 0 forever. Made once.
+   */
+  #checkScheduled(check: { specs: EventSpec[]; options: ResolvedOptions }, op: string): void {
+    if (this.#counters.some((counter) => counter.closed)) return;
+    const symbols = this.#native.symbols;
+    const f64 = this.#f64;
+    const read = (): ScheduleSample => {
+      this.#check(symbols.pm_read_values(this.#handles[0], this.#buffer, this.#slots, 0), op);
+      return { timeEnabled: f64[1], timeRunning: f64[2] };
+    };
+    const started = performance.now();
+    const outcome = awaitSchedule(read, () => performance.now(), scheduleWaitMs());
+    if (outcome.scheduled) {
+      this.#scheduleCheck = undefined;
+      return;
+    }
+    const waited = performance.now() - started;
+    this.#check(symbols.pm_disable(this.#handles[0], IOC_FLAG_GROUP), op);
+    throw notScheduled(check.specs, check.options, outcome, waited, op);
   }
 
   /**

@@ -167,8 +167,11 @@ describe("Group record decoding (fixed records)", () => {
     assert.equal(reading.timeRunning, 1000, "slot 2 is time_running");
     assert.deepEqual(reading.values, [100, 7]);
     assert.deepEqual(reading.scaled, [400, 28], "scaled by enabled / running");
+    assert.equal(reading.counted, true);
+    assert.equal(reading.reason, null);
     const neverRan = groupReading(record(4000, 0, [[0, 1]]), Int32Array.of(0));
-    assert.deepEqual(neverRan.scaled, [0], "no division by a running time of 0");
+    assert.equal(neverRan.scaled, null, "no count (and no division by a running time of 0)");
+    assert.equal(neverRan.counted, false);
   });
 
   it("the core writes time_enabled to slot 1 and time_running to slot 2", () => {

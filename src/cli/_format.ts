@@ -41,6 +41,23 @@ export interface EventResult {
   running: number[];
   /** Runs in which the counter was open but never ran. */
   notCounted: number;
+  /** Why it was not counted (the first such run), when `notCounted` > 0. */
+  notCountedWhy?: NotCounted;
+}
+
+/** Why an event that was open has no count in a run. */
+export interface NotCounted {
+  /** One short line: what the counter did (never enabled, never on the PMU). */
+  reason: string;
+  /** What to do about it, when there is something. */
+  hint: string | undefined;
+}
+
+/** What a not-counted line says when no reason was recorded. */
+const NEVER_RAN = "the counter never ran";
+
+function notCountedReason(event: EventResult): string {
+  return event.notCountedWhy?.reason ?? NEVER_RAN;
 }
 
 /** How the measured command ended. */
@@ -191,13 +208,19 @@ function quoteCommand(command: readonly string[]): string {
   return command.join(" ");
 }
 
-/** The notes under the table: each distinct hint once, with the events it explains. */
+/**
+ * The notes under the table: each distinct hint once, with the events it
+ * explains: why an event is not supported, or why it was never counted.
+ */
 export function refusalNotes(report: StatReport): { events: string[]; text: string }[] {
   const notes: { events: string[]; text: string }[] = [];
   for (const event of report.events) {
-    const refusal = event.refusal;
-    if (refusal === undefined || refusal.hint === undefined) continue;
-    const text = refusal.hint;
+    const text = event.refusal !== undefined
+      ? event.refusal.hint
+      : event.notCounted > 0
+      ? event.notCountedWhy?.hint
+      : undefined;
+    if (text === undefined) continue;
     const note = notes.find((n) => n.text === text);
     if (note === undefined) notes.push({ events: [event.name], text });
     else note.events.push(event.name);
@@ -236,7 +259,17 @@ export function formatTable(report: StatReport): string {
   }
   lines.push("");
   if (notes.length > 0) {
-    lines.push(" Not supported here:");
+    const refused = report.events.some((e) => e.refusal?.hint !== undefined);
+    const uncounted = report.events.some((e) =>
+      e.refusal === undefined && e.notCounted > 0 && e.notCountedWhy?.hint !== undefined
+    );
+    lines.push(
+      refused && uncounted
+        ? " Not supported or not counted here:"
+        : refused
+        ? " Not supported here:"
+        : " Not counted here:",
+    );
     notes.forEach((note, i) => lines.push(`   [${i + 1}] ${note.events.join(", ")}: ${note.text}`));
     lines.push("");
   }
@@ -251,14 +284,14 @@ function tableLine(
 ): string {
   const name = event.name.padEnd(32);
   const kind = state(event);
+  const index = notes.findIndex((n) => n.events.includes(event.name));
+  const see = index < 0 ? "" : ` [${index + 1}]`;
   if (kind === "not-supported") {
     const refusal = event.refusal!;
-    const index = notes.findIndex((n) => n.events.includes(event.name));
-    const see = index < 0 ? "" : ` [${index + 1}]`;
     return `${"<not supported>".padStart(18)}      ${name} # ${refusalText(refusal)}${see}`;
   }
   if (kind === "not-counted") {
-    return `${"<not counted>".padStart(18)}      ${name} # the counter never ran`;
+    return `${"<not counted>".padStart(18)}      ${name} # ${notCountedReason(event)}${see}`;
   }
   const head = `${displayValue(event, true).padStart(18)} ${unitOf(event).padEnd(4)} ${name}`;
   const metric = metricOf(report, event);
@@ -269,6 +302,10 @@ function tableLine(
   const tail: string[] = [];
   if (repeated) tail.push(`( +- ${relativeStddev(event.values).toFixed(2).padStart(5)}% )`);
   if (percent < 99.995) tail.push(`(${percent.toFixed(2)}%)`);
+  if (event.notCounted > 0) {
+    const runs = event.values.length + event.notCounted;
+    tail.push(`(counted in ${event.values.length} of ${runs} runs${see})`);
+  }
   if (tail.length === 0) return metricText === "" ? head.trimEnd() : head + metricText;
   const left = (head + (metricText === "" ? "" : metricText.padEnd(36))).padEnd(88);
   return `${left}  ${tail.join("  ")}`;
@@ -293,7 +330,9 @@ export function formatCsv(report: StatReport, separator: string): string {
       const value = kind === "not-supported" ? "<not supported>" : "<not counted>";
       const why = kind === "not-supported"
         ? `${event.refusal!.message}${event.refusal!.hint ? `; ${event.refusal!.hint}` : ""}`
-        : "the counter never ran";
+        : `${notCountedReason(event)}${
+          event.notCountedWhy?.hint ? `; ${event.notCountedWhy.hint}` : ""
+        }`;
       return [value, "", event.name, ...stddev, "0", "0.00", "", csvSafe(why, separator)]
         .join(separator);
     }
@@ -329,9 +368,10 @@ export function eventJson(report: StatReport, event: EventResult): Record<string
     timeRunningNs: counted ? mean(event.running) : null,
     percentRunning: counted ? percentRunning(event) : null,
     metric: metric === undefined ? null : { value: metric.value, unit: metric.unit },
-    code: event.refusal?.code ?? null,
-    reason: event.refusal?.message ?? (kind === "not-counted" ? "the counter never ran" : null),
-    hint: event.refusal?.hint ?? null,
+    code: event.refusal?.code ?? (kind === "not-counted" ? "NOT_COUNTED" : null),
+    reason: event.refusal?.message ?? (kind === "not-counted" ? notCountedReason(event) : null),
+    hint: event.refusal?.hint ??
+      (kind === "not-counted" ? event.notCountedWhy?.hint ?? null : null),
   };
 }
 

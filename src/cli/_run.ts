@@ -32,6 +32,7 @@ export interface RunEvent {
 /** What a run found for one event. */
 export type RunCount =
   | { kind: "counted"; value: number; enabled: number; running: number }
+  | { kind: "notCounted"; enabled: number; running: number }
   | { kind: "refused"; error: PerfError };
 
 /** One run's result. */
@@ -488,6 +489,10 @@ export async function runOnce(
     if (counter === undefined) return opened.counts[i]!;
     try {
       const reading = counter.readDetailed();
+      // Never on the PMU (timeRunning 0): its 0 is no count.
+      if (reading.scaled === null) {
+        return { kind: "notCounted", enabled: reading.timeEnabled, running: reading.timeRunning };
+      }
       return {
         kind: "counted",
         value: reading.scaled,

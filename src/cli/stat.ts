@@ -7,6 +7,7 @@ import { native } from "../ffi/native.ts";
 import { cpuPmus } from "../_sysfs.ts";
 import { partNames } from "../_hybrid.ts";
 import { PERF_HW_EVENT_MASK } from "../_event_tables.ts";
+import { counterHolders } from "../_counted.ts";
 import { parse, splitCommand, UsageError } from "./_args.ts";
 import {
   type EventResult,
@@ -24,6 +25,7 @@ import {
   inheritedFds,
   probeFds,
   RefusedEvent,
+  type RunCount,
   type RunEvent,
   runOnce,
   SIGNAL_NUMBERS,
@@ -325,6 +327,32 @@ export function checkCommand(name: string): { code: 126 | 127; message: string }
     : { code: 127, message: `${shown}: command not found` };
 }
 
+/**
+ * Adds one run's count of an event to its result. A counter that was open
+ * but never on the PMU (timeRunning 0) is no count: it is tallied in
+ * `notCounted`, with why, and its 0 never joins the values.
+ */
+export function addCount(event: EventResult, count: RunCount, hardwarePmu: boolean): void {
+  if (count.kind === "refused") {
+    event.refusal ??= refusalOf(count.error, hardwarePmu, event.role);
+  } else if (count.kind === "counted" && count.running > 0) {
+    event.values.push(count.value);
+    event.enabled.push(count.enabled);
+    event.running.push(count.running);
+  } else {
+    event.notCounted++;
+    event.notCountedWhy ??= count.enabled > 0
+      ? {
+        reason: `enabled for ${
+          (count.enabled / 1e6).toFixed(2)
+        } ms but never on the PMU (timeRunning 0)`,
+        hint:
+          `too few free hardware counters: count fewer events at once, or free them: ${counterHolders()}`,
+      }
+      : { reason: "never enabled: the command ended before the counter started", hint: undefined };
+  }
+}
+
 function emptyResult(name: string): EventResult {
   return {
     name,
@@ -485,18 +513,7 @@ async function statRuns(
         signal: result.signal,
         interrupted: result.interrupted,
       };
-      result.counts.forEach((count, i) => {
-        const event = results[i];
-        if (count.kind === "refused") {
-          event.refusal ??= refusalOf(count.error, hardwarePmu, event.role);
-        } else if (count.running > 0 && count.enabled > 0) {
-          event.values.push(count.value);
-          event.enabled.push(count.enabled);
-          event.running.push(count.running);
-        } else {
-          event.notCounted++;
-        }
-      });
+      result.counts.forEach((count, i) => addCount(results[i], count, hardwarePmu));
       const code = exitCodeOf(result.exitCode, result.signalNumber);
       if (code !== 0) firstFailure ??= code;
       if (result.signal !== null) {

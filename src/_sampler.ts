@@ -169,3 +169,17 @@ export function knownKeys(op: string, given: object, known: ReadonlySet<string>)
     }
   }
 }
+
+/**
+ * How much a sample's counts must be scaled for multiplexing, from the
+ * deltas of the group's times over the sample: 0 when the group was enabled
+ * but never on the PMU (not counted), `enabled / running` when it was on for
+ * part of the time, else 1. Times that did not move at all are not "never
+ * ran": a page read from userspace leaves them as the kernel last wrote them
+ * (at a context switch) unless the group is multiplexed, so equal times mean
+ * it ran the whole sample.
+ */
+export function sampleScale(enabled: number, running: number): number {
+  if (running <= 0) return enabled > 0 ? 0 : 1;
+  return enabled > running ? enabled / running : 1;
+}

@@ -21,6 +21,7 @@ import {
   integerOption,
   knownKeys,
   readGroup,
+  sampleScale,
   timeLike,
   timePerCall,
   type UncountedEvent,
@@ -403,9 +404,9 @@ export function leakTest<T>(
       readGroup(group, before);
       for (let k = s * batch; k < (s + 1) * batch; k++) keep(fn(inputs[k]));
       readGroup(group, after);
-      const running = after[2] - before[2];
-      if (running <= 0) continue; // not on the PMU: not a sample
-      const cost = ((after[0] - before[0]) * ((after[1] - before[1]) / running)) / batch;
+      const scale = sampleScale(after[1] - before[1], after[2] - before[2]);
+      if (scale === 0) continue; // not on the PMU: not a sample
+      const cost = ((after[0] - before[0]) * scale) / batch;
       (fromB[s] === 1 ? b : a).push(cost);
     }
     if (performance.now() > deadline) {

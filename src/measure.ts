@@ -17,6 +17,7 @@ import {
   knownKeys,
   pickBatch,
   sample,
+  sampleScale,
   type UncountedEvent,
 } from "./_sampler.ts";
 import { describe, ownRecord } from "./_options.ts";
@@ -214,14 +215,14 @@ function record(
   const n = into.length;
   const enabled = after[n] - before[n];
   const running = after[n + 1] - before[n + 1];
-  if (running <= 0) {
+  const scale = sampleScale(enabled, running);
+  if (scale === 0) {
     if (track) tally.notCounted++;
     return;
   }
-  const scale = enabled > running ? enabled / running : 1;
   if (track) {
     if (scale > 1) tally.multiplexed++;
-    tally.running.push(enabled > 0 ? running / enabled : 1);
+    tally.running.push(1 / scale);
   }
   for (let i = 0; i < n; i++) into[i].push(((after[i] - before[i]) * scale) / batch);
 }

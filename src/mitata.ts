@@ -35,6 +35,7 @@
 
 import { Group } from "./group.ts";
 import { PerfError } from "./errors.ts";
+import { sampleScale } from "./_sampler.ts";
 
 /** The events mitata's Linux output needs, by the name `@mitata/counters` gives each. */
 export const MITATA_EVENTS: readonly (readonly [string, string])[] = Object.freeze(
@@ -199,13 +200,11 @@ class Provider implements MitataProvider {
     const before = this.#before;
     readInto(this.#opened(), after);
     const n = this.#events.length;
-    const enabled = after[n] - before[n];
-    const running = after[n + 1] - before[n + 1];
-    if (running <= 0) {
+    const scale = sampleScale(after[n] - before[n], after[n + 1] - before[n + 1]);
+    if (scale === 0) {
       this.#uncounted++;
       return;
     }
-    const scale = enabled > running ? enabled / running : 1;
     for (let i = 0; i < n; i++) {
       const delta = (after[i] - before[i]) * scale;
       if (delta < this.#min[i]) this.#min[i] = delta;

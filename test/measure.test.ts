@@ -5,6 +5,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { distribution, measure, type MeasuredEvent, PerfError } from "../mod.ts";
 import { expectPerfError, hardwareSkip, perfFds, perfMappings } from "./_helpers.ts";
+import { sampleScale } from "../src/_sampler.ts";
 
 function spin(n: number): number {
   let x = 0;
@@ -32,6 +33,13 @@ describe("measure", () => {
     // |x - 5.5| sorted: .5 .5 1.5 1.5 2.5 2.5 3.5 3.5 4.5 94.5 -> 2.5
     assert.equal(d.mad, 2.5);
     expectPerfError(() => distribution([]), "INVALID_OPTION");
+  });
+
+  it("a sample's scale: not counted only when enabled moved and running did not", () => {
+    assert.equal(sampleScale(100, 0), 0, "enabled, never on the PMU: not counted");
+    assert.equal(sampleScale(0, 0), 1, "times a userspace read left as they were: ran throughout");
+    assert.equal(sampleScale(100, 100), 1);
+    assert.equal(sampleScale(100, 25), 4, "multiplexed: on the PMU a quarter of the time");
   });
 
   it("task-clock per call grows with the work, and the empty function is subtracted", () => {

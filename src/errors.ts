@@ -25,6 +25,8 @@ import { ERRNO, ERRNO_BY_NAME } from "./_errno.ts";
  *   group or a sampling counter on a hybrid CPU), `UNKNOWN_ERROR`.
  * - From `Watchpoint` target checks: `INVALID_TARGET`, `MISALIGNED_ADDRESS`,
  *   `DETACHED_BUFFER`.
+ * - From a method's argument of the wrong type or size: `INVALID_ARGUMENT`
+ *   (`Group.readInto`'s buffer).
  */
 export type PerfErrorCode =
   | "RETRY_EXHAUSTED"
@@ -54,6 +56,7 @@ export type PerfErrorCode =
   | "UNKNOWN_TERM"
   | "VALUE_OUT_OF_RANGE"
   | "INVALID_OPTION"
+  | "INVALID_ARGUMENT"
   | "EMPTY_GROUP"
   | "GROUP_TOO_LARGE"
   | "MEMBER_CLOSED"

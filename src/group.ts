@@ -6,15 +6,17 @@
  */
 
 import { type Native, native } from "./ffi/native.ts";
-import { CORE_CODES, IOC_FLAG_GROUP } from "./ffi/symbols.ts";
+import { CORE_CODES, GROUP_SLOTS, IOC_FLAG_GROUP } from "./ffi/symbols.ts";
 import {
   adoptCounter,
   type Counter,
   type CounterOptions,
   GROUP_RECORD_MEMBERS_MAX,
   openHandle,
+  type ReadSource,
   recordLayout,
 } from "./counter.ts";
+import { checkReadIntoBuffer, groupSource, groupUserspaceDefault } from "./_group_read.ts";
 import { type EventInput, type EventSpec, parseEvent } from "./event.ts";
 import { PerfError } from "./errors.ts";
 import { READ_FORMAT } from "./_attr.ts";
@@ -36,6 +38,24 @@ const STALE_HANDLE = -Number(
 
 const GROUP_FORMAT = READ_FORMAT.TOTAL_TIME_ENABLED |
   READ_FORMAT.TOTAL_TIME_RUNNING | READ_FORMAT.ID | READ_FORMAT.GROUP;
+
+/** Member i's value is at `VALUE_SLOT + MEMBER_STRIDE * i` of a group record. */
+const VALUE_SLOT = GROUP_SLOTS.MEMBERS + GROUP_SLOTS.VALUE;
+const MEMBER_STRIDE = GROUP_SLOTS.MEMBER_STRIDE;
+
+let adopt: (counters: Counter[], handles: number[]) => Group;
+
+/**
+ * A Group over counters already opened as one group in the core, leader
+ * first (the simulated groups of `testing.ts`).
+ *
+ * @param counters The counters, leader first, in join order.
+ * @param handles Their core handles, in the same order.
+ * @returns The group; closing it closes the counters.
+ */
+export function adoptGroup(counters: Counter[], handles: number[]): Group {
+  return adopt(counters, handles);
+}
 
 /**
  * One read of a whole group. A group that was never on the PMU
@@ -437,6 +457,8 @@ export class Group implements Disposable {
   #u64: BigUint64Array;
   #slots: number;
   #order: Int32Array;
+  /** The handles' bytes, for `pm_group_read` (bound once). */
+  #members: Uint8Array;
   #closed = false;
   /** The schedule check still to make at the first enable (see `needsScheduleCheck`). */
   #scheduleCheck: { specs: EventSpec[]; options: ResolvedOptions } | undefined;
@@ -452,6 +474,11 @@ export class Group implements Disposable {
     this.#f64 = new Float64Array(this.#buffer.buffer);
     this.#u64 = new BigUint64Array(this.#buffer.buffer);
     this.#order = Int32Array.from(counters, (_, i) => i);
+    this.#members = new Uint8Array(this.#handles.buffer);
+  }
+
+  static {
+    adopt = (counters, handles) => new Group(counters, handles);
   }
 
   /**
@@ -463,8 +490,12 @@ export class Group implements Disposable {
    * read once, from the array itself: a hole (`[, "task-clock"]`) is
    * `INVALID_EVENT` naming its index, never an element inherited from
    * `Array.prototype`.
-   * @param options As for {@link Counter.open}; `userspace` defaults to
-   * `"off"` because the group is read with one syscall.
+   * @param options As for {@link Counter.open}. `userspace` defaults to
+   * `"auto"` when every event may sit on a counter register (hardware,
+   * cache, raw and PMU events: the group is then read from userspace when
+   * every member's page allows it, see {@link Group.readInto}), and to
+   * `"off"` otherwise (a software event has no register, so the group is
+   * read with one syscall and no page is mapped).
    * @returns The open group.
    * A group with a hardware member (on this thread, or on a whole CPU) is
    * checked as PAPI checks it, when it is first enabled: it must get on the
@@ -492,7 +523,8 @@ export class Group implements Disposable {
   ): Group {
     const specs = readEvents(events);
     refuseGroupParts(specs); // a generic event on a hybrid CPU spans several PMUs
-    const resolved = groupSampling(resolveOptions("open", options, { userspace: "off" }));
+    const userspace = groupUserspaceDefault(specs);
+    const resolved = groupSampling(resolveOptions("open", options, { userspace }));
     const layout = recordLayout(resolved.sampling, GROUP_FORMAT);
     const handles: number[] = [];
     const counters: Counter[] = [];
@@ -557,10 +589,11 @@ export class Group implements Disposable {
   }
 
   /**
-   * Reads the whole record into the buffer: refuses first when a member was
-   * closed on its own, then maps the members by id.
+   * Reads the whole record into the buffer (`pm_group_read`: from userspace
+   * or by one read(2)): refuses first when a member was closed on its own,
+   * then maps the members by id. Returns the core's source.
    */
-  #readAll(exact: number): void {
+  #readAll(exact: number): number {
     this.#checkOpen("read");
     for (let i = 0; i < this.#counters.length; i++) {
       if (this.#counters[i].closed) {
@@ -578,13 +611,15 @@ export class Group implements Disposable {
       }
     }
     const symbols = this.#native.symbols;
-    const nr = symbols.pm_read_values(this.#handles[0], this.#buffer, this.#slots, exact);
-    this.#check(nr, "read");
+    const handles = this.#handles;
+    const source = symbols.pm_group_read(this.#members, handles.length, this.#buffer, this.#slots, exact);
+    this.#check(source, "read");
     const slots = exact === 1 ? this.#u64 : this.#f64;
-    const missing = mapGroupOrder(slots, nr, this.#ids, this.#order);
+    const missing = mapGroupOrder(slots, Number(slots[GROUP_SLOTS.NR]), this.#ids, this.#order);
     if (missing >= 0) {
       throw this.#memberClosed("read", [missing], "is not in the kernel's group record");
     }
+    return source;
   }
 
   /**
@@ -659,9 +694,11 @@ export class Group implements Disposable {
   }
 
   /**
-   * All counts with one syscall, in the order of the events. Each value is
-   * matched to its member by the kernel's id, not by its position in the
-   * kernel's record.
+   * All counts in one call into the core, in the order of the events: from
+   * userspace when every member's page allows it, else with one syscall
+   * (see {@link Group.readInto}, which allocates nothing and says which).
+   * Each value is matched to its member by the kernel's id, not by its
+   * position in the kernel's record.
    *
    * A group one of whose members was closed on its own (`g.counters[i].close()`)
    * is not read: this throws `MEMBER_CLOSED`, naming every closed member by
@@ -708,6 +745,59 @@ export class Group implements Disposable {
     const u = this.#u64;
     const values = Array.from(this.#order, (position) => u[3 + 3 * position]);
     return { values, timeEnabled: u[1], timeRunning: u[2] };
+  }
+
+  /**
+   * All counts into a buffer of the caller's, with no allocation: the read
+   * for a benchmark's before/after pair. One call into the core reads every
+   * member from userspace under its own seqlock when every member's page
+   * allows it (a group of hardware events on this thread, opened with
+   * `userspace` `"auto"`, the default for such a group), else the whole
+   * group by one `read(2)`; never a mix of the two.
+   *
+   * Layout, for a group of `n` events: `out[i]` is the count of event `i`
+   * (the order given to {@link Group.open}), `out[n]` is `timeEnabled` and
+   * `out[n + 1]` is `timeRunning`, in ns. Elements past `n + 1` are left
+   * alone. When `out[n + 1]` is 0 the group never ran (see
+   * {@link GroupReading.counted}): its values are then no counts. Scale a
+   * multiplexed group by `out[n] / out[n + 1]`. Counts are exact below 2^53.
+   *
+   * @param out A `Float64Array` of at least `n + 2` elements, allocated
+   * once and reused.
+   * @returns Which path served the whole group: `"userspace"` or
+   * `"syscall"`.
+   * @throws {PerfError} `INVALID_ARGUMENT` for anything but a long enough
+   * `Float64Array`; `MEMBER_CLOSED`, `STALE_HANDLE`, `RETRY_EXHAUSTED`
+   * (a member's page stayed unreadable with `fallback: false`), or the
+   * kernel's errno.
+   *
+   * @example A before/after pair
+   * ```ts
+   * import { Group } from "@perfmmap/perfmmap";
+   * import assert from "node:assert/strict";
+   * using g = Group.open(["task-clock", "page-faults"]);
+   * const before = new Float64Array(4);
+   * const after = new Float64Array(4);
+   * g.readInto(before);
+   * new Uint8Array(1 << 16).fill(1);
+   * const source = g.readInto(after);
+   * assert.ok(after[0] >= before[0]); // task-clock ns
+   * assert.ok(after[3] > 0); // timeRunning: the group ran
+   * assert.ok(source === "syscall" || source === "userspace");
+   * ```
+   */
+  readInto(out: Float64Array): ReadSource {
+    const count = this.#order.length;
+    if (!(out instanceof Float64Array) || out.length < count + 2) {
+      checkReadIntoBuffer(out, count, this.#counters[0].event.name);
+    }
+    const source = this.#readAll(0);
+    const f = this.#f64;
+    const order = this.#order;
+    for (let i = 0; i < count; i++) out[i] = f[VALUE_SLOT + MEMBER_STRIDE * order[i]];
+    out[count] = f[GROUP_SLOTS.TIME_ENABLED];
+    out[count + 1] = f[GROUP_SLOTS.TIME_RUNNING];
+    return groupSource(source);
   }
 
   /**

@@ -33,7 +33,11 @@ import { describe, ownRecord } from "./_options.ts";
  * `timeShift`, `timeOffset`, `timeZero`, `timeCycles`, `timeMask`,
  * `register` (the raw hardware counter), `syscallValue` (what `read(2)`
  * returns), `timestamp` (the simulated TSC/CNTVCT), `syscallTimeEnabled`,
- * `syscallTimeRunning`, `pageVersion`, `pageSizeField`.
+ * `syscallTimeRunning`, `pageVersion`, `pageSizeField`, `userAccessKnob`
+ * (the simulated machine's userspace-read knob, arm64 `perf_user_access` or
+ * x86 `rdpmc`: 1 by default, 0 off, negative for "no such knob"; the core
+ * reads it as it reads the real one, at open, at `enable()` and every 1024
+ * reads served by `read(2)`, so setting it is not noticed at once).
  */
 export type SimulatedField =
   | "lock"
@@ -55,7 +59,8 @@ export type SimulatedField =
   | "syscallTimeEnabled"
   | "syscallTimeRunning"
   | "pageVersion"
-  | "pageSizeField";
+  | "pageSizeField"
+  | "userAccessKnob";
 
 // The union above must name exactly the ABI's fields.
 const _fieldsMatch: Record<SimulatedField, number> = SIM_FIELDS;

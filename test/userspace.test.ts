@@ -12,6 +12,8 @@ const SLOW = { timeout: 300_000 };
 const CAP_BIT0_IS_DEPRECATED = 1 << 1;
 const CAP_USER_RDPMC = 1 << 2;
 const CAP_USER_TIME = 1 << 3;
+// read(2)-served reads between two looks at the knob (self_read.zig).
+const KNOB_RECHECK_READS = 1024;
 
 describe("simulated userspace read", () => {
   it("serves a settled page from userspace in one attempt", () => {
@@ -157,7 +159,9 @@ describe("simulated userspace read", () => {
     assert.equal(reading.timeRunning, 1000);
     assert.equal(reading.scaled, 400, "scaled by enabled/running when multiplexed");
     sim.configure({ syscallTimeRunning: 0 });
-    assert.equal(sim.readDetailed().scaled, 100, "running 0 is guarded");
+    const never = sim.readDetailed();
+    assert.equal(never.scaled, null, "running 0 is no measurement, never a scaled count");
+    assert.equal(never.counted, false);
   });
 
   it("a concurrent-looking lock bump is retried, then read", () => {
@@ -165,6 +169,82 @@ describe("simulated userspace read", () => {
     sim.set("lock", 4).set("register", 7);
     assert.equal(sim.readDetailed().attempts, 1);
     assert.equal(sim.read(), 7);
+  });
+
+  // The knob (arm64 perf_user_access, x86 rdpmc) tells "off for good" from
+  // "not now": both show index 0 on the page.
+  it("knob 0 (perf_user_access=0), seen at enable: index 0 forever reads by read(2) with 0 attempts", () => {
+    using sim = SimulatedCounter.create();
+    sim.configure({ index: 0, syscallValue: 31, userAccessKnob: 0 });
+    // Written after open and not yet looked at: the fast-spin phase still runs.
+    assert.equal(sim.readDetailed().attempts, 1000);
+    sim.enable();
+    assert.equal(sim.userspace, false, "the page is not used while the knob is off");
+    for (let i = 0; i < 3 * KNOB_RECHECK_READS; i++) {
+      assert.equal(sim.read(), 31);
+    }
+    const reading = sim.readDetailed();
+    assert.equal(reading.source, "syscall");
+    assert.equal(reading.attempts, 0);
+    assert.equal(reading.yields, 0);
+    const stats = sim.stats();
+    assert.equal(stats.indexZeroFallbacks, 1, "only the read before enable spun");
+    assert.equal(stats.userspaceReads, 0);
+    assert.equal(stats.exhausted, 0);
+  });
+
+  it("knob 0 with fallback off still never spins: the verdict is not a retry", () => {
+    using sim = SimulatedCounter.create({ fallback: false });
+    sim.configure({ index: 0, syscallValue: 5, userAccessKnob: 0 });
+    sim.enable();
+    const reading = sim.readDetailed();
+    assert.equal(reading.source, "syscall");
+    assert.equal(reading.attempts, 0);
+    assert.equal(sim.stats().exhausted, 0);
+  });
+
+  it("knob on: index 0 (multiplexed out) keeps the retry policy, 1000 attempts then read(2)", () => {
+    for (const knob of [1, 2, -1]) {
+      using sim = SimulatedCounter.create();
+      sim.set("userAccessKnob", knob);
+      sim.enable();
+      sim.configure({ index: 0, syscallValue: 12 });
+      const reading = sim.readDetailed();
+      assert.equal(reading.source, "syscall", `knob ${knob}`);
+      assert.equal(reading.attempts, 1000, `knob ${knob}`);
+      assert.equal(reading.yields, 0, `knob ${knob}`);
+      assert.equal(sim.userspace, true, `knob ${knob}`);
+      sim.configure({ index: 2, register: 40 });
+      assert.equal(sim.readDetailed().source, "userspace", `knob ${knob}`);
+    }
+  });
+
+  it("a knob written while the counter lives is followed within 1024 read(2) reads, both ways", () => {
+    using sim = SimulatedCounter.create();
+    sim.configure({ index: 0, syscallValue: 8, userAccessKnob: 0 });
+    for (let i = 1; i <= KNOB_RECHECK_READS; i++) {
+      assert.equal(sim.readDetailed().attempts, 1000, `fallback ${i} of ${KNOB_RECHECK_READS}`);
+    }
+    assert.equal(sim.readDetailed().attempts, 0, "the 1024th fallback looked at the knob");
+    sim.configure({ userAccessKnob: 1, index: 3, register: 70 });
+    for (let i = 2; i <= KNOB_RECHECK_READS; i++) {
+      const reading = sim.readDetailed();
+      assert.equal(reading.source, "syscall", `read ${i} of ${KNOB_RECHECK_READS}`);
+      assert.equal(reading.attempts, 0, `read ${i} of ${KNOB_RECHECK_READS}`);
+    }
+    assert.equal(sim.userspace, true, "the 1024th read(2) looked at the knob");
+    assert.equal(sim.read(), 70);
+    const reading = sim.readDetailed();
+    assert.equal(reading.source, "userspace");
+    assert.equal(reading.attempts, 1);
+  });
+
+  it('userspace: "require" is not gated by the knob', () => {
+    using sim = SimulatedCounter.create({ userspace: "require" });
+    sim.set("userAccessKnob", 0);
+    sim.enable();
+    sim.configure({ index: 0, syscallValue: 4 });
+    assert.equal(sim.readDetailed().attempts, 1000);
   });
 
   it("rejects bad simulated fields and values", () => {

@@ -451,6 +451,7 @@ export const SIM_FIELDS = {
   syscallTimeRunning: 17,
   pageVersion: 18,
   pageSizeField: 19,
+  userAccessKnob: 20,
 } as const;
 
 /** `pm_sysctl` knob numbers. */

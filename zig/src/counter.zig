@@ -167,12 +167,12 @@ pub fn open(counter: *Counter, request: OpenRequest, failure: *Failure) Error!vo
     errdefer close(counter);
     const ring_follows = request.flags & open_flag_ring != 0;
     if (mode != .off and !ring_follows) try mapMetadataPage(counter, mode, failure);
-    if (narrowable(counter)) try reopenNarrow(counter, &attr, request, failure);
+    if (narrowable(counter, request.leader)) try reopenNarrow(counter, &attr, request, failure);
     if (attr.read_format & attr_mod.PERF_FORMAT_GROUP != 0) {
         _ = try syscalls.ioctl(counter.fd, attr_mod.PERF_EVENT_IOC_ID, @intFromPtr(&counter.id), failure);
     }
     counter.require_at_ring = mode == .require and ring_follows;
-    if (mode == .require and !ring_follows) try checkRequire(counter, failure);
+    if (mode == .require and !ring_follows) try checkRequireInGroup(counter, request.leader, failure);
     if (request.leader) |leader| {
         counter.group_position = leader.group_members_opened;
         leader.group_members_opened += 1;
@@ -184,8 +184,10 @@ pub fn open(counter: *Counter, request: OpenRequest, failure: *Failure) Error!vo
 /// cycle counter is taken, cannot schedule it anywhere userspace may read:
 /// the page shows index 0 although user access is on. A 32-bit counter
 /// (config1 bit 1 alone) gets a register, as the EOPNOTSUPP path does.
-fn narrowable(counter: *const Counter) bool {
-    if (builtin.cpu.arch != .aarch64 or counter.disabled or !counter.self_task) return false;
+/// A member of a disabled leader (a group opened before it is enabled) is
+/// off the registers for that reason alone: its index 0 says nothing.
+fn narrowable(counter: *const Counter, leader: ?*const Counter) bool {
+    if (builtin.cpu.arch != .aarch64 or offRegisters(counter, leader) or !counter.self_task) return false;
     const wanted = arm64_config1_64bit | arm64_config1_user_access;
     if (counter.config1_used & wanted != wanted) return false;
     const the_page = counter.page() orelse return false;
@@ -270,7 +272,20 @@ fn mapMetadataPage(counter: *Counter, mode: Mode, failure: *Failure) Error!void 
     counter.mappings_made += 1;
 }
 
+/// Whether the counter is off the registers because it, or its group's
+/// leader, is disabled (a member of a disabled leader counts as disabled).
+fn offRegisters(counter: *const Counter, leader: ?*const Counter) bool {
+    if (counter.disabled) return true;
+    const group_leader = leader orelse return false;
+    return group_leader.disabled;
+}
+
 pub fn checkRequire(counter: *Counter, failure: *Failure) Error!void {
+    return checkRequireInGroup(counter, null, failure);
+}
+
+/// The require checks of a counter opened under `leader` (null: alone).
+fn checkRequireInGroup(counter: *Counter, leader: ?*const Counter, failure: *Failure) Error!void {
     assert(counter.mode == .require);
     if (!arch.reader.has_reader) return errno.fail(failure, errno.fromCode(.NO_ARCH_READER));
     const the_page = counter.page() orelse return errno.fail(failure, errno.fromCode(.NO_PAGE));
@@ -278,7 +293,7 @@ pub fn checkRequire(counter: *Counter, failure: *Failure) Error!void {
     if (!capabilities.user_rdpmc) return errno.fail(failure, errno.fromCode(.NO_USER_RDPMC));
     // An enabled counter of this task is on a register right after open;
     // index 0 then means the kernel withholds it (arm64 perf_user_access=0).
-    if (!counter.disabled and page_mod.load(u32, &the_page.index) == 0) {
+    if (!offRegisters(counter, leader) and page_mod.load(u32, &the_page.index) == 0) {
         return errno.fail(failure, errno.fromCode(.USER_INDEX_ZERO));
     }
 }

@@ -12,6 +12,7 @@ const read_format = @import("read_format.zig");
 const arch = @import("arch.zig");
 const counter_mod = @import("counter.zig");
 const handles = @import("handles.zig");
+const sim = @import("sim.zig");
 
 const Counter = counter_mod.Counter;
 const Page = page_mod.Page;
@@ -42,6 +43,10 @@ const RealEnv = struct {
     pub fn readSyscall(env: *RealEnv, failure: *Failure) errno.Error!self_read.Syscall {
         return readSyscallReal(env.counter, failure);
     }
+
+    pub fn readKnob(_: *RealEnv) ?i64 {
+        return counter_mod.userAccessKnob();
+    }
 };
 
 const SimEnv = struct {
@@ -70,6 +75,10 @@ const SimEnv = struct {
             .time_enabled_ns = @atomicLoad(u64, &state.syscall_time_enabled, .acquire),
             .time_running_ns = @atomicLoad(u64, &state.syscall_time_running, .acquire),
         };
+    }
+
+    pub fn readKnob(env: *SimEnv) ?i64 {
+        return sim.knob(&env.counter.sim_state);
     }
 };
 
@@ -100,12 +109,31 @@ pub inline fn readFast(counter: *Counter) Fast {
     return .{ .value = served };
 }
 
-/// Recomputes `counter.fast_page` (see Counter): the page when the policy
-/// would read from userspace now, else null. Called by every export that
-/// changes a counter's mapping or enabled state, after the change.
+/// Takes the knob's verdict afresh (mode auto, a page the policy may read),
+/// then recomputes `counter.fast_page` (see Counter): the page when the
+/// policy would read from userspace now, else null. Called by every export
+/// that changes a counter's mapping or enabled state, after the change: so
+/// the knob is read at open and at enable.
 pub fn refreshFast(counter: *Counter) void {
     const leader = if (counter.leader_slot != 0) handles.liveAt(counter.leader_slot) else null;
-    counter.fast_page = if (counter_mod.userspaceAllowed(counter, leader)) counter.page() else null;
+    counter.access = .{};
+    if (counter.mode == .auto and counter_mod.userspaceAllowed(counter, leader)) {
+        const page = counter.page().?;
+        if (counter.simulated) {
+            var env: SimEnv = .{ .page = page, .counter = counter };
+            self_read.decideAccess(SimEnv, &env, &counter.access);
+        } else {
+            var env: RealEnv = .{ .page = page, .counter = counter };
+            self_read.decideAccess(RealEnv, &env, &counter.access);
+        }
+    }
+    setFast(counter, leader);
+}
+
+/// `fast_page` from the current state and verdict, without a look at the knob.
+fn setFast(counter: *Counter, leader: ?*const Counter) void {
+    const allowed = counter_mod.userspaceAllowed(counter, leader) and !counter.access.off;
+    counter.fast_page = if (allowed) counter.page() else null;
 }
 
 /// Reads by the retry policy and records the outcome in the counter's stats.
@@ -118,16 +146,19 @@ pub inline fn read(counter: *Counter, want_time: bool, attempts_done: u32, failu
         .userspace_allowed = counter_mod.userspaceAllowed(counter, leader),
         .fallback = counter.fallback,
         .want_time = want_time,
+        .knob_gated = counter.mode == .auto,
     };
     const page: *const Page = counter.page() orelse &page_absent;
     var counts: self_read.Counts = .{ .attempts = attempts_done };
+    const off_before = counter.access.off;
     const result = if (counter.simulated) result: {
         var env: SimEnv = .{ .page = page, .counter = counter };
-        break :result self_read.read(SimEnv, &env, policy, &counts, failure);
+        break :result self_read.readGated(SimEnv, &env, policy, &counter.access, &counts, failure);
     } else result: {
         var env: RealEnv = .{ .page = page, .counter = counter };
-        break :result self_read.read(RealEnv, &env, policy, &counts, failure);
+        break :result self_read.readGated(RealEnv, &env, policy, &counter.access, &counts, failure);
     };
+    if (counter.access.off != off_before) setFast(counter, leader);
     counter.stats.last_attempts = counts.attempts;
     counter.stats.last_yields = counts.yields;
     const reading = result catch |err| switch (err) {

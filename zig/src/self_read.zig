@@ -11,6 +11,7 @@
 //!   fn readTimestamp(env: *Env) u64
 //!   fn yield(env: *Env) void
 //!   fn readSyscall(env: *Env, failure: *Failure) Error!Syscall
+//!   fn readKnob(env: *Env) ?i64                        (only for `decideAccess`/`readGated`)
 const std = @import("std");
 const assert = std.debug.assert;
 const page_mod = @import("page.zig");
@@ -27,10 +28,20 @@ pub const attempts_max = 50_000;
 /// Every attempt after the fast phase yields first.
 pub const yields_max = attempts_max - attempts_fast_max;
 
+/// read()-served reads that the knob may explain (the verdict is off, or an
+/// index 0 outlasted the fast phase) between two looks at the knob. A look
+/// opens, reads and closes a /proc or /sys file, about three read(2)s; once
+/// per 1024 reads that each cost a read(2) it adds about 0.3%.
+pub const knob_recheck_reads = 1024;
+
 comptime {
     assert(attempts_fast_max >= 1);
     assert(attempts_fast_max < attempts_max);
     assert(yields_max == 49_000);
+    assert(std.math.isPowerOfTwo(knob_recheck_reads));
+    // A knob turned off mid-run is noticed after at most this many fallbacks,
+    // each of them attempts_fast_max spins: bounded, and rare next to reads.
+    assert(knob_recheck_reads <= attempts_fast_max * 2);
 }
 
 pub const Source = enum(u8) { userspace = 1, syscall = 2 };
@@ -66,7 +77,65 @@ pub const Policy = struct {
     fallback: bool,
     /// Read time_enabled/time_running (and extrapolate them); pm_read skips it.
     want_time: bool,
+    /// The knob's verdict (`Access`) applies: mode auto. Mode require keeps
+    /// its own open-time checks and never turns into read() on a verdict.
+    knob_gated: bool = false,
 };
+
+/// Whether userspace reads are off for good, and when to look at the knob
+/// again. The page alone cannot tell "off for good" from "not now": arm64
+/// with kernel.perf_user_access=0 keeps cap_user_rdpmc=1 and leaves index 0
+/// forever, which is also what a multiplexed-out event shows for a while.
+/// The machine's knob tells them apart (arm64 perf_user_access, x86 rdpmc);
+/// it can change at any time (root writes it), so the verdict is taken again
+/// at open, at enable, and every `knob_recheck_reads` read()-served reads.
+pub const Access = struct {
+    /// Every read goes to read() at once, with no attempt.
+    off: bool = false,
+    /// read()-served reads the knob may explain since the last look.
+    syscall_reads: u32 = 0,
+};
+
+/// The verdict from a page and the knob's value: off when the page withholds
+/// userspace reads (cap_user_rdpmc 0) or the knob forbids them (0). A knob
+/// that is on, or that cannot be read (`null`), leaves an index 0 to the
+/// retry policy as transient.
+pub fn accessOff(user_rdpmc: bool, knob: ?i64) bool {
+    if (!user_rdpmc) return true;
+    const value = knob orelse return false;
+    return value == 0;
+}
+
+/// Takes the verdict afresh. The knob is read only for a page that offers
+/// userspace reads: a software event's page says "off" by itself, so opening
+/// one costs no file read.
+pub fn decideAccess(comptime Env: type, env: *Env, access: *Access) void {
+    const user_rdpmc = userRdpmc(env.page);
+    access.* = .{ .off = accessOff(user_rdpmc, if (user_rdpmc) env.readKnob() else null) };
+    assert(user_rdpmc or access.off);
+}
+
+/// `read` under the verdict (`policy.knob_gated`): off for good goes to
+/// read() with no attempt; otherwise the retry policy runs as always. Every
+/// `knob_recheck_reads`-th read()-served read that the knob may explain
+/// takes the verdict again, so a knob turned on is used and a knob turned
+/// off stops the spinning. The caller compares `access.off` before and after
+/// to learn whether the verdict changed.
+pub inline fn readGated(comptime Env: type, env: *Env, policy: Policy, access: *Access, counts: *Counts, failure: *errno.Failure) Error!Reading {
+    // One inlined `read` only: each copy instantiates the arm64 register
+    // switch, whose comptime cost would exceed the branch quota twice over.
+    var gated = policy;
+    gated.userspace_allowed = policy.userspace_allowed and !(policy.knob_gated and access.off);
+    const reading = try read(Env, env, gated, counts, failure);
+    if (!policy.knob_gated) return reading;
+    const knob_may_explain = access.off or counts.attempts > 0;
+    if (reading.source == .syscall and policy.userspace_allowed and knob_may_explain) {
+        access.syscall_reads += 1;
+        if (access.syscall_reads >= knob_recheck_reads) decideAccess(Env, env, access);
+    }
+    assert(access.syscall_reads < knob_recheck_reads);
+    return reading;
+}
 
 pub const Error = error{ RetryExhausted, Failed };
 
@@ -114,10 +183,11 @@ const Attempt = enum {
 pub inline fn read(comptime Env: type, env: *Env, policy: Policy, counts: *Counts, failure: *errno.Failure) Error!Reading {
     assert(counts.attempts <= 1);
     assert(counts.yields == 0);
-    if (!policy.userspace_allowed or !userRdpmc(env.page)) {
-        assert(counts.attempts == 0);
-        return syscallReading(Env, env, failure);
-    }
+    // An attempt already made (attempts 1) means the caller's fast path saw
+    // the page as readable a moment ago; another thread may since have
+    // disabled the counter or taken a verdict of "off", and the read then
+    // goes to read() with that one attempt counted.
+    if (!policy.userspace_allowed or !userRdpmc(env.page)) return syscallReading(Env, env, failure);
     while (counts.attempts < attempts_max) {
         if (counts.attempts >= attempts_fast_max) {
             env.yield();

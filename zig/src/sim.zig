@@ -15,6 +15,12 @@ pub const State = struct {
     syscall_value: u64 = 0,
     syscall_time_enabled: u64 = 0,
     syscall_time_running: u64 = 0,
+    /// The simulated machine's userspace-read knob (arm64 perf_user_access,
+    /// x86 rdpmc), as i64 bits: 0 off, 1 or 2 on, negative = no such knob.
+    /// The core reads it when it takes the verdict (open, enable, and every
+    /// self_read.knob_recheck_reads read()-served reads), as it reads the real
+    /// sysctl: setting it is a root writing the knob, not a notification.
+    user_access_knob: u64 = 1,
 };
 
 /// ABI.md defaults: version 0, cap_user_rdpmc=1, lock=0, index=1,
@@ -49,13 +55,20 @@ pub const Field = enum(u32) {
     syscall_time_running = 17,
     version = 18,
     size = 19,
+    user_access_knob = 20,
 };
 
-pub const field_count = 20;
+pub const field_count = 21;
 
 pub fn fieldFromInt(value: u32) ?Field {
     if (value >= field_count) return null;
     return @fromBackingInt(value);
+}
+
+/// The knob as the core's reader returns it: null for "no such knob".
+pub fn knob(state: *const State) ?i64 {
+    const value: i64 = @bitCast(@atomicLoad(u64, &state.user_access_knob, .acquire));
+    return if (value < 0) null else value;
 }
 
 /// Stores with release ordering, so a reader that sees the new value also
@@ -90,10 +103,11 @@ pub fn set(page: *Page, state: *State, field: Field, value: u64) void {
         .syscall_time_running => store(u64, &state.syscall_time_running, value),
         .version => store(u32, &page.version, value),
         .size => store(u32, &page.size, value),
+        .user_access_knob => store(u64, &state.user_access_knob, value),
     }
 }
 
-test "every field number maps to a field and 20 is unknown" {
+test "every field number maps to a field and 21 is unknown" {
     var i: u32 = 0;
     while (i < field_count) : (i += 1) try std.testing.expect(fieldFromInt(i) != null);
     try std.testing.expect(fieldFromInt(field_count) == null);
@@ -107,4 +121,15 @@ test "offset field keeps i64 bits" {
     try std.testing.expectEqual(@as(i64, -5), page.offset);
     set(&page, &state, .pmc_width, 0x1_0020);
     try std.testing.expectEqual(@as(u16, 0x20), page.pmc_width);
+}
+
+test "the knob field: on by default, 0 off, negative means no knob" {
+    var page: Page = undefined;
+    var state: State = .{};
+    initPage(&page);
+    try std.testing.expectEqual(@as(?i64, 1), knob(&state));
+    set(&page, &state, .user_access_knob, 0);
+    try std.testing.expectEqual(@as(?i64, 0), knob(&state));
+    set(&page, &state, .user_access_knob, @bitCast(@as(i64, -2)));
+    try std.testing.expectEqual(@as(?i64, null), knob(&state));
 }

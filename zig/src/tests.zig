@@ -17,6 +17,7 @@ test {
     _ = @import("ring_reader.zig");
     _ = @import("exports.zig");
     _ = @import("tests/self_read_test.zig");
+    _ = @import("tests/access_test.zig");
     _ = @import("tests/exports_test.zig");
     _ = @import("tests/events_test.zig");
     _ = @import("tests/hardware_test.zig");

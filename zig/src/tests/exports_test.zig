@@ -95,7 +95,7 @@ test "simulated counter: defaults, sign extension and fields" {
     try testing.expectEqual(@as(f64, 1), floats[6]); // index
     try testing.expectEqual(@as(f64, 48), floats[7]);
     try testing.expectEqual(@as(u64, 999), detailed[8]);
-    try testing.expectEqual(@as(i32, -22), exports.pm_sim_set(handle, 20, 0, 0));
+    try testing.expectEqual(@as(i32, -22), exports.pm_sim_set(handle, 21, 0, 0));
     var real_attr: [136]u8 = @splat(0);
     real_attr[0] = 1; // software task-clock
     real_attr[8] = 1;

@@ -23,6 +23,9 @@ const ScriptEnv = struct {
     syscalls: u32 = 0,
     register_reads: u32 = 0,
     lock_moves: u32 = 0,
+    /// The machine's userspace-read knob as the seam returns it (null: none).
+    knob: ?i64 = 1,
+    knob_reads: u32 = 0,
 
     pub const index_max: u32 = std.math.maxInt(u32);
 
@@ -44,6 +47,11 @@ const ScriptEnv = struct {
     pub fn readSyscall(env: *ScriptEnv, _: *Failure) errno.Error!self_read.Syscall {
         env.syscalls += 1;
         return .{ .value = env.syscall_value, .time_enabled_ns = 7, .time_running_ns = 5 };
+    }
+
+    pub fn readKnob(env: *ScriptEnv) ?i64 {
+        env.knob_reads += 1;
+        return env.knob;
     }
 };
 
@@ -297,4 +305,173 @@ test "seqlock torture: 10 million reads against a writer never return a torn val
     // Without contention the test would prove nothing.
     try testing.expect(torture.writes > 1000);
     try testing.expect(retried_reads > 0);
+}
+
+// The knob's verdict (self_read.Access): off for good reads by read() at
+// once; an index 0 with the knob on stays the retry policy's.
+
+const policy_auto: self_read.Policy = .{ .userspace_allowed = true, .fallback = true, .want_time = false, .knob_gated = true };
+
+fn readGated(env: *ScriptEnv, policy: self_read.Policy, access: *self_read.Access, counts: *self_read.Counts) self_read.Error!self_read.Reading {
+    var failure: Failure = undefined;
+    counts.* = .{};
+    return self_read.readGated(ScriptEnv, env, policy, access, counts, &failure);
+}
+
+/// What arm64 shows with kernel.perf_user_access=0: the event asked for
+/// user access, so cap_user_rdpmc=1 and pmc_width are set, and index is 0.
+fn pageUserAccessOff() Page {
+    var page = newPage();
+    page.index = 0;
+    page.pmc_width = 64;
+    return page;
+}
+
+test "verdict: off when the page withholds userspace reads or the knob is 0; on or unknown knob is not" {
+    try testing.expect(self_read.accessOff(false, null));
+    try testing.expect(self_read.accessOff(false, 1));
+    try testing.expect(self_read.accessOff(true, 0));
+    try testing.expect(!self_read.accessOff(true, 1));
+    try testing.expect(!self_read.accessOff(true, 2)); // x86 rdpmc=2: always
+    try testing.expect(!self_read.accessOff(true, null)); // no knob: trust the page
+}
+
+test "knob off for good (arm64 perf_user_access=0): index 0 forever is read by read() with 0 attempts, 0 yields" {
+    var page = pageUserAccessOff();
+    var env: ScriptEnv = .{ .page = &page, .knob = 0 };
+    var access: self_read.Access = .{};
+    self_read.decideAccess(ScriptEnv, &env, &access);
+    try testing.expect(access.off);
+    try testing.expectEqual(@as(u32, 1), env.knob_reads);
+    var counts: self_read.Counts = .{};
+    const reads = 3 * self_read.knob_recheck_reads + 5;
+    var i: u32 = 0;
+    while (i < reads) : (i += 1) {
+        const reading = try readGated(&env, policy_auto, &access, &counts);
+        try testing.expectEqual(self_read.Source.syscall, reading.source);
+        try testing.expectEqual(@as(u64, 424242), reading.value);
+        try testing.expectEqual(@as(u32, 0), counts.attempts);
+        try testing.expectEqual(@as(u32, 0), counts.yields);
+    }
+    try testing.expectEqual(reads, env.syscalls);
+    try testing.expectEqual(@as(u32, 0), env.register_reads);
+    try testing.expectEqual(@as(u32, 0), env.yields);
+    // One look at open, then one per knob_recheck_reads reads: 1 + 3.
+    try testing.expectEqual(@as(u32, 4), env.knob_reads);
+    try testing.expect(access.off);
+}
+
+test "knob on (a multiplexed-out event): index 0 keeps the retry policy, 1000 attempts then read()" {
+    var page = pageUserAccessOff();
+    var env: ScriptEnv = .{ .page = &page, .knob = 1 };
+    var access: self_read.Access = .{};
+    self_read.decideAccess(ScriptEnv, &env, &access);
+    try testing.expect(!access.off);
+    var counts: self_read.Counts = .{};
+    var i: u32 = 0;
+    while (i < 3) : (i += 1) {
+        const reading = try readGated(&env, policy_auto, &access, &counts);
+        try testing.expectEqual(self_read.Source.syscall, reading.source);
+        try testing.expectEqual(@as(u32, 1000), counts.attempts);
+        try testing.expectEqual(@as(u32, 0), counts.yields);
+    }
+    try testing.expectEqual(@as(u32, 3), env.syscalls);
+    // Back on a register: served from userspace in one attempt.
+    page.index = 3;
+    env.register = 17;
+    const reading = try readGated(&env, policy_auto, &access, &counts);
+    try testing.expectEqual(self_read.Source.userspace, reading.source);
+    try testing.expectEqual(@as(u32, 1), counts.attempts);
+    try testing.expectEqual(@as(u64, 17), reading.value);
+    try testing.expectEqual(@as(u32, 1), env.knob_reads);
+}
+
+test "knob unreadable (no such file): index 0 is taken as transient" {
+    var page = pageUserAccessOff();
+    var env: ScriptEnv = .{ .page = &page, .knob = null };
+    var access: self_read.Access = .{};
+    self_read.decideAccess(ScriptEnv, &env, &access);
+    try testing.expect(!access.off);
+    var counts: self_read.Counts = .{};
+    _ = try readGated(&env, policy_auto, &access, &counts);
+    try testing.expectEqual(@as(u32, 1000), counts.attempts);
+}
+
+test "cap_user_rdpmc 0 is off without reading the knob" {
+    var page = newPage();
+    page.capabilities = page_mod.cap_bit0_is_deprecated;
+    var env: ScriptEnv = .{ .page = &page, .knob = 1 };
+    var access: self_read.Access = .{};
+    self_read.decideAccess(ScriptEnv, &env, &access);
+    try testing.expect(access.off);
+    try testing.expectEqual(@as(u32, 0), env.knob_reads);
+}
+
+test "a knob turned off mid-run is seen at the 1024th fallback; turned on again, at the 1024th read() after" {
+    var page = pageUserAccessOff();
+    var env: ScriptEnv = .{ .page = &page, .knob = 1 };
+    var access: self_read.Access = .{};
+    self_read.decideAccess(ScriptEnv, &env, &access);
+    env.knob = 0; // root writes the sysctl; the core is not told
+    var counts: self_read.Counts = .{};
+    var i: u32 = 0;
+    while (i < self_read.knob_recheck_reads) : (i += 1) {
+        _ = try readGated(&env, policy_auto, &access, &counts);
+        try testing.expectEqual(@as(u32, 1000), counts.attempts);
+    }
+    try testing.expect(access.off);
+    try testing.expectEqual(@as(u32, 2), env.knob_reads);
+    _ = try readGated(&env, policy_auto, &access, &counts);
+    try testing.expectEqual(@as(u32, 0), counts.attempts);
+
+    env.knob = 1;
+    page.index = 32;
+    i = 1; // one read()-served read since the last look, above
+    while (i < self_read.knob_recheck_reads) : (i += 1) {
+        const reading = try readGated(&env, policy_auto, &access, &counts);
+        try testing.expectEqual(self_read.Source.syscall, reading.source);
+        try testing.expectEqual(@as(u32, 0), counts.attempts);
+    }
+    try testing.expect(!access.off);
+    try testing.expectEqual(@as(u32, 3), env.knob_reads);
+    const reading = try readGated(&env, policy_auto, &access, &counts);
+    try testing.expectEqual(self_read.Source.userspace, reading.source);
+    try testing.expectEqual(@as(u32, 1), counts.attempts);
+}
+
+test "not gated (mode require) or not allowed (disabled): the knob is never consulted" {
+    var page = pageUserAccessOff();
+    var env: ScriptEnv = .{ .page = &page, .knob = 0 };
+    var access: self_read.Access = .{};
+    var counts: self_read.Counts = .{};
+    var policy = policy_auto;
+    policy.knob_gated = false;
+    var i: u32 = 0;
+    while (i < self_read.knob_recheck_reads + 1) : (i += 1) {
+        _ = try readGated(&env, policy, &access, &counts);
+        try testing.expectEqual(@as(u32, 1000), counts.attempts);
+    }
+    policy = policy_auto;
+    policy.userspace_allowed = false;
+    i = 0;
+    while (i < self_read.knob_recheck_reads + 1) : (i += 1) {
+        _ = try readGated(&env, policy, &access, &counts);
+        try testing.expectEqual(@as(u32, 0), counts.attempts);
+    }
+    try testing.expectEqual(@as(u32, 0), env.knob_reads);
+    try testing.expect(!access.off);
+}
+
+test "off for good with fallback off still never spins: the verdict is not a retry" {
+    var page = pageUserAccessOff();
+    var env: ScriptEnv = .{ .page = &page, .knob = 0 };
+    var access: self_read.Access = .{};
+    self_read.decideAccess(ScriptEnv, &env, &access);
+    var counts: self_read.Counts = .{};
+    var policy = policy_auto;
+    policy.fallback = false;
+    const reading = try readGated(&env, policy, &access, &counts);
+    try testing.expectEqual(self_read.Source.syscall, reading.source);
+    try testing.expectEqual(@as(u32, 0), counts.attempts);
+    try testing.expectEqual(@as(u32, 0), env.yields);
 }

@@ -612,7 +612,13 @@ export class Group implements Disposable {
     }
     const symbols = this.#native.symbols;
     const handles = this.#handles;
-    const source = symbols.pm_group_read(this.#members, handles.length, this.#buffer, this.#slots, exact);
+    const source = symbols.pm_group_read(
+      this.#members,
+      handles.length,
+      this.#buffer,
+      this.#slots,
+      exact,
+    );
     this.#check(source, "read");
     const slots = exact === 1 ? this.#u64 : this.#f64;
     const missing = mapGroupOrder(slots, Number(slots[GROUP_SLOTS.NR]), this.#ids, this.#order);

@@ -19,6 +19,7 @@
  */
 
 import { Counter, openSimulatedHandle, type UserspaceMode } from "./counter.ts";
+import { adoptGroup, type Group, GROUP_MAX_EVENTS } from "./group.ts";
 import { PerfError, quote } from "./errors.ts";
 import type { EventSpec } from "./event.ts";
 import { native } from "./ffi/native.ts";
@@ -154,6 +155,61 @@ export class SimulatedCounter extends Counter {
       );
     }
     return new SimulatedCounter(openSimulatedHandle(mode, fallback));
+  }
+
+  /**
+   * Creates a group of simulated counters, as the core's group read sees a
+   * group of hardware events: the leader, then `size - 1` members, each a
+   * {@link SimulatedCounter} with its own page and register (set them
+   * through `group.counters[i]`). The group's `read(2)` is each member's
+   * `syscallValue`, with the leader's `syscallTimeEnabled` and
+   * `syscallTimeRunning`. The core reads the group from userspace only when
+   * the leader's page has `cap_user_time` (capabilities bit 3), so set it
+   * to see the userspace path.
+   *
+   * @param size Members, the leader included: 1 to 256.
+   * @param options Userspace mode and fallback, for every member.
+   * @returns The group; closing it closes every member.
+   * @throws {PerfError} `VALUE_OUT_OF_RANGE` for a bad size; as
+   * {@link SimulatedCounter.create} for bad options.
+   *
+   * @example A group read from userspace
+   * ```ts
+   * import { SimulatedCounter } from "@perfmmap/perfmmap/testing";
+   * import assert from "node:assert/strict";
+   * using group = SimulatedCounter.createGroup(2);
+   * const [leader, member] = group.counters as SimulatedCounter[];
+   * leader.configure({ capabilities: 0b1110, offset: 10 }); // rdpmc, user_time
+   * member.configure({ offset: 20 });
+   * const out = new Float64Array(4);
+   * assert.equal(group.readInto(out), "userspace");
+   * assert.deepEqual([out[0], out[1]], [10, 20]);
+   * ```
+   */
+  static createGroup(size: number, options?: SimulatedOptions): Group {
+    if (!Number.isInteger(size) || size < 1 || size > GROUP_MAX_EVENTS) {
+      throw new PerfError(
+        "VALUE_OUT_OF_RANGE",
+        `size must be an integer from 1 to ${GROUP_MAX_EVENTS}, got ${describe(size)}`,
+        { op: "open", event: "simulated" },
+      );
+    }
+    const members: SimulatedCounter[] = [];
+    try {
+      for (let i = 0; i < size; i++) {
+        const member = SimulatedCounter.create(options);
+        members.push(member);
+        if (i === 0) continue;
+        const result = native().symbols.pm_sim_join(member.#handle, members[0].#handle);
+        if (result < 0) {
+          throw nativeFailure(result, { op: "open", event: "simulated", kind: "simulated" });
+        }
+      }
+    } catch (error) {
+      for (const member of members.reverse()) member.close();
+      throw error;
+    }
+    return adoptGroup(members, members.map((member) => member.#handle));
   }
 
   /**

@@ -87,6 +87,9 @@ pub const Counter = struct {
     /// Known disabled (attr.disabled at open, or pm_disable): read() serves it
     /// with no spinning, since its index is 0 until enabled.
     disabled: bool = false,
+    /// Mode auto: whether the knob says userspace reads are off for good
+    /// (self_read.Access); taken by reader.refreshFast and by the reads.
+    access: self_read.Access = .{},
     read_format: u64 = 0,
     config1_used: u64 = 0,
     /// PERF_EVENT_IOC_ID, fetched at open for group-format reads.
@@ -199,6 +202,26 @@ fn narrowable(counter: *const Counter, leader: ?*const Counter) bool {
 }
 
 const sysctl_perf_user_access = 1;
+/// pm_sysctl numbers of the x86 rdpmc knob: cpu, then cpu_core and cpu_atom
+/// on hybrid CPUs (their files show the one setting all core PMUs share).
+const sysctls_x86_rdpmc = [_]u32{ 2, 3, 4 };
+
+/// The machine's userspace-read knob, or null where there is none or it
+/// cannot be read: arm64 kernel.perf_user_access (0 leaves index 0 forever
+/// while cap_user_rdpmc stays 1); x86 the rdpmc file (0 makes rdpmc fault).
+pub fn userAccessKnob() ?i64 {
+    var failure: Failure = undefined;
+    switch (builtin.cpu.arch) {
+        .aarch64 => return sysfs.sysctl(sysctl_perf_user_access, &failure) catch null,
+        .x86_64 => {
+            for (sysctls_x86_rdpmc) |which| {
+                if (sysfs.sysctl(which, &failure)) |value| return value else |_| {}
+            }
+            return null;
+        },
+        else => return null,
+    }
+}
 
 fn reopenNarrow(counter: *Counter, attr: *PerfEventAttr, request: OpenRequest, failure: *Failure) Error!void {
     assert(counter.config1_used & arm64_config1_64bit != 0);

@@ -130,6 +130,7 @@ pub export fn pm_sim_open(flags: u32) i32 {
         handles.unclaim(reservation);
         return failure.result();
     };
+    reservation.counter.id = group_read.nextSimulatedId();
     handles.publish(reservation);
     reader.refreshFast(reservation.counter);
     return reservation.handle;
@@ -267,8 +268,8 @@ pub export fn pm_modify_attributes(h: i32, attr_bytes: *[attr_mod.PERF_ATTR_SIZE
 pub export fn pm_id(h: i32, out: *[1]u64) i32 {
     const counter = handles.enter(h) catch |err| return lookupFailure(err).result();
     defer handles.leave(counter);
-    if (counter.simulated and counter.id != 0) {
-        out[0] = counter.id; // given by pm_sim_join
+    if (counter.simulated) {
+        out[0] = counter.id; // given by pm_sim_open
         return 0;
     }
     var id: u64 = 0;

@@ -308,12 +308,12 @@ pub inline fn put(slots: []u64, i: usize, value: u64, exact: bool) void {
     slots[i] = if (exact) value else @bitCast(@as(f64, @floatFromInt(value)));
 }
 
-/// Ids of simulated counters, handed out by `joinSimulated` (under the
-/// table lock). Only compared within one group, like the kernel's.
+/// Ids of simulated counters, one per pm_sim_open (under the table lock),
+/// from 1. Only compared within one group, like the kernel's.
 var simulated_ids_issued: u64 = 0;
 
 /// Makes the simulated counter `member` a member of the simulated `leader`'s
-/// group (pm_sim_join), giving both an id. Caller holds the table lock.
+/// group (pm_sim_join). Caller holds the table lock.
 /// EINVAL when either is already in another role: the leader a member, the
 /// member a leader or a member, or the two the same counter.
 pub fn joinSimulated(member: *Counter, leader: *Counter, failure: *Failure) errno.Error!void {
@@ -321,8 +321,7 @@ pub fn joinSimulated(member: *Counter, leader: *Counter, failure: *Failure) errn
     if (member == leader or leader.leader_handle != 0) return errno.fail(failure, errno.fromErrno(.INVAL));
     if (member.leader_handle != 0 or member.group_members_opened != 1) return errno.fail(failure, errno.fromErrno(.INVAL));
     assert(leader.handle > 0 and member.handle > 0);
-    if (leader.id == 0) leader.id = nextSimulatedId();
-    member.id = nextSimulatedId();
+    assert(leader.id != 0 and member.id != leader.id);
     member.leader_handle = leader.handle;
     member.leader_slot = handles.slotOfCounter(leader);
     member.group_position = leader.group_members_opened;
@@ -330,7 +329,8 @@ pub fn joinSimulated(member: *Counter, leader: *Counter, failure: *Failure) errn
     assert(member.group_position >= 1);
 }
 
-fn nextSimulatedId() u64 {
+/// The next simulated counter's id. Caller holds the table lock.
+pub fn nextSimulatedId() u64 {
     simulated_ids_issued += 1;
     return simulated_ids_issued;
 }

@@ -7,6 +7,7 @@ import { native } from "./ffi/native.ts";
 import type { EventKind } from "./event.ts";
 import { cpuPmus, listPmus, privileges, readLine, sysctl, uname } from "./_sysfs.ts";
 import { breakpointHint, PERF_TYPE_BREAKPOINT } from "./_watch.ts";
+import { containerNote, sandboxFacts, sandboxHint } from "./_sandbox.ts";
 
 /** What was being done when the core failed. */
 export interface FailureContext {
@@ -52,7 +53,46 @@ function noPmuHint(): string | undefined {
   return `this VM exposes no hardware PMU (PMUs here: ${present}), so hardware and cache events cannot be counted; use software events such as task-clock, or a machine with a (virtual) PMU`;
 }
 
+/**
+ * Whether the kernel's own checks (capabilities, perf_event_paranoid) would
+ * let this open through, so that an EPERM comes from elsewhere (a seccomp
+ * filter, a security module).
+ */
+function kernelWouldAllow(ctx: FailureContext): boolean {
+  const p = privileges();
+  if (p.perfmon === true || p.sysAdmin === true) return true;
+  if (p.paranoid === null || p.paranoid >= 3) return false;
+  if ((ctx.pid ?? 0) !== 0 || ((ctx.cpu ?? -1) >= 0 && ctx.pid === -1)) return false;
+  return p.paranoid <= 1 || ctx.excludeKernel === true;
+}
+
+/** The hint for ENOSYS from perf_event_open: no perf in the kernel, or a filter. */
+function noSyscallHint(ctx: FailureContext): string | undefined {
+  if (ctx.op !== "open") return undefined;
+  const p = privileges();
+  const privileged = p.perfmon === true || p.sysAdmin === true;
+  if (sysctl("PERF_EVENT_PARANOID") === null) {
+    return "this kernel has no perf_event_open (/proc/sys/kernel/perf_event_paranoid is missing): boot a kernel built with CONFIG_PERF_EVENTS=y";
+  }
+  const hint = sandboxHint("ENOSYS", kernelWouldAllow(ctx), sandboxFacts(), privileged);
+  if (hint !== undefined) return hint;
+  return "this kernel has perf_event_open (/proc/sys/kernel/perf_event_paranoid exists), so ENOSYS comes from a seccomp filter this process inherited (a container's profile, systemd's SystemCallFilter=, a sandbox): allow perf_event_open there (`docker run --cap-add PERFMON` or `--security-opt seccomp=<profile.json>`)";
+}
+
 function permissionHint(ctx: FailureContext): string {
+  if (ctx.op !== "open") return kernelPermissionHint(ctx);
+  // A seccomp filter answers before the kernel's checks run.
+  const facts = sandboxFacts();
+  const p = privileges();
+  const privileged = p.perfmon === true || p.sysAdmin === true;
+  const sandboxed = sandboxHint("EPERM", kernelWouldAllow(ctx), facts, privileged);
+  if (sandboxed !== undefined) return sandboxed;
+  const note = containerNote(facts);
+  const hint = kernelPermissionHint(ctx);
+  return note === undefined ? hint : `${hint}; ${note}`;
+}
+
+function kernelPermissionHint(ctx: FailureContext): string {
   const p = privileges();
   const paranoid = p.paranoid ?? "unknown";
   const lacks = p.perfmon === null
@@ -61,7 +101,7 @@ function permissionHint(ctx: FailureContext): string {
   if (p.perfmon || p.sysAdmin) {
     return `the kernel refused although this process has ${
       p.sysAdmin ? "CAP_SYS_ADMIN" : "CAP_PERFMON"
-    }; a security module (SELinux, AppArmor, lockdown) may forbid perf_event_open`;
+    }; a seccomp filter (a container's profile: \`docker run --security-opt seccomp=<profile.json>\` with one that allows perf_event_open; \`grep Seccomp /proc/self/status\` shows 2 under a filter) or a security module (SELinux, AppArmor, lockdown) may forbid perf_event_open`;
   }
   if (typeof p.paranoid === "number" && p.paranoid >= 3) {
     return `perf_event_paranoid is ${paranoid}, which forbids perf_event_open to unprivileged users: run \`sudo sysctl -w kernel.perf_event_paranoid=2\` or grant CAP_PERFMON to the runtime`;
@@ -170,6 +210,8 @@ function hintFor(code: string, ctx: FailureContext): string | undefined {
     case "EACCES":
     case "EPERM":
       return permissionHint(ctx);
+    case "ENOSYS":
+      return noSyscallHint(ctx);
     case "ENOENT":
     case "EOPNOTSUPP":
     case "ENODEV":

@@ -4,6 +4,8 @@
 import { Counter, PerfError, probe, type ProbeResult } from "../../mod.ts";
 import { parse } from "./_args.ts";
 import { runtimeExecutable, runtimeName, writeAll } from "./_io.ts";
+import { NMI_WATCHDOG_PATH, nmiWatchdog, nmiWatchdogCost } from "../_counted.ts";
+import { describeSandbox, type SandboxFacts, sandboxFacts, sandboxFix } from "../_sandbox.ts";
 
 /** The usage text of `perfmmap doctor`. */
 export const DOCTOR_HELP = `Usage: perfmmap doctor [--json]
@@ -25,7 +27,7 @@ export type Status = "ok" | "warn" | "fail";
 
 /** One line of the report. Keys are always present (fix is null when ok). */
 export interface Check {
-  /** Stable id: library, arch, kernel, pmu, paranoid, privileges, rdpmc or perf_user_access, pmus, event:<name>. */
+  /** Stable id: library, arch, kernel, pmu, paranoid, privileges, rdpmc or perf_user_access, nmi_watchdog, seccomp, container, pmus, event:<name>. */
   id: string;
   status: Status;
   /** What was found, in one line. */
@@ -233,6 +235,100 @@ function eventCheck(facts: ProbeResult, event: string): Check {
   );
 }
 
+/** `kernel.nmi_watchdog` and what it costs: a counter per CPU, held for good. */
+export function watchdogCheck(facts: ProbeResult, watchdog = nmiWatchdog()): Check {
+  if (watchdog === null) {
+    return check(
+      "nmi_watchdog",
+      "ok",
+      `${NMI_WATCHDOG_PATH} is missing or unreadable: no NMI watchdog holds a counter that we can see`,
+    );
+  }
+  if (watchdog === 0) {
+    return check("nmi_watchdog", "ok", "kernel.nmi_watchdog = 0: every hardware counter is free");
+  }
+  if (facts.cpuPmus.length === 0) {
+    return check(
+      "nmi_watchdog",
+      "ok",
+      `kernel.nmi_watchdog = ${watchdog}, but there is no hardware PMU here, so it holds no counter`,
+    );
+  }
+  return check(
+    "nmi_watchdog",
+    "warn",
+    `kernel.nmi_watchdog = ${watchdog}: ${nmiWatchdogCost()}, so a group gets one counter fewer (a group that needs them all is refused with NOT_COUNTED)`,
+    "sudo sysctl -w kernel.nmi_watchdog=0 (for good: kernel.nmi_watchdog = 0 in /etc/sysctl.d/, or nmi_watchdog=0 on the kernel command line)",
+  );
+}
+
+/** Whether perf_event_open failed the way a seccomp filter fails it. */
+function refusedLikeAFilter(facts: ProbeResult): string | undefined {
+  const clock = facts.events["task-clock"];
+  if (clock === undefined || clock.opens) return undefined;
+  return clock.code === "EPERM" || clock.code === "EACCES" || clock.code === "ENOSYS"
+    ? clock.code
+    : undefined;
+}
+
+/** The seccomp state of this process, and whether it lets perf_event_open through. */
+export function seccompCheck(facts: ProbeResult, sandbox: SandboxFacts): Check {
+  const mode = sandbox.seccomp;
+  if (mode === null) {
+    const unknown = `seccomp state unknown (/proc/self/status could not be read${
+      runtimeName() === "deno" ? ": Deno reads /proc only with --allow-all" : ""
+    })`;
+    const refused = refusedLikeAFilter(facts);
+    // ENOSYS from a kernel that has perf, or EPERM despite the privileges:
+    // the kernel's checks did not refuse, so a filter did.
+    const filtered = refused === "ENOSYS" && facts.paranoid !== null ||
+      (refused !== undefined && privileged(facts));
+    if (!filtered) return check("seccomp", "ok", unknown);
+    return check(
+      "seccomp",
+      "fail",
+      `${unknown}, but perf_event_open fails with ${refused} where the kernel would allow it: a seccomp filter denies it`,
+      sandboxFix({ ...sandbox, seccomp: 2 }, privileged(facts)),
+    );
+  }
+  if (mode === 0) return check("seccomp", "ok", "no seccomp filter (Seccomp: 0)");
+  const what = mode === 1 ? "strict seccomp (Seccomp: 1)" : describeSandbox({
+    ...sandbox,
+    container: null,
+  });
+  const refused = refusedLikeAFilter(facts);
+  if (refused === undefined) {
+    return check("seccomp", "ok", `${what}; it lets perf_event_open through (task-clock opens)`);
+  }
+  return check(
+    "seccomp",
+    "fail",
+    `${what}, and perf_event_open fails with ${refused}: the filter denies it`,
+    sandboxFix(sandbox, privileged(facts)),
+  );
+}
+
+/** Whether this process looks containerized (a hint only). */
+export function containerCheck(facts: ProbeResult, sandbox: SandboxFacts): Check {
+  if (sandbox.container === null) {
+    return check(
+      "container",
+      "ok",
+      "no container seen (/.dockerenv, /run/.containerenv, container=, cgroup)",
+    );
+  }
+  const where = `in a ${sandbox.container} container (${sandbox.containerEvidence})`;
+  if (refusedLikeAFilter(facts) !== undefined) {
+    return check(
+      "container",
+      "warn",
+      `${where}; perf_event_open is refused here`,
+      sandboxFix(sandbox, privileged(facts)),
+    );
+  }
+  return check("container", "ok", `${where}; perf_event_open is allowed`);
+}
+
 function pmuCheck(facts: ProbeResult): Check {
   const vm = facts.hypervisor === true
     ? "a VM (cpuinfo: hypervisor)"
@@ -298,6 +394,8 @@ export function diagnose(): DoctorReport {
   ];
   const knob = knobCheck(facts);
   if (knob !== undefined) checks.push(knob);
+  const sandbox = sandboxFacts();
+  checks.push(watchdogCheck(facts), seccompCheck(facts, sandbox), containerCheck(facts, sandbox));
   checks.push(check("pmus", "ok", facts.pmus.map((p) => `${p.name} (type ${p.type})`).join(", ")));
   for (const event of DOCTOR_EVENTS) checks.push(eventCheck(facts, event));
   return { schema: 1, ok: checks.every((c) => c.status !== "fail"), checks, facts };

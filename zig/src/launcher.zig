@@ -1,5 +1,6 @@
 //! perfmmap-launch <control-fd> <cmd> [args...]
 //! perfmmap-launch --list-fds
+//! perfmmap-launch --deny-perf-event-open[=EPERM|ENOSYS|EACCES] -- <cmd> [args...]
 //!
 //! The child half of `perfmmap stat`. The parent spawns this with a socket on
 //! <control-fd>, opens counters on its pid with enable_on_exec + inherit,
@@ -30,11 +31,23 @@
 //! sent to the whole process group (a terminal's Ctrl-C) and the command got
 //! its own copy.
 //!
+//! `--deny-perf-event-open` runs the command (no fork, no control fd) under a
+//! seccomp filter that fails perf_event_open with the errno given (EPERM by
+//! default), as a container's seccomp profile does: Docker's default profile
+//! refuses it with EPERM unless the container has CAP_PERFMON or
+//! CAP_SYS_ADMIN, and filters that predate the syscall say ENOSYS. It sets
+//! no_new_privs first (an unprivileged process may install a filter only
+//! then). The filter checks the architecture in seccomp_data: a syscall of
+//! another ABI (an i386 int 0x80 on x86_64) kills the process rather than
+//! slipping past, and on x86_64 the x32 number of perf_event_open is refused
+//! too. This is how perfmmap's tests see what a user in a container sees.
+//!
 //! Exit codes (as env(1) and timeout(1)): 125 the launcher failed or the go
 //! byte never came (EOF on the control fd), 126 the command could not be run,
 //! 127 the command was not found; otherwise the command's status as a shell
 //! gives it (its exit code, or 128 + N after signal N). Links no libc.
 const std = @import("std");
+const builtin = @import("builtin");
 const linux = std.os.linux;
 const assert = std.debug.assert;
 
@@ -77,6 +90,9 @@ pub fn main(init: std.process.Init.Minimal) u8 {
     if (args.len == 2 and std.mem.eql(u8, std.mem.span(args[1]), "--list-fds")) {
         return listFds();
     }
+    if (args.len >= 2 and std.mem.startsWith(u8, std.mem.span(args[1]), deny_flag)) {
+        return denyAndExec(args, init.environ.block.slice.ptr);
+    }
     if (args.len < 3) {
         writeAll("usage: perfmmap-launch <control-fd> <cmd> [args...]  (waits for one byte on control-fd, then runs cmd)\n");
         return exit_launcher_failed;
@@ -105,6 +121,119 @@ pub fn main(init: std.process.Init.Minimal) u8 {
     const status = run(slots, init.environ.block.slice.ptr);
     sendStatus(control_fd, status);
     return status.exitCode();
+}
+
+const deny_flag = "--deny-perf-event-open";
+
+/// `--deny-perf-event-open[=E] -- <cmd> [args...]`: installs the filter and
+/// execs the command in this process.
+fn denyAndExec(args: []const [*:0]const u8, envp: [*:null]const ?[*:0]const u8) u8 {
+    assert(args.len >= 2);
+    const denied = parseDenyFlag(std.mem.span(args[1])) orelse {
+        writeAll("perfmmap-launch: " ++ deny_flag ++ " takes =EPERM, =ENOSYS or =EACCES\n");
+        return exit_launcher_failed;
+    };
+    if (args.len < 4 or !std.mem.eql(u8, std.mem.span(args[2]), "--")) {
+        writeAll("usage: perfmmap-launch " ++ deny_flag ++ "[=EPERM|ENOSYS|EACCES] -- <cmd> [args...]\n");
+        return exit_launcher_failed;
+    }
+    if (denyPerfEventOpen(denied)) |e| {
+        report("seccomp", e);
+        return exit_launcher_failed;
+    }
+    // args[2] ("--") is the spare slot before the command, for /bin/sh.
+    const slots: [*:null]?[*:0]const u8 = @ptrCast(@constCast(args.ptr + 2));
+    const e = execSearch(slots, envp);
+    report(std.mem.span(args[3]), e);
+    return exitForExec(e);
+}
+
+/// The errno of `--deny-perf-event-open[=E]`, or null for anything else.
+pub fn parseDenyFlag(flag: []const u8) ?linux.E {
+    if (!std.mem.startsWith(u8, flag, deny_flag)) return null;
+    const rest = flag[deny_flag.len..];
+    if (rest.len == 0) return .PERM;
+    if (rest[0] != '=') return null;
+    const name = rest[1..];
+    if (std.mem.eql(u8, name, "EPERM")) return .PERM;
+    if (std.mem.eql(u8, name, "ENOSYS")) return .NOSYS;
+    if (std.mem.eql(u8, name, "EACCES")) return .ACCES;
+    return null;
+}
+
+/// A classic BPF instruction (linux/filter.h `struct sock_filter`).
+pub const SockFilter = extern struct { code: u16, jt: u8, jf: u8, k: u32 };
+/// linux/filter.h `struct sock_fprog`.
+const SockFprog = extern struct { len: u16, filter: [*]const SockFilter };
+
+comptime {
+    assert(@sizeOf(SockFilter) == 8);
+    assert(@offsetOf(SockFilter, "k") == 4);
+    assert(@offsetOf(SockFprog, "filter") == @sizeOf(usize));
+    assert(@offsetOf(linux.SECCOMP.data, "nr") == 0);
+    assert(@offsetOf(linux.SECCOMP.data, "arch") == 4);
+}
+
+// linux/bpf_common.h
+const bpf_ld_w_abs: u16 = 0x00 | 0x00 | 0x20; // BPF_LD | BPF_W | BPF_ABS
+const bpf_jeq_k: u16 = 0x05 | 0x10 | 0x00; // BPF_JMP | BPF_JEQ | BPF_K
+const bpf_ret_k: u16 = 0x06 | 0x00; // BPF_RET | BPF_K
+
+/// linux/audit.h AUDIT_ARCH_*: the ELF machine with __AUDIT_ARCH_64BIT and
+/// __AUDIT_ARCH_LE (std's table does not compile in this Zig).
+const audit_arch_64bit_le: u32 = 0x80000000 | 0x40000000;
+const audit_arch: u32 = switch (builtin.cpu.arch) {
+    .x86_64 => audit_arch_64bit_le | 62, // EM_X86_64
+    .aarch64 => audit_arch_64bit_le | 183, // EM_AARCH64
+    else => @compileError("perfmmap-launch's seccomp filter knows x86_64 and aarch64"),
+};
+
+comptime {
+    assert(audit_arch == 0xC000003E or audit_arch == 0xC00000B7);
+}
+
+/// The syscall numbers of perf_event_open this architecture's native ABI
+/// accepts: on x86_64 the x32 one too (same audit arch, bit 30 set).
+const perf_event_open_numbers = if (builtin.cpu.arch == .x86_64)
+    [_]u32{ @backingInt(linux.SYS.perf_event_open), 0x40000000 | @as(u32, @backingInt(linux.SYS.perf_event_open)) }
+else
+    [_]u32{@backingInt(linux.SYS.perf_event_open)};
+
+/// Instructions of the filter: load arch, compare, kill; load nr, one
+/// compare per number; allow, deny.
+pub const deny_filter_len = 4 + perf_event_open_numbers.len + 2;
+
+/// The filter: another ABI is killed, perf_event_open fails with `denied`,
+/// everything else is allowed.
+pub fn denyFilter(denied: linux.E) [deny_filter_len]SockFilter {
+    const errno_value: u32 = @backingInt(denied);
+    assert(errno_value > 0 and errno_value <= linux.SECCOMP.RET.DATA);
+    const numbers = perf_event_open_numbers.len;
+    var program: [deny_filter_len]SockFilter = undefined;
+    program[0] = .{ .code = bpf_ld_w_abs, .jt = 0, .jf = 0, .k = @offsetOf(linux.SECCOMP.data, "arch") };
+    program[1] = .{ .code = bpf_jeq_k, .jt = 1, .jf = 0, .k = audit_arch };
+    program[2] = .{ .code = bpf_ret_k, .jt = 0, .jf = 0, .k = linux.SECCOMP.RET.KILL_PROCESS };
+    program[3] = .{ .code = bpf_ld_w_abs, .jt = 0, .jf = 0, .k = @offsetOf(linux.SECCOMP.data, "nr") };
+    for (perf_event_open_numbers, 0..) |number, i| {
+        // A match jumps over the remaining compares and the allow.
+        const to_deny: u8 = @intCast(numbers - i);
+        program[4 + i] = .{ .code = bpf_jeq_k, .jt = to_deny, .jf = 0, .k = number };
+    }
+    program[4 + numbers] = .{ .code = bpf_ret_k, .jt = 0, .jf = 0, .k = linux.SECCOMP.RET.ALLOW };
+    program[5 + numbers] = .{ .code = bpf_ret_k, .jt = 0, .jf = 0, .k = linux.SECCOMP.RET.ERRNO | errno_value };
+    return program;
+}
+
+/// Sets no_new_privs and installs the filter on this thread (inherited by
+/// every fork and kept across exec). Returns the errno on failure.
+pub fn denyPerfEventOpen(denied: linux.E) ?linux.E {
+    const no_new_privs = linux.prctl(@backingInt(linux.PR.SET_NO_NEW_PRIVS), 1, 0, 0, 0);
+    if (linux.errno(no_new_privs) != .SUCCESS) return linux.errno(no_new_privs);
+    const program = denyFilter(denied);
+    const fprog = SockFprog{ .len = program.len, .filter = &program };
+    const installed = linux.seccomp(linux.SECCOMP.SET_MODE_FILTER, 0, &fprog);
+    if (linux.errno(installed) != .SUCCESS) return linux.errno(installed);
+    return null;
 }
 
 /// Directory entries read per getdents64 call.

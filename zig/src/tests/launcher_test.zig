@@ -310,3 +310,102 @@ test "launcher: no command prints usage and exits 125" {
     try testing.expectEqual(@as(u8, 125), result.code);
     try testing.expect(std.mem.startsWith(u8, result.stderr, "usage: perfmmap-launch"));
 }
+
+test "launcher: --deny-perf-event-open takes EPERM (the default), ENOSYS or EACCES" {
+    try testing.expectEqual(@as(?linux.E, .PERM), launcher.parseDenyFlag("--deny-perf-event-open"));
+    try testing.expectEqual(@as(?linux.E, .PERM), launcher.parseDenyFlag("--deny-perf-event-open=EPERM"));
+    try testing.expectEqual(@as(?linux.E, .NOSYS), launcher.parseDenyFlag("--deny-perf-event-open=ENOSYS"));
+    try testing.expectEqual(@as(?linux.E, .ACCES), launcher.parseDenyFlag("--deny-perf-event-open=EACCES"));
+    for ([_][]const u8{ "--deny-perf-event-open=", "--deny-perf-event-open=eperm", "--deny-perf-event-openX", "--deny", "--deny-perf-event-open=ENOENT" }) |flag| {
+        try testing.expectEqual(@as(?linux.E, null), launcher.parseDenyFlag(flag));
+    }
+}
+
+/// Runs the classic BPF filter over one seccomp_data, as the kernel does
+/// for the instructions the filter uses (ld [k], jeq #k, ret #k).
+fn runFilter(program: []const launcher.SockFilter, data: linux.SECCOMP.data) !u32 {
+    const bytes = std.mem.asBytes(&data);
+    var accumulator: u32 = 0;
+    var pc: usize = 0;
+    var steps: u32 = 0;
+    while (pc < program.len and steps < 64) : (steps += 1) {
+        const instruction = program[pc];
+        switch (instruction.code) {
+            0x20 => accumulator = std.mem.readInt(u32, bytes[instruction.k..][0..4], .little),
+            0x15 => pc += if (accumulator == instruction.k) instruction.jt else instruction.jf,
+            0x06 => return instruction.k,
+            else => return error.UnknownInstruction,
+        }
+        pc += 1;
+    }
+    return error.FellOffTheEnd;
+}
+
+fn seccompData(arch: u32, nr: u32) linux.SECCOMP.data {
+    var data = std.mem.zeroes(linux.SECCOMP.data);
+    data.arch = arch;
+    data.nr = @bitCast(nr);
+    return data;
+}
+
+test "launcher: the filter denies perf_event_open with the errno, allows the rest, kills another ABI" {
+    const native_arch: u32 = switch (@import("builtin").cpu.arch) {
+        .x86_64 => 0xC000003E,
+        .aarch64 => 0xC00000B7,
+        else => return error.SkipZigTest,
+    };
+    const perf: u32 = @backingInt(linux.SYS.perf_event_open);
+    const errno_action: u32 = linux.SECCOMP.RET.ERRNO;
+    for ([_]linux.E{ .PERM, .NOSYS, .ACCES }) |denied| {
+        const program = launcher.denyFilter(denied);
+        const action = errno_action | @as(u32, @backingInt(denied));
+        try testing.expectEqual(action, try runFilter(&program, seccompData(native_arch, perf)));
+        for ([_]u32{ @backingInt(linux.SYS.getpid), @backingInt(linux.SYS.read), @backingInt(linux.SYS.ioctl), perf + 1, perf - 1 }) |nr| {
+            try testing.expectEqual(linux.SECCOMP.RET.ALLOW, try runFilter(&program, seccompData(native_arch, nr)));
+        }
+        if (@import("builtin").cpu.arch == .x86_64) {
+            // x32's perf_event_open: same audit arch, bit 30 set.
+            try testing.expectEqual(action, try runFilter(&program, seccompData(native_arch, 0x40000000 | perf)));
+            // i386 (int 0x80) is another ABI: killed, never let through.
+            try testing.expectEqual(linux.SECCOMP.RET.KILL_PROCESS, try runFilter(&program, seccompData(0x40000003, 336)));
+        }
+    }
+}
+
+test "launcher: under the filter perf_event_open fails with the errno, for real" {
+    for ([_]linux.E{ .NOSYS, .PERM }) |denied| {
+        const rc = linux.fork();
+        if (linux.errno(rc) != .SUCCESS) return error.Fork;
+        if (rc == 0) {
+            if (launcher.denyPerfEventOpen(denied)) |_| linux.exit_group(100);
+            var bytes = support.attrBytes(attr_mod.PERF_TYPE_SOFTWARE, attr_mod.PERF_COUNT_SW_TASK_CLOCK, .{});
+            const opened = linux.syscall5(.perf_event_open, @intFromPtr(&bytes), 0, @bitCast(@as(isize, -1)), @bitCast(@as(isize, -1)), 0);
+            // Other syscalls still work: the filter denies one.
+            if (linux.getpid() <= 0) linux.exit_group(101);
+            linux.exit_group(@intCast(@backingInt(linux.errno(opened))));
+        }
+        var status: i32 = 0;
+        _ = linux.wait4(@intCast(rc), &status, 0, null);
+        const bits: u32 = @bitCast(status);
+        try testing.expect(bits & 0x7f == 0); // not killed
+        try testing.expectEqual(@as(u32, @backingInt(denied)), (bits >> 8) & 0xff);
+    }
+}
+
+test "launcher: --deny-perf-event-open execs the command under the filter" {
+    const path = try launcherPath();
+    const argv = [_:null]?[*:0]const u8{ "perfmmap-launch", "--deny-perf-event-open=ENOSYS", "--", "sh", "-c", "grep -q '^Seccomp:.2' /proc/self/status && grep -q '^NoNewPrivs:.1' /proc/self/status && exit 9" };
+    const child = try spawn(path, &argv);
+    var text: [1024]u8 = undefined;
+    const result = try finish(child, &text);
+    try testing.expectEqualStrings("", result.stderr);
+    try testing.expectEqual(@as(u8, 9), result.code);
+    // A bad errno name, or no `--`: 125 with a usage line, nothing run.
+    for ([_][*:0]const u8{ "--deny-perf-event-open=ENOENT", "--deny-perf-event-open" }) |flag| {
+        const bad = [_:null]?[*:0]const u8{ "perfmmap-launch", flag, "sh", "-c", "exit 9" };
+        const refused = try spawn(path, &bad);
+        const outcome = try finish(refused, &text);
+        try testing.expectEqual(@as(u8, launcher.exit_launcher_failed), outcome.code);
+        try testing.expect(std.mem.startsWith(u8, outcome.stderr, "perfmmap-launch: --deny") or std.mem.startsWith(u8, outcome.stderr, "usage: perfmmap-launch --deny"));
+    }
+}

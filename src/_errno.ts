@@ -132,6 +132,7 @@ const TABLE: readonly (readonly [number, string, string])[] = [
   [130, "EOWNERDEAD", "Owner died"],
   [131, "ENOTRECOVERABLE", "State not recoverable"],
   [132, "ERFKILL", "Operation not possible due to RF-kill"],
+  [133, "EHWPOISON", "Memory page has hardware error"],
   [512, "ERESTARTSYS", "Restart system call (kernel-internal)"],
   [524, "ENOTSUPP", "Operation not supported (kernel-internal)"],
 ];

@@ -12,8 +12,9 @@ export const DOCTOR_HELP = `Usage: perfmmap doctor [--json]
 
 Checks what this machine allows for perf counting: arch, kernel, VM and PMU,
 perf_event_paranoid, root/CAP_PERFMON, perf_user_access (arm64) or the rdpmc
-knob (x86), the PMUs present, and whether cycles, instructions, task-clock and
-page-faults open and read from userspace. Each line is ok, warn or fail; each
+knob (x86), kernel.nmi_watchdog, seccomp and container, the PMUs present, and
+whether cycles, instructions, task-clock and page-faults open and read from
+userspace. Each line is ok, warn or fail; each
 line that is not ok says the command that fixes it.
 
 Options:

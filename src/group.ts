@@ -886,6 +886,11 @@ export class Group implements Disposable {
       this.#check(symbols.pm_read_values(this.#handles[0], this.#buffer, this.#slots, 0), op);
       return { timeEnabled: f64[1], timeRunning: f64[2] };
     };
+    // The common case, a group that got on, costs this one read and no sysfs.
+    if (read().timeRunning > 0) {
+      this.#scheduleCheck = undefined;
+      return;
+    }
     const started = performance.now();
     const outcome = awaitSchedule(read, () => performance.now(), scheduleWaitMs());
     if (outcome.scheduled) {

@@ -157,8 +157,8 @@ function checkLeaks(): Promise<void> {
       const r = leakTest(constantTime, {
         ...EXACT,
         classes,
-        maxMs: 10_000,
-        maxSamples: 3000,
+        maxMs: 3000,
+        maxSamples: 2000,
         seed: 100 + run,
       });
       verdicts.push(r.verdict === "no leak detected" ? "none" : r.verdict);
@@ -169,8 +169,8 @@ function checkLeaks(): Promise<void> {
     const boolean = leakTest(constantTimeBoolean, {
       ...EXACT,
       classes,
-      maxMs: 10_000,
-      maxSamples: 3000,
+      maxMs: 3000,
+      maxSamples: 2000,
       seed: 7,
     });
     const one = leakTest(oneMore, {

@@ -209,7 +209,12 @@ export class SimulatedCounter extends Counter {
       for (const member of members.reverse()) member.close();
       throw error;
     }
-    return adoptGroup(members, members.map((member) => member.#handle));
+    try {
+      return adoptGroup(members, members.map((member) => member.#handle));
+    } catch (error) {
+      for (const member of members.reverse()) member.close();
+      throw error;
+    }
   }
 
   /**

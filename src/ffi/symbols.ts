@@ -153,14 +153,21 @@ export const SYMBOLS = {
     ],
     result: "i32", // nr, or -code
   },
-  // int32_t pm_group_read(const int32_t *members, uint32_t count,
-  //                       uint8_t *out, uint32_t cap_slots, uint32_t exact);
+  // int32_t pm_group_bind(const int32_t *members, uint32_t count,
+  //                       uint8_t *out, uint32_t cap_slots);
+  pm_group_bind: {
+    parameters: [
+      "buffer", // const int32_t *members: the leader's handle, then members in join order; kept
+      "u32", // uint32_t count: 1..256
+      "buffer", // uint8_t *out: cap_slots 8-byte slots, see GROUP_SLOTS; kept
+      "u32", // uint32_t cap_slots
+    ],
+    result: "i32", // 0, or -code
+  },
+  // int32_t pm_group_read(int32_t leader, uint32_t exact);  /* group hot path */
   pm_group_read: {
     parameters: [
-      "buffer", // const int32_t *members: the leader's handle, then members in join order
-      "u32", // uint32_t count: 1..256
-      "buffer", // uint8_t *out: cap_slots 8-byte slots, see GROUP_SLOTS
-      "u32", // uint32_t cap_slots
+      "i32", // int32_t leader: a handle bound by pm_group_bind
       "u32", // uint32_t exact: 0 f64 slots, 1 u64 slots
     ],
     result: "i32", // GROUP_SOURCE (1 userspace, 2 syscall), or -code

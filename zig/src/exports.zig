@@ -376,18 +376,33 @@ fn valuesSimulated(counter: *Counter, slots: []u64, exact: bool) i32 {
     return 1;
 }
 
-/// A whole group in one call: every member from userspace under its own
-/// seqlock, or the whole group by one read(2) (see group_read.zig). The
-/// result is the source (1 userspace, 2 syscall) or -code; the slots are
-/// pm_read_values'.
-pub export fn pm_group_read(list: [*]const i32, count: u32, out: [*]u64, cap_slots: u32, exact: u32) i32 {
-    if (count == 0 or count > read_format.group_members_max or exact > 1) return errno.fromErrno(.INVAL).result();
-    var members: group_read.Members = .{};
-    members.enter(list[0..count]) catch |err| return lookupFailure(err).result();
-    defer members.leave();
-    if (!group_read.isGroup(members.slice())) return errno.fromErrno(.INVAL).result();
+/// Binds a group's member list and output buffer once (see group_read.zig):
+/// the leader's handle first, then members in join order.
+pub export fn pm_group_bind(list: [*]const i32, count: u32, out: [*]u64, cap_slots: u32) i32 {
+    if (count == 0 or count > read_format.group_members_max) return errno.fromErrno(.INVAL).result();
+    lockTable() catch |err| return claimFailure(err).result();
+    defer handles.releaseLock();
+    group_read.bind(list[0..count], out, cap_slots) catch |err| return switch (err) {
+        error.NotAGroup => errno.fromErrno(.INVAL).result(),
+        error.AlreadyBound => errno.fromErrno(.BUSY).result(),
+        error.TooSmall => errno.fromErrno(.RANGE).result(),
+        error.BadHandle, error.StaleHandle, error.Busy => |lookup| lookupFailure(lookup).result(),
+    };
+    return 0;
+}
+
+/// The group hot path: a whole group in one call, into its bound output:
+/// every member from userspace under its own seqlock, or the whole group
+/// by one read(2). The result is the source (1 userspace, 2 syscall) or
+/// -code; the slots are pm_read_values'.
+pub export fn pm_group_read(h: i32, exact: u32) i32 {
+    if (exact > 1) return errno.fromErrno(.INVAL).result();
     var failure: Failure = undefined;
-    const source = group_read.read(members.slice(), out[0..cap_slots], exact == 1, &failure) catch return failure.result();
+    const source = group_read.readBound(h, exact == 1, &failure) catch |err| switch (err) {
+        error.NotBound => return errno.fromErrno(.INVAL).result(),
+        error.Failed => return failure.result(),
+        error.BadHandle, error.StaleHandle, error.Busy => |lookup| return lookupFailure(lookup).result(),
+    };
     return @backingInt(source);
 }
 

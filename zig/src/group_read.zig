@@ -69,35 +69,32 @@ comptime {
 }
 
 /// The members a call has entered (handles.zig), leader first, and how each
-/// was entered, so that each is left the same way.
+/// was entered, so that each is left the same way. Declared `undefined`:
+/// `enter` sets what is used (zeroing 2 KiB would cost more than a read).
 pub const Members = struct {
-    counters: [read_format.group_members_max]*Counter = undefined,
-    owner: [read_format.group_members_max]bool = undefined,
-    count: u32 = 0,
+    counters: [read_format.group_members_max]*Counter,
+    owner: [read_format.group_members_max]bool,
+    count: u32,
 
-    /// Enters every handle's slot, as pm_read does: the opener's thread with
-    /// a plain store, any other with an atomic add. On failure the slots
-    /// entered so far are left.
-    pub fn enter(members: *Members, list: []const i32) handles.LookupError!void {
-        assert(list.len >= 1 and list.len <= read_format.group_members_max);
-        assert(members.count == 0);
-        errdefer members.leave();
-        for (list) |handle| {
-            var owner = false;
-            const counter = entered: {
-                if (handles.isOwner(handle)) {
-                    if (handles.enterOwner(handle)) |counter| {
-                        owner = true;
-                        break :entered counter;
-                    } else |_| {}
-                }
-                break :entered try handles.enter(handle);
-            };
-            members.counters[members.count] = counter;
-            members.owner[members.count] = owner;
-            members.count += 1;
-        }
-        assert(members.count == list.len);
+    /// Enters one more handle's slot, as pm_read does: the opener's thread
+    /// with a plain store, any other with an atomic add. `leave` leaves
+    /// every slot entered, also after a failure.
+    pub inline fn enterOne(members: *Members, handle: i32) handles.LookupError!*Counter {
+        assert(members.count < read_format.group_members_max);
+        var owner = false;
+        const counter = entered: {
+            if (handles.isOwner(handle)) {
+                if (handles.enterOwner(handle)) |counter| {
+                    owner = true;
+                    break :entered counter;
+                } else |_| {}
+            }
+            break :entered try handles.enter(handle);
+        };
+        members.counters[members.count] = counter;
+        members.owner[members.count] = owner;
+        members.count += 1;
+        return counter;
     }
 
     pub fn leave(members: *Members) void {
@@ -112,34 +109,182 @@ pub const Members = struct {
     }
 };
 
-/// Whether `members` is a group as the caller must give it: the leader
-/// first, then members of that leader in the order they joined it (no
-/// repeats; a subset is allowed), all real or all simulated.
-pub fn isGroup(members: []const *Counter) bool {
-    assert(members.len >= 1);
-    const leader = members[0];
-    if (leader.leader_handle != 0) return false;
-    var position = leader.group_position;
-    for (members[1..]) |member| {
-        if (member.leader_handle != leader.handle) return false;
-        if (member.simulated != leader.simulated) return false;
-        if (member.group_position <= position) return false;
-        position = member.group_position;
+/// Whether `member`, the `position`-th handle given, belongs where it is:
+/// the leader first, then members of that leader in the order they joined
+/// it (no repeats; a subset is allowed), all real or all simulated.
+inline fn joins(member: *const Counter, leader: *const Counter, position: usize, previous: *const Counter) bool {
+    if (position == 0) return member.leader_handle == 0;
+    return member.leader_handle == leader.handle and member.simulated == leader.simulated and
+        member.group_position > previous.group_position;
+}
+
+pub const ListError = handles.LookupError || error{ NotBound, Failed };
+
+/// A group's member list and output, bound once by pm_group_bind: both are
+/// the adapter's buffers, which live as long as its Group object, and only
+/// that object reads the group. Binding them once keeps the hot call free
+/// of buffer arguments, which cost Deno's FFI about 15 ns each.
+const Binding = struct {
+    /// The leader's handle when bound; a binding whose handle is not the
+    /// caller's (another generation of the slot) is no binding.
+    handle: i32 = 0,
+    count: u32 = 0,
+    list: [*]const i32 = undefined,
+    out: [*]u64 = undefined,
+    cap_slots: u32 = 0,
+};
+
+/// Per leader slot. Written under the table lock, once per leader (the
+/// handle last, with release); read by the leader's group reads, which
+/// have entered the leader's slot, so the leader cannot be closed and the
+/// slot not reused under them.
+var bindings: [handles.handles_max + 1]Binding = @splat(.{});
+
+pub const BindError = handles.LookupError || error{ NotAGroup, AlreadyBound, TooSmall };
+
+/// pm_group_bind: checks once that `list` is a group (membership of live
+/// counters never changes; a closed one fails its read's entry) and that
+/// `out` holds its record, then keeps both for pm_group_read. Caller holds
+/// the table lock.
+pub fn bind(list: []const i32, out: [*]u64, cap_slots: u32) BindError!void {
+    assert(list.len >= 1 and list.len <= read_format.group_members_max);
+    var previous: ?*const Counter = null;
+    var leader: *Counter = undefined;
+    for (list, 0..) |handle, i| {
+        const member = try handles.lookupLocked(handle);
+        if (i == 0) leader = member;
+        if (!joins(member, leader, i, previous orelse member)) return error.NotAGroup;
+        previous = member;
     }
+    if (cap_slots < slotsFor(list.len)) return error.TooSmall;
+    const binding = &bindings[handles.slotOfCounter(leader)];
+    if (@atomicLoad(i32, &binding.handle, .acquire) == leader.handle) return error.AlreadyBound;
+    binding.* = .{ .count = @intCast(list.len), .list = list.ptr, .out = out, .cap_slots = cap_slots };
+    @atomicStore(i32, &binding.handle, leader.handle, .release);
+}
+
+/// pm_group_read: the bound group of the leader `h`. Enters each member's
+/// slot and makes its one clean seqlock attempt (pm_read's fast path), in
+/// one pass; at the first member not served so, the whole retry policy
+/// takes over from that member on, counting the attempt made. Every slot
+/// entered is left on return. `error.Failed` leaves the code in `failure`.
+pub fn readBound(h: i32, exact: bool, failure: *Failure) ListError!Source {
+    var members: Members = undefined;
+    members.count = 0;
+    defer members.leave();
+    const leader = try members.enterOne(h);
+    const binding = &bindings[handles.slotOfCounter(leader)];
+    if (@atomicLoad(i32, &binding.handle, .acquire) != h) return error.NotBound;
+    assert(binding.count >= 1 and binding.list[0] == h);
+    const slots = binding.out[0..binding.cap_slots];
+    const list = binding.list[0..binding.count];
+    const fast = if (leader.simulated)
+        try readFast(true, &members, list, slots, exact)
+    else
+        try readFast(false, &members, list, slots, exact);
+    const group = members.slice();
+    if (fast.served < group.len) return read(group, slots, exact, fast, failure) catch error.Failed;
+    putHeader(slots, group.len, fast.times, exact);
+    for (group) |member| {
+        member.stats.reads_userspace += 1;
+        member.stats.last_attempts = 1;
+        member.stats.last_yields = 0;
+    }
+    return .userspace;
+}
+
+/// Enters the members after the leader (entered by the caller) and makes
+/// each one's fast attempt until one is not served; the rest are only
+/// entered. The state stays in locals: through `members` and a `Fast` in
+/// memory, each member's step waited for the previous one's stores.
+inline fn readFast(comptime simulated: bool, members: *Members, list: []const i32, slots: []u64, exact: bool) handles.LookupError!Fast {
+    assert(members.count == 1);
+    var fast: Fast = .{};
+    var fast_on = attemptMember(simulated, members.counters[0], 0, slots, exact, &fast);
+    var served: usize = @intFromBool(fast_on);
+    var count: u32 = 1;
+    defer members.count = count;
+    for (list[1..], 1..) |handle, i| {
+        var owner = false;
+        const member = entered: {
+            if (handles.isOwner(handle)) {
+                if (handles.enterOwner(handle)) |counter| {
+                    owner = true;
+                    break :entered counter;
+                } else |_| {}
+            }
+            break :entered try handles.enter(handle);
+        };
+        members.counters[i] = member;
+        members.owner[i] = owner;
+        count += 1;
+        if (!fast_on) continue;
+        fast_on = attemptMember(simulated, member, i, slots, exact, &fast);
+        served += @intFromBool(fast_on);
+    }
+    fast.served = served;
+    return fast;
+}
+
+/// What the fast pass did: the members it served (in order, from the
+/// leader), whether it made an attempt on the next one, and the leader's
+/// times once the leader is served.
+pub const Fast = struct {
+    served: usize = 0,
+    attempted: bool = false,
+    times: [2]u64 = .{ 0, 0 },
+};
+
+/// Member `i`'s one clean attempt, its value straight into the slots; false
+/// (and the pass stops) for a page the core does not read now (`fast_page`
+/// null: mode off, no page, disabled, userspace off for good), a page
+/// without cap_user_rdpmc, a leader without cap_user_time or with a LOST
+/// format, or an attempt that was not clean. The policy then decides afresh.
+inline fn attemptMember(comptime simulated: bool, member: *Counter, i: usize, slots: []u64, exact: bool, fast: *Fast) bool {
+    const Env = MemberEnv(simulated);
+    const page = member.fast_page orelse return false;
+    var env: Env = .{ .page = page, .counter = member };
+    var value: u64 = undefined;
+    if (i == 0) {
+        if (member.read_format & attr_mod.PERF_FORMAT_LOST != 0) return false;
+        const capabilities = page_mod.decodeCapabilities(page_mod.load(u64, &page.capabilities), page_mod.load(u32, &page.size));
+        if (!capabilities.user_rdpmc or !capabilities.user_time) return false;
+        fast.attempted = true;
+        value = self_read.attemptValueAndTimes(Env, &env, capabilities.user_time_short, &fast.times) orelse return false;
+    } else {
+        if (!self_read.userRdpmc(page)) return false;
+        fast.attempted = true;
+        value = self_read.attemptValue(Env, &env) orelse return false;
+    }
+    fast.attempted = false;
+    const base = slotsFor(i);
+    put(slots, base + member_value, value, exact);
+    put(slots, base + member_id, member.id, exact);
+    slots[base + member_lost] = 0; // 0 as u64 and as f64 alike
     return true;
 }
 
-/// Reads the group into `slots` (f64 slots, or u64 slots when `exact`).
-/// The caller has entered every member and checked `isGroup`.
-pub fn read(members: []const *Counter, slots: []u64, exact: bool, failure: *Failure) errno.Error!Source {
-    assert(members.len >= 1 and members.len <= read_format.group_members_max);
-    assert(isGroup(members));
-    if (!userspaceServes(members)) return readSyscall(members, slots, exact, 0, failure);
+fn putHeader(slots: []u64, nr: usize, times: [2]u64, exact: bool) void {
+    put(slots, slot_nr, nr, exact);
+    put(slots, slot_time_enabled, times[0], exact);
+    put(slots, slot_time_running, times[1], exact);
+}
+
+/// The whole retry policy, out of line, from the first member the fast pass
+/// did not serve (the members before it keep their values and attempt).
+noinline fn read(members: []const *Counter, slots: []u64, exact: bool, fast: Fast, failure: *Failure) errno.Error!Source {
+    assert(fast.served < members.len);
+    for (members[0..fast.served]) |member| {
+        member.stats.last_attempts = 1;
+        member.stats.last_yields = 0;
+    }
+    if (!userspaceServes(members)) return readSyscall(members, slots, exact, fast.served, failure);
     if (slots.len < slotsFor(members.len)) return errno.fail(failure, errno.fromErrno(.RANGE));
-    var times: [2]u64 = .{ 0, 0 };
-    for (members, 0..) |member, i| {
+    var times = fast.times;
+    for (members[fast.served..], fast.served..) |member, i| {
         const leads = i == 0;
-        const reading = try readMember(member, members[0], leads, failure);
+        const attempts_done: u32 = @intFromBool(i == fast.served and fast.attempted);
+        const reading = try readMember(member, members[0], leads, attempts_done, failure);
         if (reading.source == .syscall) return readSyscall(members, slots, exact, i + 1, failure);
         assert(reading.source == .userspace);
         if (leads) times = .{ reading.time_enabled_ns, reading.time_running_ns };
@@ -148,9 +293,7 @@ pub fn read(members: []const *Counter, slots: []u64, exact: bool, failure: *Fail
         put(slots, base + member_id, member.id, exact);
         put(slots, base + member_lost, 0, exact);
     }
-    put(slots, slot_nr, members.len, exact);
-    put(slots, slot_time_enabled, times[0], exact);
-    put(slots, slot_time_running, times[1], exact);
+    putHeader(slots, members.len, times, exact);
     for (members) |member| member.stats.reads_userspace += 1;
     return .userspace;
 }
@@ -184,7 +327,8 @@ fn userspaceServes(members: []const *Counter) bool {
 /// One member by the retry policy. A member the policy would serve by its
 /// own read() comes back with source syscall, its read() not made: the
 /// caller then serves the whole group by one read(2).
-fn readMember(member: *Counter, leader: *Counter, leads: bool, failure: *Failure) errno.Error!self_read.Reading {
+fn readMember(member: *Counter, leader: *Counter, leads: bool, attempts_done: u32, failure: *Failure) errno.Error!self_read.Reading {
+    assert(attempts_done <= 1);
     const policy: self_read.Policy = .{
         .userspace_allowed = counter_mod.userspaceAllowed(member, if (leads) null else leader),
         .fallback = member.fallback,
@@ -194,7 +338,7 @@ fn readMember(member: *Counter, leader: *Counter, leads: bool, failure: *Failure
     // waits for this call to leave) or a remap (which keeps callers out)
     // takes it away.
     const page = member.page().?;
-    var counts: self_read.Counts = .{};
+    var counts: self_read.Counts = .{ .attempts = attempts_done };
     const result = if (member.simulated) result: {
         var env: MemberEnv(true) = .{ .page = page, .counter = member };
         break :result self_read.read(MemberEnv(true), &env, policy, &counts, failure);
@@ -305,7 +449,16 @@ fn putSimulated(members: []const *Counter, slots: []u64, exact: bool, failure: *
 
 /// One slot: the value as an f64, or its exact u64 bits.
 pub inline fn put(slots: []u64, i: usize, value: u64, exact: bool) void {
-    slots[i] = if (exact) value else @bitCast(@as(f64, @floatFromInt(value)));
+    slots[i] = if (exact) value else @bitCast(toFloat(value));
+}
+
+/// A u64 as f64 by the one-instruction signed conversion, corrected by 2^64
+/// when the top bit is set (pm_read's countToFloat; LLVM's unsigned
+/// sequence costs several dependent instructions per slot). Exact below 2^53.
+inline fn toFloat(value: u64) f64 {
+    const signed: i64 = @bitCast(value);
+    const converted: f64 = @floatFromInt(signed);
+    return if (signed < 0) converted + 0x1p64 else converted;
 }
 
 /// Ids of simulated counters, one per pm_sim_open (under the table lock),

@@ -265,6 +265,27 @@ pub inline fn attemptValue(comptime Env: type, env: *Env) ?u64 {
     return value;
 }
 
+/// `attemptValue` with the times, extrapolated as `attempt` does (for a
+/// page with cap_user_time, which the caller checked): a group read's
+/// fast attempt on its leader (group_read.zig), whose times are the
+/// group's. `times` is written only when a value is returned.
+pub inline fn attemptValueAndTimes(comptime Env: type, env: *Env, user_time_short: bool, times: *[2]u64) ?u64 {
+    const page = env.page;
+    const lock_before = load(u32, &page.lock);
+    if (lock_before & 1 != 0) return null;
+    const enabled = load(u64, &page.time_enabled);
+    const running = load(u64, &page.time_running);
+    const index = load(u32, &page.index);
+    const offset = load(i64, &page.offset);
+    const width = load(u16, &page.pmc_width);
+    if (index == 0 or index > Env.index_max or !widthValid(width)) return null;
+    const value = @as(u64, @bitCast(offset)) +% signExtend(env.readRegister(index), width);
+    const delta = if (enabled == running) 0 else timeDelta(Env, env, user_time_short);
+    if (load(u32, &page.lock) != lock_before) return null;
+    times.* = .{ enabled +% delta, running +% delta };
+    return value;
+}
+
 /// One pass of the seqlock: every field is read between two reads of `lock`.
 inline fn attempt(comptime Env: type, env: *Env, want_time: bool, snapshot: *Snapshot) Attempt {
     const page = env.page;
@@ -293,13 +314,20 @@ fn timeFields(comptime Env: type, env: *Env, snapshot: *Snapshot) void {
     snapshot.time_running = load(u64, &page.time_running);
     const capabilities = page_mod.decodeCapabilities(load(u64, &page.capabilities), load(u32, &page.size));
     if (!capabilities.user_time or snapshot.time_enabled == snapshot.time_running) return;
+    snapshot.time_delta = timeDelta(Env, env, capabilities.user_time_short);
+}
+
+/// Nanoseconds since the page's times were written, from its time fields
+/// and the timestamp counter (a page with cap_user_time).
+fn timeDelta(comptime Env: type, env: *Env, user_time_short: bool) u64 {
+    const page = env.page;
     const fields: time.TimeFields = .{
         .time_mult = load(u32, &page.time_mult),
         .time_shift = load(u16, &page.time_shift),
         .time_offset = load(u64, &page.time_offset),
         .time_cycles = load(u64, &page.time_cycles),
         .time_mask = load(u64, &page.time_mask),
-        .user_time_short = capabilities.user_time_short,
+        .user_time_short = user_time_short,
     };
-    snapshot.time_delta = time.delta(fields, env.readTimestamp());
+    return time.delta(fields, env.readTimestamp());
 }

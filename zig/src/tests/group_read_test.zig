@@ -1,4 +1,4 @@
-//! pm_group_read through the exports: groups of simulated counters play the
+//! pm_group_bind and pm_group_read through the exports: groups of simulated counters play the
 //! kernel (pages, registers, the group's read(2)), and a software group on
 //! the real kernel shows the read(2) path and its record.
 const std = @import("std");
@@ -63,6 +63,9 @@ fn stat(handle: i32, slot: usize) f64 {
 const SimGroup = struct {
     handles: [members_max]i32 = @splat(0),
     count: u32,
+    /// Bound at the first read (the core keeps `handles` and the slots: the
+    /// group must not move after that).
+    bound: bool = false,
 
     const offset_base = 1000;
     const register_value = 7;
@@ -101,9 +104,14 @@ const SimGroup = struct {
         return group.handles[0..group.count];
     }
 
-    fn read(group: *const SimGroup, slots: []u64, exact: bool) i32 {
-        const handles = group.list();
-        return exports.pm_group_read(handles.ptr, @intCast(handles.len), slots.ptr, @intCast(slots.len), @intFromBool(exact));
+    /// Binds the group to `slots` at the first call, then reads it.
+    fn read(group: *SimGroup, slots: []u64, exact: bool) i32 {
+        if (!group.bound) {
+            const rc = exports.pm_group_bind(&group.handles, group.count, slots.ptr, @intCast(slots.len));
+            if (rc != 0) return rc;
+            group.bound = true;
+        }
+        return exports.pm_group_read(group.handles[0], @intFromBool(exact));
     }
 };
 
@@ -213,12 +221,17 @@ test "a lock that stays odd exhausts; one that turns even is read" {
     try testing.expectEqual(@as(i32, source_userspace), group.read(&slots, false));
 }
 
-test "no attempt at all: no cap_user_rdpmc (a software event), no cap_user_time, mode off" {
+test "read(2) with no spinning: no cap_user_rdpmc (a software event), no cap_user_time, mode off" {
     var slots: [group_read.slotsFor(3)]u64 = undefined;
     {
         var group = try SimGroup.open(3, mode_auto | flag_fallback);
         defer group.close();
         simSet(group.handles[2], field_capabilities, page_mod.cap_bit0_is_deprecated);
+        try testing.expectEqual(@as(i32, source_syscall), group.read(&slots, false));
+        // The members before it made their one fast attempt; it made none.
+        try testing.expectEqual(@as(f64, 1), stat(group.handles[1], stats_last_attempts));
+        try testing.expectEqual(@as(f64, 0), stat(group.handles[2], stats_last_attempts));
+        simSet(group.handles[0], field_capabilities, page_mod.cap_bit0_is_deprecated);
         try testing.expectEqual(@as(i32, source_syscall), group.read(&slots, false));
         for (group.list()) |handle| try testing.expectEqual(@as(f64, 0), stat(handle, stats_last_attempts));
     }
@@ -236,7 +249,7 @@ test "no attempt at all: no cap_user_rdpmc (a software event), no cap_user_time,
     }
 }
 
-test "refusals: not a group, out of order, repeats, stale, too small, bad arguments" {
+test "refusals: not a group, out of order, repeats, stale, too small, unbound, bad arguments" {
     var group = try SimGroup.open(3, mode_auto | flag_fallback);
     defer group.close();
     var slots: [group_read.slotsFor(3)]u64 = undefined;
@@ -251,14 +264,21 @@ test "refusals: not a group, out of order, repeats, stale, too small, bad argume
         .{ .list = &.{ h[0], 0 }, .result = -10003 }, // BAD_HANDLE
     };
     for (cases) |case| {
-        try testing.expectEqual(case.result, exports.pm_group_read(case.list.ptr, @intCast(case.list.len), &slots, slots.len, 0));
+        try testing.expectEqual(case.result, exports.pm_group_bind(case.list.ptr, @intCast(case.list.len), &slots, slots.len));
     }
-    // A subset in join order is a group: the leader and member 2.
-    try testing.expectEqual(@as(i32, source_userspace), exports.pm_group_read(&[_]i32{ h[0], h[2] }, 2, &slots, slots.len, 0));
-    try testing.expectEqual(@as(i32, einval), exports.pm_group_read(&h, 0, &slots, slots.len, 0));
-    try testing.expectEqual(@as(i32, einval), exports.pm_group_read(&h, 257, &slots, slots.len, 0));
-    try testing.expectEqual(@as(i32, einval), exports.pm_group_read(&h, 3, &slots, slots.len, 2));
-    try testing.expectEqual(@as(i32, erange), exports.pm_group_read(&h, 3, &slots, slots.len - 1, 0));
+    try testing.expectEqual(@as(i32, einval), exports.pm_group_read(h[0], 0)); // not bound
+    try testing.expectEqual(@as(i32, einval), exports.pm_group_bind(&h, 0, &slots, slots.len));
+    try testing.expectEqual(@as(i32, einval), exports.pm_group_bind(&h, 257, &slots, slots.len));
+    try testing.expectEqual(@as(i32, erange), exports.pm_group_bind(&h, 3, &slots, slots.len - 1));
+    // A subset in join order is a group: the leader and member 2. Once only.
+    const subset = [_]i32{ h[0], h[2] };
+    try testing.expectEqual(@as(i32, 0), exports.pm_group_bind(&subset, 2, &slots, slots.len));
+    try testing.expectEqual(@as(i32, -16), exports.pm_group_bind(&h, 3, &slots, slots.len)); // EBUSY
+    try testing.expectEqual(@as(i32, source_userspace), exports.pm_group_read(h[0], 0));
+    try testing.expectEqual(@as(f64, 2), slotFloat(&slots, group_read.slot_nr));
+    try testing.expectEqual(@as(f64, 3 * SimGroup.offset_base + SimGroup.register_value), slotFloat(&slots, memberSlot(1, group_read.member_value)));
+    try testing.expectEqual(@as(i32, einval), exports.pm_group_read(h[0], 2));
+    try testing.expectEqual(@as(i32, einval), exports.pm_group_read(h[1], 0)); // a member is no bound leader
     // Joining: only simulated counters, each once, never a member as leader.
     try testing.expectEqual(@as(i32, einval), exports.pm_sim_join(h[1], h[0]));
     try testing.expectEqual(@as(i32, einval), exports.pm_sim_join(lone, h[1]));
@@ -269,11 +289,14 @@ test "refusals: not a group, out of order, repeats, stale, too small, bad argume
     try testing.expect(real > 0);
     defer _ = exports.pm_close(real);
     try testing.expectEqual(@as(i32, not_simulated), exports.pm_sim_join(real, h[0]));
-    try testing.expectEqual(@as(i32, einval), exports.pm_group_read(&[_]i32{ h[0], real }, 2, &slots, slots.len, 0));
-    // A closed leader: its group is not read.
+    try testing.expectEqual(@as(i32, einval), exports.pm_group_bind(&[_]i32{ h[0], real }, 2, &slots, slots.len));
+    // A closed member or leader: the group is not read.
+    _ = exports.pm_close(h[2]);
+    group.handles[2] = 0;
+    try testing.expectEqual(@as(i32, stale_handle), exports.pm_group_read(h[0], 0));
     _ = exports.pm_close(h[0]);
     group.handles[0] = 0;
-    try testing.expectEqual(@as(i32, stale_handle), exports.pm_group_read(&h, 3, &slots, slots.len, 0));
+    try testing.expectEqual(@as(i32, stale_handle), exports.pm_group_read(h[0], 0));
 }
 
 const TornGroup = struct {
@@ -355,7 +378,8 @@ test "a software group on the kernel: read(2) at once, the record pm_read_values
     var group_slots: [group_read.slotsFor(2)]u64 = undefined;
     var values_slots: [group_read.slotsFor(2)]u64 = undefined;
     const list = [_]i32{ leader, member };
-    try testing.expectEqual(@as(i32, source_syscall), exports.pm_group_read(&list, 2, &group_slots, group_slots.len, 1));
+    try testing.expectEqual(@as(i32, 0), exports.pm_group_bind(&list, 2, &group_slots, group_slots.len));
+    try testing.expectEqual(@as(i32, source_syscall), exports.pm_group_read(leader, 1));
     try testing.expectEqual(@as(i32, 2), exports.pm_read_values(leader, &values_slots, values_slots.len, 1));
     try testing.expectEqual(@as(u64, 2), group_slots[group_read.slot_nr]);
     for (0..2) |i| {
@@ -367,8 +391,4 @@ test "a software group on the kernel: read(2) at once, the record pm_read_values
     try testing.expect(values_slots[memberSlot(0, group_read.member_value)] >= group_slots[memberSlot(0, group_read.member_value)]);
     try testing.expect(values_slots[group_read.slot_time_enabled] >= group_slots[group_read.slot_time_enabled]);
     try testing.expectEqual(@as(f64, 0), stat(leader, stats_last_attempts));
-    try testing.expectEqual(@as(i32, erange), exports.pm_group_read(&list, 2, &group_slots, group_slots.len - 1, 1));
-    // The leader alone is a group of one; the kernel's record still has both.
-    try testing.expectEqual(@as(i32, source_syscall), exports.pm_group_read(&list, 1, &group_slots, group_slots.len, 1));
-    try testing.expectEqual(@as(u64, 2), group_slots[group_read.slot_nr]);
 }

@@ -59,6 +59,12 @@ export const MITATA_EVENTS = [
 
 const EVERY: readonly Runtime[] = ["deno", "bun", "node"];
 
+/**
+ * The cases whose loop runs 1 000 000 times in `memory` mode: the single
+ * reads, and the zero-allocation group read (its target is its own row).
+ */
+export const MEMORY_CASES = ["read_sim", "read_syscall", "group_into_sim"] as const;
+
 interface _Host {
   Bun?: { nanoseconds(): number };
   process?: { hrtime: { bigint(): bigint } };
@@ -71,6 +77,29 @@ function nothing(): void {}
 /** A simulated counter whose reads are served from "userspace". */
 function simulated(): SimulatedCounter {
   return SimulatedCounter.create().set("offset", 1000).set("register", 1);
+}
+
+/** Members of the simulated group cases, as the software group cases have. */
+export const SIMULATED_GROUP_SIZE = 4;
+/** cap_bit0_is_deprecated | cap_user_rdpmc | cap_user_time: a hardware event's page. */
+const CAPS_HARDWARE = 0b1110;
+
+/**
+ * A simulated group whose reads are served from "userspace": every page
+ * offers rdpmc and the leader's offers cap_user_time (the group's times).
+ */
+export function simulatedGroup(): Group {
+  const group = SimulatedCounter.createGroup(SIMULATED_GROUP_SIZE);
+  const members = group.counters as readonly SimulatedCounter[];
+  members.forEach((member, i) =>
+    member.configure({ capabilities: CAPS_HARDWARE, offset: 1000 * (i + 1), register: 1 })
+  );
+  const out = new Float64Array(SIMULATED_GROUP_SIZE + 2);
+  if (group.readInto(out) !== "userspace") {
+    group.close();
+    throw new Error("the simulated group was not read from userspace");
+  }
+  return group;
 }
 
 function hrtime(): { bigint(): bigint } {
@@ -223,6 +252,48 @@ export const CASES: readonly Case[] = [
           return last.values[0];
         },
         op: () => group.read(),
+        close: () => group.close(),
+      };
+    },
+  },
+  {
+    id: "group_4_into",
+    label: "Group.readInto() of the same 4 events",
+    runtimes: EVERY,
+    setup: () => {
+      const group = Group.open([...SOFTWARE_EVENTS]);
+      const out = new Float64Array(SOFTWARE_EVENTS.length + 2);
+      return {
+        loop: (n) => {
+          let s = 0;
+          for (let i = 0; i < n; i++) {
+            group.readInto(out);
+            s += out[0];
+          }
+          return s;
+        },
+        op: () => group.readInto(out),
+        close: () => group.close(),
+      };
+    },
+  },
+  {
+    id: "group_into_sim",
+    label: `Group.readInto() simulated userspace, ${SIMULATED_GROUP_SIZE} members`,
+    runtimes: EVERY,
+    setup: () => {
+      const group = simulatedGroup();
+      const out = new Float64Array(SIMULATED_GROUP_SIZE + 2);
+      return {
+        loop: (n) => {
+          let s = 0;
+          for (let i = 0; i < n; i++) {
+            group.readInto(out);
+            s += out[0];
+          }
+          return s;
+        },
+        op: () => group.readInto(out),
         close: () => group.close(),
       };
     },

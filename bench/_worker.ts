@@ -9,7 +9,7 @@
 // `memory` also --v8-flags=--expose-gc; Node needs --expose-gc for `memory`.
 
 import process from "node:process";
-import { CASES, prepareAll, type Runtime } from "./_cases.ts";
+import { CASES, MEMORY_CASES, prepareAll, type Runtime } from "./_cases.ts";
 import { type CaseSamples, sample, summarize, type Summary } from "./_sampler.ts";
 import { native } from "../src/ffi/native.ts";
 
@@ -49,7 +49,7 @@ export interface MemoryOutput {
   /** How heap use was read and how GC was forced. */
   method: string;
   reads: number;
-  /** Per case id (read_sim, read_syscall): one entry per trial. */
+  /** Per case id (MEMORY_CASES): one entry per trial. */
   cases: Record<string, MemoryTrial[]>;
 }
 
@@ -184,7 +184,7 @@ function runMemory(rt: _Runtime): MemoryOutput {
   const reads = option("reads", 1_000_000);
   const trials = option("trials", 3);
   const cases: Record<string, MemoryTrial[]> = {};
-  for (const id of ["read_sim", "read_syscall"]) {
+  for (const id of MEMORY_CASES) {
     const c = CASES.find((candidate) => candidate.id === id)!;
     const prepared = c.setup();
     prepared.loop(100_000); // the same loop, compiled before the baseline

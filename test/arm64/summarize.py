@@ -25,7 +25,7 @@ SMOKE = {
     "off": ["c.off"],
 }
 API = {
-    "max": ["api.require", "api.bracket", "api.grow", "api.multi"],
+    "max": ["api.require", "api.bracket", "api.grow", "api.multi", "api.group"],
     "suite": [],
     "a57": ["api.require", "api.bracket", "api.grow", "api.wrap32"],
     "icount": ["api.require", "api.icount"],
@@ -57,6 +57,7 @@ KEY_RESULTS = [
     "c.icount", "c.off",
     "deno.api.require", "bun.api.require",
     "deno.api.bracket", "bun.api.bracket", "deno.api.multi", "bun.api.multi",
+    "deno.api.group", "bun.api.group",
     "deno.api.wrap32", "bun.api.wrap32", "deno.api.icount", "bun.api.icount",
     "deno.api.require-refused", "bun.api.require-refused",
     "deno.api.auto-syscall", "bun.api.auto-syscall",

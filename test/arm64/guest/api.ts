@@ -15,7 +15,7 @@
  * @module
  */
 
-import { Counter, PerfError } from "../../../mod.ts";
+import { Counter, Group, PerfError } from "../../../mod.ts";
 
 // No node:process here: type-checking it would need @types/node from npm.
 interface Runtime {
@@ -341,6 +341,63 @@ function checkOffCost(): void {
   });
 }
 
+/**
+ * A group of cycles and four raw r11 read with one readInto() from
+ * userspace (every member under its own seqlock), bracketed by each member's
+ * read(2) before and after, 200/200; and the cost of that read against the
+ * same group read with one read(2) (a second group opened with userspace
+ * "off"). Emulated times: the ratio, not the numbers, is the fact.
+ */
+function checkGroup(): void {
+  check("group", () => {
+    const events = ["cycles", "r11", "r11", "r11", "r11"];
+    using g = Group.open(events, { userspace: "auto" });
+    using off = Group.open(events, { userspace: "off" });
+    const n = events.length;
+    const buffer = new Float64Array(n + 2);
+    const before = new Float64Array(n);
+    const after = new Float64Array(n);
+    let good = 0;
+    let userspace = 0;
+    let why = "";
+    for (let s = 0; s < 200; s++) {
+      for (let i = 0; i < n; i++) before[i] = g.counters[i].readSyscall();
+      const source = g.readInto(buffer);
+      for (let i = 0; i < n; i++) after[i] = g.counters[i].readSyscall();
+      if (source === "userspace") userspace++;
+      let ok = source === "userspace";
+      for (let i = 0; i < n; i++) {
+        if (!(before[i] <= buffer[i] && buffer[i] <= after[i])) {
+          ok = false;
+          if (!why) {
+            why = ` first_bad=${s}(member=${i},a=${before[i]},u=${buffer[i]},b=${after[i]},` +
+              `source=${source})`;
+          }
+        }
+      }
+      if (ok) good++;
+      work(20 + s);
+    }
+    const N = 2000;
+    const time = (group: Group): number => {
+      const t0 = performance.now();
+      for (let i = 0; i < N; i++) group.readInto(buffer);
+      return (performance.now() - t0) / N;
+    };
+    time(g);
+    time(off);
+    const userMs = time(g);
+    const syscallMs = time(off);
+    const ratio = syscallMs / userMs;
+    return [
+      good === 200 && ratio >= 10,
+      `members=${n} bracket=${good}/200 userspace_reads=${userspace}/200 ` +
+      `group_read2_over_userspace=${ratio.toFixed(1)}x (limit 10, emulated) ` +
+      `userspace_ns=${(userMs * 1e6).toFixed(0)} read2_ns=${(syscallMs * 1e6).toFixed(0)}${why}`,
+    ];
+  });
+}
+
 const version = host.Deno ? `deno ${host.Deno.version.deno}` : `bun ${host.Bun?.version}`;
 console.log(`@@INFO ${runtime}.api run=${run} ${version}`);
 
@@ -350,6 +407,7 @@ switch (run) {
     checkBracket();
     checkGrow();
     checkMulti(6);
+    checkGroup();
     break;
   case "a57":
     // CPU_CYCLES keeps the 64-bit cycle counter even on cortex-a57.

@@ -64,13 +64,13 @@ export function classify(events: readonly string[]): Map<string, UncountedEvent 
   return result;
 }
 
-/** Reads the group into `out`: counts in order, then time enabled, then time running. */
+/**
+ * Reads the group into `out`: counts in order, then time enabled, then time
+ * running (`Group.readInto`: no allocation, from userspace when the group's
+ * pages allow it).
+ */
 export function readGroup(group: Group, out: Float64Array): void {
-  const reading = group.read();
-  const n = reading.values.length;
-  for (let i = 0; i < n; i++) out[i] = reading.values[i];
-  out[n] = reading.timeEnabled;
-  out[n + 1] = reading.timeRunning;
+  group.readInto(out);
 }
 
 // Where each result goes, so that no call is optimized away (a module

@@ -490,7 +490,10 @@ export class Group implements Disposable {
     this.#leader = handles[0];
     // The core keeps both buffers (this object holds them as long as it
     // reads), so each read passes only the leader's handle: a buffer
-    // argument costs Deno's FFI about 15 ns per call.
+    // argument costs Deno's FFI about 15 ns per call. Both are views of an
+    // ArrayBuffer whose `.buffer` was taken above, which moves a small
+    // array's storage off V8's heap for good (JSC's typed-array storage
+    // never moves), so the address the core keeps stays right.
     const bound = this.#native.symbols.pm_group_bind(
       this.#members,
       counters.length,

@@ -223,14 +223,18 @@ describe("the userspace default of Group.open", () => {
     assert.equal(perfMappings(), mappings, "every page unmapped");
   });
 
-  it("simulated groups leak no mapping either", () => {
+  it("simulated groups leak nothing: more groups than the handle table holds, opened and closed", () => {
     const before = allMappings();
-    for (let round = 0; round < 50; round++) {
-      const { group } = simulatedGroup(4);
-      group.readInto(new Float64Array(6));
+    // The table has 4095 slots: a group that left even one counter open
+    // would end in TABLE_FULL before the last round.
+    for (let round = 0; round < 4200; round++) {
+      const { group } = simulatedGroup(2);
+      group.readInto(new Float64Array(4));
       group.close();
     }
-    assert.equal(allMappings(), before, "simulated pages are anonymous mappings");
+    // Each simulated page is its own anonymous mapping; the runtime's own
+    // mappings move a little, hence the slack.
+    assert.ok(allMappings() <= before + 64, `mappings ${before} -> ${allMappings()}`);
   });
 });
 

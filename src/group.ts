@@ -22,7 +22,12 @@ import {
   type ReadSource,
   recordLayout,
 } from "./counter.ts";
-import { checkReadIntoBuffer, groupSource, groupUserspaceDefault } from "./_group_read.ts";
+import {
+  checkReadIntoBuffer,
+  groupSource,
+  groupUserspaceDefault,
+  mayReadFromRegister,
+} from "./_group_read.ts";
 import { type EventInput, type EventSpec, parseEvent } from "./event.ts";
 import { PerfError } from "./errors.ts";
 import { READ_FORMAT } from "./_attr.ts";
@@ -259,26 +264,14 @@ export function groupReading(slots: Float64Array, order: Int32Array): GroupReadi
   return { values, scaled, counted: true, reason: null, timeEnabled, timeRunning };
 }
 
-/** PERF_TYPE_SOFTWARE, PERF_TYPE_TRACEPOINT, PERF_TYPE_BREAKPOINT. */
-const SOFTWARE_CONTEXT_TYPES: ReadonlySet<number> = new Set([1, 2, 5]);
-/** Dynamic PMUs of the kernel's software context, which hold no counter. */
-const SOFTWARE_CONTEXT_PMUS: ReadonlySet<string> = new Set([
-  "software",
-  "tracepoint",
-  "breakpoint",
-  "kprobe",
-  "uprobe",
-  "msr",
-]);
-
 /**
- * Whether the event takes a hardware counter while it counts. Events of the
- * kernel's software context never do, so a group of them always gets on.
+ * Whether the event takes a hardware counter while it counts: the events
+ * that may sit on a register (see mayReadFromRegister), simulated ones
+ * aside. Events of the kernel's software context never do, so a group of
+ * them always gets on.
  */
 export function takesCounter(spec: EventSpec): boolean {
-  if (spec.kind === "software" || spec.kind === "simulated") return false;
-  if (SOFTWARE_CONTEXT_TYPES.has(spec.type)) return false;
-  return spec.pmu === undefined || !SOFTWARE_CONTEXT_PMUS.has(spec.pmu);
+  return spec.kind !== "simulated" && mayReadFromRegister(spec);
 }
 
 /**

@@ -51,9 +51,22 @@ pub fn readCounterWord(index: u32) u32 {
     return mrsWord(registerForIndex(index), 0);
 }
 
+/// The `.inst` line for each index, formatted once: readCounter is inlined at
+/// every call site, and formatting 32 words at each one ran past the
+/// compiler's comptime branch quota once the group reader added sites.
+const read_counter_asm = table: {
+    @setEvalBranchQuota(20_000);
+    var lines: [index_max + 1][]const u8 = undefined;
+    lines[0] = "";
+    for (1..index_max + 1) |i| {
+        lines[i] = std.fmt.comptimePrint(".inst 0x{x:0>8}", .{readCounterWord(@intCast(i))});
+    }
+    break :table lines;
+};
+
 pub inline fn readCounter(index: u32) u64 {
     return switch (index) {
-        inline 1...index_max => |i| asm volatile (std.fmt.comptimePrint(".inst 0x{x:0>8}", .{readCounterWord(i)})
+        inline 1...index_max => |i| asm volatile (read_counter_asm[i]
             : [value] "={x0}" (-> u64),
         ),
         else => value: {

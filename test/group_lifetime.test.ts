@@ -32,11 +32,11 @@ describe("Group with members closed on their own", () => {
     const group = Group.open(THREE);
     const members = [...group.counters];
     members[1].close();
-    busy(2);
+    busy(20);
     expectMemberClosed(() => group.read(), "read", [[1, "context-switches"]]);
     expectMemberClosed(() => group.readBigInt(), "read", [[1, "context-switches"]]);
     // The members still open read their own counts, by id.
-    assert.ok(members[0].read() >= 1e6, `task-clock ${members[0].read()}`);
+    assert.ok(members[0].read() >= 10e6, `task-clock ${members[0].read()}`);
     const faults = members[2].read();
     touchNewPages(40);
     assert.ok(members[2].read() - faults >= 40, "page-faults still counts");

@@ -300,7 +300,7 @@ describe("a counter of several parts", () => {
     const counter = openParts(softwareParts(), resolveOptions("open", {}, { userspace: "auto" }));
     try {
       assert.equal(perfFds(), before + 2, "one fd per part");
-      busy(5);
+      busy(20);
       touchNewPages(64);
       const detailed = counter.readDetailed();
       const parts = detailed.parts!;

@@ -19,7 +19,7 @@ import process from "node:process";
 import { checkCommand, stat } from "../../src/cli/stat.ts";
 import { launcherStdio } from "../../src/cli/_run.ts";
 import { CliError } from "../../src/cli/_errors.ts";
-import { DENO_FLAGS, oneLine, runCli, runCliWithFds } from "./_helpers.ts";
+import { DENO_FLAGS, oneLine, runCli, runCliWithFds, runtime } from "./_helpers.ts";
 
 describe("stat at its edges", () => {
   let dir: string;
@@ -67,7 +67,15 @@ describe("stat at its edges", () => {
     });
   }
 
-  it("the caller's fds 3 and up reach the command; the control socket does not", async () => {
+  // Under Node, stat cannot tell the caller's inherited fds from Node's own
+  // (libuv's pipes are not anonymous inodes, and Node has no fcntl to read
+  // FD_CLOEXEC), so it passes none: docs/node.md.
+  const nodeFds = runtime() === "node" &&
+    "under Node, stat does not pass the caller's fds 3 and up yet (docs/node.md)";
+  if (nodeFds) console.log(`SKIP reason: ${nodeFds}`);
+  it("the caller's fds 3 and up reach the command; the control socket does not", {
+    skip: nodeFds,
+  }, async () => {
     writeFileSync(`${dir}/three`, "three\n");
     writeFileSync(`${dir}/five`, "five\n");
     const three = openSync(`${dir}/three`, "r");

@@ -152,7 +152,12 @@ describe("errno tables match the kernel's numbers", () => {
     assert.ok(checked >= 1, "no errno constants found in src/ (the scan is broken)");
   });
 
-  it("the core's own codes are the same in zig/src/errno.zig and src/ffi/symbols.ts", () => {
+  const noZig = !existsSync(join(ROOT, "zig", "src", "errno.zig")) &&
+    "no zig/ sources here (the arm64 guest ships the built library only)";
+  if (noZig) console.log(`SKIP reason: ${noZig}`);
+  it("the core's own codes are the same in zig/src/errno.zig and src/ffi/symbols.ts", {
+    skip: noZig,
+  }, () => {
     const zig = readFileSync(join(ROOT, "zig", "src", "errno.zig"), "utf8");
     const block = zig.match(/pub const Code = enum\(u32\) \{([^}]*)\}/);
     assert.ok(block, "zig/src/errno.zig has no `pub const Code = enum(u32)`");

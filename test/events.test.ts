@@ -8,7 +8,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { listEvents, parseEvent, probe } from "../mod.ts";
 import { EVENT_CHARS_MAX } from "../src/event.ts";
-import { expectPerfError } from "./_helpers.ts";
+import { expectPerfError, QEMU_TIER } from "./_helpers.ts";
 import { formatWidth, parseFormat, placeBits } from "../src/_pmu.ts";
 import { cacheEventNames } from "../src/_event_tables.ts";
 
@@ -352,7 +352,12 @@ function underFdLimit(events: string[]): Record<string, Record<string, unknown>>
 }
 
 describe("a failed sysfs read is not a missing PMU", () => {
-  it("with every fd taken, PMU lookups say EMFILE with its hint, not UNKNOWN_*", () => {
+  const slowChild = QEMU_TIER &&
+    "the fd-exhausting child outlives its 60 s bound under QEMU TCG; the host runs it";
+  if (slowChild) console.log(`SKIP reason: ${slowChild}`);
+  it("with every fd taken, PMU lookups say EMFILE with its hint, not UNKNOWN_*", {
+    skip: slowChild,
+  }, () => {
     const names = ["software/config=1/", "tsc", "msr/tsc/", "nopmu/x/"];
     const results = underFdLimit(names);
     for (const name of names) {

@@ -390,7 +390,15 @@ describe("a counter of several parts", () => {
 });
 
 describe("the kernel here and the extended type", () => {
-  it("a hardware event whose extended type no PMU has fails with ENOENT, and the hint says why", () => {
+  // The arm64 guest's 6.1 kernel opened both PERF_TYPE_HARDWARE cases
+  // below: its Arm PMU driver does not check the extended type's bits of a
+  // hardware config the way x86 (and later Arm kernels) do.
+  const lenient = process.arch === "arm64" &&
+    "the arm64 QEMU tier's 6.1 kernel ignores a hardware config's extended-type bits";
+  if (lenient) console.log(`SKIP reason: ${lenient}`);
+  it("a hardware event whose extended type no PMU has fails with ENOENT, and the hint says why", {
+    skip: lenient,
+  }, () => {
     const unused = Math.max(...listPmus().map((p) => p.type)) + 1000;
     const error = expectPerfError(
       () => Counter.open({ type: 0, config: BigInt(unused) << SHIFT }),
@@ -401,7 +409,9 @@ describe("the kernel here and the extended type", () => {
     assert.match(error.hint!, new RegExp(`type ${unused}`));
   });
 
-  it("an extended type naming a PMU that takes no generic events (software) fails with ENOENT", () => {
+  it("an extended type naming a PMU that takes no generic events (software) fails with ENOENT", {
+    skip: lenient,
+  }, () => {
     const error = expectPerfError(() => Counter.open({ type: 0, config: 1n << SHIFT }), "ENOENT");
     assert.match(
       error.hint!,

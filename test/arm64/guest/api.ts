@@ -325,8 +325,14 @@ function checkOffCost(): void {
     };
     time(auto); // warm both paths
     time(off);
-    const tAuto = time(auto);
-    const tOff = time(off);
+    // The least of five alternating rounds each: the other boot shares the
+    // host, and interference only adds (one CI run: 1.56 from single rounds).
+    let tAuto = Infinity;
+    let tOff = Infinity;
+    for (let round = 0; round < 5; round++) {
+      tAuto = Math.min(tAuto, time(auto));
+      tOff = Math.min(tOff, time(off));
+    }
     const ratio = tAuto / tOff;
     const s = auto.stats();
     // With perf_user_access=0 the core reads the knob and sends "auto" to

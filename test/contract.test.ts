@@ -338,7 +338,9 @@ describe("modifiers win over exclude", () => {
     using _ = switches;
     const before = switches.read();
     for (let i = 0; i < 5; i++) sleepSync(2);
-    assert.ok(switches.read() - before >= 5, `grew ${switches.read() - before}, expected >= 5`);
+    // Counted at all is the fact (an exclude that beat the modifier would
+    // count 0); the arm64 guest once counted 4 switches for 5 sleeps.
+    assert.ok(switches.read() - before >= 1, `grew ${switches.read() - before}, expected >= 1`);
   });
 });
 
@@ -497,7 +499,9 @@ describe("option resolution: defaults, and the option each error names", () => {
     using switches = Counter.open("context-switches");
     const before = switches.read();
     for (let i = 0; i < 5; i++) sleepSync(2);
-    assert.ok(switches.read() - before >= 5, `grew ${switches.read() - before}, expected >= 5`);
+    // Counted at all is the fact (an exclude that beat the modifier would
+    // count 0); the arm64 guest once counted 4 switches for 5 sleeps.
+    assert.ok(switches.read() - before >= 1, `grew ${switches.read() - before}, expected >= 1`);
   });
 });
 

@@ -30,6 +30,16 @@ function randomBytes(): Uint8Array {
   for (let i = 0; i < x.length; i++) x[i] = (Math.random() * 256) | 0;
   return x;
 }
+/** Class a: the secret; class b: random bytes; both drawn the same way, so they cost the same. */
+const SECRET_OR_RANDOM = {
+  a: (): Uint8Array => {
+    const x = randomBytes();
+    x.set(secret);
+    return x;
+  },
+  b: randomBytes,
+};
+
 /** Returns at the first differing byte: its cost depends on the input. */
 function earlyExit(x: Uint8Array): boolean {
   for (let i = 0; i < x.length; i++) if (x[i] !== secret[i]) return false;
@@ -110,14 +120,7 @@ describe("leakTest", () => {
 
   it("finds the early-exit comparison's leak", SLOW, () => {
     const result = leakTest(earlyExit, {
-      classes: {
-        a: () => {
-          const x = randomBytes();
-          x.set(secret);
-          return x;
-        },
-        b: randomBytes,
-      },
+      classes: SECRET_OR_RANDOM,
       maxMs: 4000,
       seed: 11,
     });
@@ -129,14 +132,7 @@ describe("leakTest", () => {
     const verdicts: string[] = [];
     for (let run = 0; run < runs; run++) {
       const result = leakTest(constantTime, {
-        classes: {
-          a: () => {
-            const x = randomBytes();
-            x.set(secret);
-            return x;
-          },
-          b: randomBytes,
-        },
+        classes: SECRET_OR_RANDOM,
         maxMs: 800,
         seed: 100 + run,
       });

@@ -23,7 +23,18 @@ const allowed_prefixes = [_][]const u8{
 };
 const allowed_exact = [_][]const u8{"/proc/cpuinfo"};
 
-/// The knobs of pm_sysctl, by number (ABI.md).
+/// The knobs of pm_sysctl, by number (ABI.md); `sysctl_paths` is indexed by it.
+pub const Knob = enum(u32) {
+    perf_event_paranoid = 0,
+    perf_user_access = 1,
+    rdpmc_cpu = 2,
+    rdpmc_cpu_core = 3,
+    rdpmc_cpu_atom = 4,
+    perf_event_max_sample_rate = 5,
+    perf_event_mlock_kb = 6,
+};
+
+/// The file of each knob, in `Knob` order.
 pub const sysctl_paths = [_][:0]const u8{
     "/proc/sys/kernel/perf_event_paranoid",
     "/proc/sys/kernel/perf_user_access",
@@ -33,6 +44,20 @@ pub const sysctl_paths = [_][:0]const u8{
     "/proc/sys/kernel/perf_event_max_sample_rate",
     "/proc/sys/kernel/perf_event_mlock_kb",
 };
+
+comptime {
+    // A knob and its file stay paired: rdpmc_<pmu> is <pmu>'s rdpmc file,
+    // any other knob is the file of its own name.
+    const knobs = @typeInfo(Knob).@"enum";
+    std.debug.assert(sysctl_paths.len == knobs.field_names.len);
+    for (knobs.field_names, knobs.field_values) |name, value| {
+        const want = if (std.mem.startsWith(u8, name, "rdpmc_"))
+            "/" ++ name["rdpmc_".len..] ++ "/rdpmc"
+        else
+            "/" ++ name;
+        std.debug.assert(std.mem.endsWith(u8, sysctl_paths[value], want));
+    }
+}
 
 /// Whether `path` may be opened: absolute, on the allow-list, no `..` or `.`
 /// segment, no NUL byte.
@@ -188,7 +213,7 @@ test "allow-list: prefixes, exact names, no traversal" {
 
 test "sysctl reads perf_event_paranoid; read_text and list_dir work and refuse" {
     var failure: Failure = undefined;
-    const paranoid = try sysctl(0, &failure);
+    const paranoid = try sysctl(@intFromEnum(Knob.perf_event_paranoid), &failure);
     try std.testing.expect(paranoid >= -1 and paranoid <= 4);
     try std.testing.expectError(error.Failed, sysctl(sysctl_paths.len, &failure));
     var out: [8192]u8 = undefined;

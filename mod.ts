@@ -34,15 +34,15 @@
  * @module
  */
 
+export { Counter } from "./src/counter.ts";
+export { type CounterOptions, type NotForWatchpoints, type UserspaceMode } from "./src/_options.ts";
 export {
-  Counter,
-  type CounterOptions,
   type CounterReading,
   type PageCapabilities,
+  type PartReading,
   type ReadSource,
   type ReadStats,
-  type UserspaceMode,
-} from "./src/counter.ts";
+} from "./src/reading.ts";
 export {
   Group,
   GROUP_MAX_EVENTS,
@@ -73,6 +73,7 @@ export {
   type PerfRecord,
   type RecordsOptions,
   type RingOptions,
+  type RingOutput,
   type RingStats,
   type SampleField,
   type SampleRate,

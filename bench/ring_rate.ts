@@ -19,7 +19,7 @@ import process from "node:process";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, rmSync, statSync } from "node:fs";
 import { Counter } from "../mod.ts";
-import { counterHandle } from "../src/counter.ts";
+import { handleOf } from "../src/_open.ts";
 import { native } from "../src/ffi/native.ts";
 
 interface RateRow {
@@ -152,7 +152,7 @@ function capacity(): Capacity {
     enabled: false,
   });
   const n = native();
-  const handle = counterHandle(clock);
+  const handle = handleOf(clock)!;
   const buffer = new Uint8Array(256 << 10);
   const target = clock.ringStats().dataBytes * 0.9;
   const fill = () => {

@@ -4,43 +4,7 @@
 import type { Native } from "./ffi/native.ts";
 import { ATTR_SIZE } from "./ffi/symbols.ts";
 import type { EventSpec } from "./event.ts";
-
-/** PERF_FORMAT_* */
-export const READ_FORMAT = {
-  TOTAL_TIME_ENABLED: 1,
-  TOTAL_TIME_RUNNING: 2,
-  ID: 4,
-  GROUP: 8,
-  LOST: 16,
-} as const;
-
-// Bit numbers of the flag word at offset 40.
-const FLAG_BIT = {
-  disabled: 0,
-  inherit: 1,
-  pinned: 2,
-  exclusive: 3,
-  excludeUser: 4,
-  excludeKernel: 5,
-  excludeHv: 6,
-  excludeIdle: 7,
-  mmap: 8,
-  comm: 9,
-  freq: 10,
-  enableOnExec: 12,
-  task: 13,
-  watermark: 14,
-  preciseIp: 15,
-  sampleIdAll: 18,
-  excludeHost: 19,
-  excludeGuest: 20,
-  excludeCallchainKernel: 21,
-  mmap2: 23,
-  commExec: 24,
-} as const;
-
-/** PERF_SAMPLE_CALLCHAIN: the chain asked for is the user one. */
-const SAMPLE_CALLCHAIN = 1 << 5;
+import { ATTR_FLAG_BIT as FLAG_BIT, ATTR_OFFSET as AT, PERF_SAMPLE } from "./_uapi.ts";
 
 /** The sampling part of an attr (see ResolvedSampling). */
 export interface AttrSampling {
@@ -87,7 +51,7 @@ function samplingFlags(sampling: AttrSampling | undefined): number {
   return on(sampling.freq, FLAG_BIT.freq) |
     on(sampling.watermark, FLAG_BIT.watermark) |
     on(true, FLAG_BIT.sampleIdAll) |
-    on((sampling.sampleType & SAMPLE_CALLCHAIN) !== 0, FLAG_BIT.excludeCallchainKernel) |
+    on((sampling.sampleType & PERF_SAMPLE.CALLCHAIN) !== 0, FLAG_BIT.excludeCallchainKernel) |
     on(track.mmap, FLAG_BIT.mmap) |
     on(track.mmap, FLAG_BIT.mmap2) |
     on(track.comm, FLAG_BIT.comm) |
@@ -100,10 +64,10 @@ export function writeAttr(n: Native, request: AttrRequest): Uint8Array {
   const view = n.attrView;
   n.attr.fill(0);
   const { spec } = request;
-  view.setUint32(0, spec.type, true);
-  view.setUint32(4, ATTR_SIZE, true);
-  view.setBigUint64(8, spec.config, true);
-  view.setBigUint64(32, BigInt(request.readFormat), true);
+  view.setUint32(AT.type, spec.type, true);
+  view.setUint32(AT.size, ATTR_SIZE, true);
+  view.setBigUint64(AT.config, spec.config, true);
+  view.setBigUint64(AT.readFormat, BigInt(request.readFormat), true);
   const on = (flag: boolean, bit: number) => (flag ? 1 << bit : 0);
   const flags = on(request.disabled, FLAG_BIT.disabled) |
     on(request.inherit, FLAG_BIT.inherit) |
@@ -118,21 +82,21 @@ export function writeAttr(n: Native, request: AttrRequest): Uint8Array {
     on(request.exclude.host, FLAG_BIT.excludeHost) |
     on(request.exclude.guest, FLAG_BIT.excludeGuest) |
     samplingFlags(request.sampling);
-  view.setUint32(40, flags >>> 0, true);
-  view.setUint32(44, 0, true);
+  view.setUint32(AT.flags, flags >>> 0, true);
+  view.setUint32(AT.flags + 4, 0, true);
   if (request.sampling !== undefined) {
-    view.setBigUint64(16, BigInt(request.sampling.period), true);
-    view.setBigUint64(24, BigInt(request.sampling.sampleType), true);
-    view.setUint32(48, request.sampling.wakeup, true);
+    view.setBigUint64(AT.samplePeriod, BigInt(request.sampling.period), true);
+    view.setBigUint64(AT.sampleType, BigInt(request.sampling.sampleType), true);
+    view.setUint32(AT.wakeup, request.sampling.wakeup, true);
   }
-  if (spec.bpType !== undefined) view.setUint32(52, spec.bpType, true); // bp_type
-  view.setBigUint64(56, spec.config1, true);
-  view.setBigUint64(64, spec.config2, true);
-  view.setBigUint64(128, spec.config3, true);
+  if (spec.bpType !== undefined) view.setUint32(AT.bpType, spec.bpType, true);
+  view.setBigUint64(AT.config1, spec.config1, true);
+  view.setBigUint64(AT.config2, spec.config2, true);
+  view.setBigUint64(AT.config3, spec.config3, true);
   return n.attr;
 }
 
 /** The size the kernel wrote back into the attr on E2BIG. */
 export function kernelAttrSize(n: Native): number {
-  return n.attrView.getUint32(4, true);
+  return n.attrView.getUint32(AT.size, true);
 }

@@ -146,3 +146,14 @@ export const ERRNO: ReadonlyMap<number, readonly [string, string]> = new Map(
 export const ERRNO_BY_NAME: ReadonlyMap<string, number> = new Map(
   TABLE.map(([n, name]) => [name, n]),
 );
+
+/**
+ * The number of errno `name`, for the modules that test a result against
+ * one errno: the table above is its only home. An unknown name is a bug in
+ * this package and throws when the module loads.
+ */
+export function knownErrno(name: string): number {
+  const number = ERRNO_BY_NAME.get(name);
+  if (number === undefined) throw new Error(`src/_errno.ts has no errno named ${name}`);
+  return number;
+}

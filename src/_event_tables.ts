@@ -1,28 +1,6 @@
 // The generic events of include/uapi/linux/perf_event.h, under perf's names
 // and aliases (tools/perf/util/parse-events.c, evsel.c).
 
-/** PERF_TYPE_* */
-export const PERF_TYPE = {
-  HARDWARE: 0,
-  SOFTWARE: 1,
-  TRACEPOINT: 2,
-  HW_CACHE: 3,
-  RAW: 4,
-  BREAKPOINT: 5,
-  MAX: 6,
-} as const;
-
-/**
- * PERF_PMU_TYPE_SHIFT (include/uapi/linux/perf_event.h): a `PERF_TYPE_HARDWARE`
- * or `PERF_TYPE_HW_CACHE` event names the core PMU that should count it by
- * that PMU's sysfs type in `config` bits 32-63 (the "extended type", Linux
- * 5.13+ on Intel hybrid, 6.6+ on Arm). Zero there means the kernel's default.
- */
-export const PERF_PMU_TYPE_SHIFT = 32n;
-
-/** PERF_HW_EVENT_MASK: the event's own bits of an extended-type config. */
-export const PERF_HW_EVENT_MASK = 0xffff_ffffn;
-
 /** A named generic event: its canonical name, aliases and config. */
 export interface GenericEvent {
   name: string;

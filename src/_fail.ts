@@ -1,47 +1,13 @@
 // Turning a negative native result into one PerfError with a hint built from
 // what this machine says (sysctls, capabilities, PMUs present).
 
-import { errnoMessage, errnoName, PerfError } from "./errors.ts";
-import { CORE_CODES } from "./ffi/symbols.ts";
+import type { PerfError } from "./errors.ts";
+import { coreFailure, type FailureContext, plainHint } from "./_result.ts";
 import { native } from "./ffi/native.ts";
-import type { EventKind } from "./event.ts";
 import { cpuPmus, listPmus, privileges, readLine, sysctl, uname } from "./_sysfs.ts";
-import { breakpointHint, PERF_TYPE_BREAKPOINT } from "./_watch.ts";
+import { breakpointHint } from "./_watch.ts";
+import { PERF_TYPE } from "./_uapi.ts";
 import { containerNote, sandboxFacts, sandboxHint } from "./_sandbox.ts";
-
-/** What was being done when the core failed. */
-export interface FailureContext {
-  op: string;
-  event?: string;
-  kind?: EventKind;
-  pmu?: string;
-  type?: number;
-  /** `perf_event_attr.config`, for the extended type in its high bits. */
-  config?: bigint;
-  pid?: number;
-  cpu?: number;
-  excludeKernel?: boolean;
-  attrSize?: number;
-}
-
-const CORE_MESSAGES: Readonly<Record<string, string>> = {
-  RETRY_EXHAUSTED: "the userspace read did not settle within 50 000 attempts",
-  STALE_HANDLE: "the counter is closed",
-  BAD_HANDLE: "not a valid counter handle",
-  TABLE_FULL: "all 4095 counter slots are in use",
-  NO_USER_RDPMC: "the kernel does not allow userspace reads of this counter (cap_user_rdpmc=0)",
-  NO_ARCH_READER: "perfmmap has no userspace counter reader for this CPU architecture",
-  USER_INDEX_ZERO: "the counter is enabled but has no hardware register for userspace (index 0)",
-  NOT_SIMULATED: "this is not a simulated counter",
-  NO_PAGE: 'the counter has no mmap page (opened with userspace: "off")',
-  PATH_DENIED: "the path is outside the core's allow-list",
-  NO_RING: "the counter has no ring buffer (it was not opened for sampling)",
-};
-
-/** The code name of a positive native code. */
-export function codeName(code: number): string {
-  return (CORE_CODES as Record<number, string>)[code] ?? errnoName(code);
-}
 
 function isArm64(): boolean {
   return uname().machine === "aarch64";
@@ -202,7 +168,7 @@ function userspaceHint(ctx: FailureContext, code: string): string {
 }
 
 function hintFor(code: string, ctx: FailureContext): string | undefined {
-  if (ctx.type === PERF_TYPE_BREAKPOINT) {
+  if (ctx.type === PERF_TYPE.BREAKPOINT) {
     const hint = breakpointHint(code, ctx.event);
     if (hint !== undefined) return hint;
   }
@@ -227,35 +193,12 @@ function hintFor(code: string, ctx: FailureContext): string | undefined {
         return `cpu ${ctx.cpu} may not exist: the online CPUs are ${online ?? "unknown"}`;
       }
       return "the kernel rejected this combination of attributes: check the exclude bits, inherit with a group, and the config";
-    case "E2BIG":
-      return `this kernel's perf_event_attr is ${
-        ctx.attrSize ?? "smaller than ours"
-      } bytes and ours is 136; a field it does not know is set (config3 needs Linux 6.3)`;
-    case "ESRCH":
-      return `no process or thread has pid ${ctx.pid}`;
-    case "EMFILE":
-    case "ENFILE":
-      return "too many open files: close counters you no longer need, or raise `ulimit -n`";
-    case "EBUSY":
-      return "the counter is taken: another exclusive or pinned event, or the NMI watchdog (`sudo sysctl -w kernel.nmi_watchdog=0`) holds it";
-    case "ENOSPC":
-      return "no hardware slot left (for breakpoints: the CPU has only a few debug registers)";
     case "NO_USER_RDPMC":
     case "NO_ARCH_READER":
     case "USER_INDEX_ZERO":
       return userspaceHint(ctx, code);
-    case "RETRY_EXHAUSTED":
-      return 'the mmap page\'s seqlock or index never settled; if this happens on real hardware, open the counter with userspace: "off"';
-    case "STALE_HANDLE":
-      return "open a new counter; a closed one cannot be used again";
-    case "TABLE_FULL":
-      return "close counters you no longer need, or declare them with `using` (closed at the end of the block): a counter dropped without close is freed only when the garbage collector collects it, after the event loop turns";
-    case "NO_PAGE":
-      return 'open the counter with userspace: "auto" to map its page';
-    case "NO_RING":
-      return "open the counter with a sample option, e.g. { sample: { frequency: 1000 } }";
     default:
-      return undefined;
+      return plainHint(code, ctx);
   }
 }
 
@@ -267,19 +210,12 @@ function safeHint(code: string, ctx: FailureContext): string | undefined {
   }
 }
 
-/** The PerfError for a negative native result. */
+/**
+ * The PerfError for a negative native result, with a hint from what this
+ * machine says (a hint is best effort: it never hides the error).
+ */
 export function nativeFailure(result: number, ctx: FailureContext): PerfError {
-  const code = Number.isFinite(result) && result < 0 ? Math.round(-result) : 0;
-  const name = code === 0 ? "UNKNOWN_ERROR" : codeName(code);
-  const isErrno = code > 0 && code < 4096;
-  const detail = isErrno ? errnoMessage(code) : CORE_MESSAGES[name] ?? `native result ${result}`;
-  const subject = ctx.event === undefined ? ctx.op : `${ctx.op} "${ctx.event}"`;
-  return new PerfError(name, `${subject}: ${name} (${detail})`, {
-    errno: isErrno ? code : undefined,
-    op: ctx.op,
-    event: ctx.event,
-    hint: safeHint(name, ctx),
-  });
+  return coreFailure(result, ctx, (name) => safeHint(name, ctx));
 }
 
 /** Forces the library to load so that load errors surface first. */

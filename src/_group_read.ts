@@ -3,9 +3,9 @@
 // and the checks of its buffer.
 
 import type { EventSpec } from "./event.ts";
-import type { ReadSource } from "./counter.ts";
+import type { ReadSource } from "./reading.ts";
 import type { UserspaceMode } from "./_options.ts";
-import { PERF_TYPE } from "./_event_tables.ts";
+import { PERF_TYPE } from "./_uapi.ts";
 import { GROUP_SOURCE } from "./ffi/symbols.ts";
 import { PerfError } from "./errors.ts";
 

@@ -1,34 +1,62 @@
-// Validation of Counter/Group options, and the defaults that make
-// perf_event_paranoid=2 work for unprivileged users.
+// The options of Counter, Group and Watchpoint, declared once: the public
+// CounterOptions (with its docs), and RULES, one entry per option with its
+// validator and whether a watchpoint takes it. The validator's key list,
+// the resolved type and the watchpoint subset are derived from RULES, and
+// the compiler checks that RULES has exactly CounterOptions' keys.
 
 import { PerfError, quote } from "./errors.ts";
-import type { EventSpec } from "./event.ts";
-import type { Exclusions } from "./_attr.ts";
-import { privileges, sysctl } from "./_sysfs.ts";
-import { PERF_SAMPLE, SAMPLE_FIELD_BITS } from "./_records.ts";
-import type { Counter } from "./counter.ts";
-import type { SampleField } from "./sampling.ts";
+import { sysctl } from "./_sysfs.ts";
+import { SAMPLE_FIELD_BITS } from "./_records.ts";
+import { PERF_SAMPLE } from "./_uapi.ts";
+import { describe, isArray, isPlainObject, ownArray, ownRecord } from "./_input.ts";
+import type { RingOutput, SampleField, SamplingOptions } from "./sampling.ts";
+import { knownErrno } from "./_errno.ts";
 
 /** Userspace read mode: "auto" uses it when the kernel offers it. */
 export type UserspaceMode = "auto" | "require" | "off";
 
-/** Options as given by the user (see CounterOptions for the docs). */
-export interface RawOptions {
+/**
+ * How to open a counter. Every field is optional. The sampling options
+ * (`sample`, `sampleType`, `wakeup`, `ring`, `track`) are described in
+ * {@link SamplingOptions}.
+ */
+export interface CounterOptions extends SamplingOptions {
+  /** Thread to count: 0 (default) is the calling thread, -1 every process (needs `cpu`). */
   pid?: number;
+  /** CPU to count on: -1 (default) is any CPU the thread runs on. */
   cpu?: number;
+  /**
+   * What not to count. By default nothing is excluded, except kernel and
+   * hypervisor mode when this process may not count them
+   * (`perf_event_paranoid` >= 2 without CAP_PERFMON), as `perf` does.
+   * `:u`, `:k` and `:h` in the event name override this.
+   */
   exclude?: { kernel?: boolean; hv?: boolean; user?: boolean; idle?: boolean };
+  /** Count child threads and processes created after opening (default false). */
   inherit?: boolean;
-  pinned?: boolean;
-  exclusive?: boolean;
-  enabled?: boolean;
-  userspace?: UserspaceMode;
-  fallback?: boolean;
+  /**
+   * Start counting when the counted task next calls exec (`enable_on_exec`;
+   * default false). Use with `enabled: false` and the `pid` of a process
+   * that is about to exec, as `perfmmap stat` does.
+   */
   enableOnExec?: boolean;
-  sample?: unknown;
-  sampleType?: unknown;
-  wakeup?: unknown;
-  ring?: unknown;
-  track?: unknown;
+  /** Keep the event on the PMU at all times, or fail (default false). */
+  pinned?: boolean;
+  /** Be the only group on the PMU while counting (default false). */
+  exclusive?: boolean;
+  /** Start counting at once (default true); else call `enable()`. */
+  enabled?: boolean;
+  /**
+   * The userspace read: `"auto"` (default) uses it when the kernel offers
+   * it, `"require"` fails at open with a hint saying why it is unavailable,
+   * `"off"` always reads with `read(2)`.
+   */
+  userspace?: UserspaceMode;
+  /**
+   * When the userspace read finds no register (index 0) past the fast-spin
+   * phase, serve the read with `read(2)` (default true).
+   */
+  fallback?: boolean;
 }
 
 /** Sampling options after validation (see SamplingOptions for the docs). */
@@ -44,64 +72,15 @@ export interface ResolvedSampling {
   /** Data pages of the ring (when `output` is undefined). */
   pages: number;
   /** The counter whose ring receives this one's records. */
-  output: Counter | undefined;
+  output: RingOutput | undefined;
   track: { mmap: boolean; comm: boolean; task: boolean };
 }
 
-/** Options after validation, with defaults filled in. */
-export interface ResolvedOptions {
-  pid: number;
-  cpu: number;
-  exclude: { kernel?: boolean; hv?: boolean; user?: boolean; idle?: boolean };
-  inherit: boolean;
-  pinned: boolean;
-  exclusive: boolean;
-  enabled: boolean;
-  userspace: UserspaceMode;
-  fallback: boolean;
-  enableOnExec: boolean;
-  /** Present when the counter samples into a ring. */
-  sampling: ResolvedSampling | undefined;
-}
-
-const KEYS = new Set([
-  "pid",
-  "cpu",
-  "exclude",
-  "inherit",
-  "pinned",
-  "exclusive",
-  "enabled",
-  "userspace",
-  "fallback",
-  "enableOnExec",
-  "sample",
-  "sampleType",
-  "wakeup",
-  "ring",
-  "track",
-]);
 const EXCLUDE_KEYS = new Set(["kernel", "hv", "user", "idle"]);
 const INT32_MAX = 0x7fff_ffff;
 
 function bad(op: string, message: string, event?: string, cause?: unknown): PerfError {
   return new PerfError("INVALID_OPTION", message, { op, event, cause });
-}
-
-/** How a value is named in a message; never calls user code, never throws. */
-export function describe(value: unknown): string {
-  if (typeof value === "string") return quote(value);
-  if (typeof value === "bigint") return `${value}n`;
-  if (typeof value === "number") return Object.is(value, -0) ? "-0" : String(value);
-  if (value === null) return "null";
-  if (typeof value === "function") return "a function";
-  if (typeof value === "symbol") return "a symbol";
-  if (typeof value !== "object") return String(value);
-  try {
-    return Array.isArray(value) ? "an array" : "an object";
-  } catch {
-    return "a revoked Proxy"; // Array.isArray throws only for a revoked Proxy
-  }
 }
 
 function boolean(op: string, name: string, value: unknown, fallback: boolean): boolean {
@@ -121,154 +100,178 @@ function integer(op: string, name: string, value: unknown, fallback: number): nu
   return value === 0 ? 0 : value;
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== "object" || value === null) return false;
-  try {
-    return !Array.isArray(value);
-  } catch {
-    return true; // a revoked Proxy: ownRecord reports it
-  }
+/** What a caller lets differ: a Group defaults userspace by its events. */
+export interface OptionDefaults {
+  userspace: UserspaceMode;
 }
 
-/** What {@link ownRecord} reports on failure. */
-export interface ReadContext {
-  /** The operation, for PerfError.op. */
-  op: string;
-  /** The error code: INVALID_OPTION, INVALID_EVENT, INVALID_TARGET. */
-  code?: string;
-  /** The event, for PerfError.event. */
-  event?: string;
+type Resolver<T> = (op: string, value: unknown, defaults: OptionDefaults) => T;
+
+interface Rule<W extends boolean, T> {
+  /** Whether Watchpoint.open takes it (a breakpoint has no register for userspace reads). */
+  readonly watchpoint: W;
+  /** Validates the given value (undefined: not given) and fills in the default. */
+  readonly resolve: Resolver<T>;
+  /** Resolved together with `sample` into `ResolvedOptions.sampling`. */
+  readonly sampling?: true;
 }
 
-/**
- * The own enumerable string-keyed properties of a plain object (what `{...x}`
- * copies), read once into an object with no prototype. Options are read
- * from this copy only: a property inherited from a polluted
- * `Object.prototype` is not an option, and a getter runs exactly once. A
- * throwing getter or Proxy trap (or a revoked Proxy) becomes a PerfError
- * with the thrown value as its cause.
- *
- * @param name How the value is named in messages, e.g. "options".
- * @returns The copy, or a PerfError thrown when `value` is not an object.
- */
-export function ownRecord(
-  context: ReadContext,
-  name: string,
-  value: unknown,
-): Record<string, unknown> {
-  const code = context.code ?? "INVALID_OPTION";
-  const fail = (message: string, cause?: unknown) =>
-    new PerfError(code, message, { op: context.op, event: context.event, cause });
-  if (!isPlainObject(value)) throw fail(`${name} must be an object, got ${describe(value)}`);
-  const record: Record<string, unknown> = Object.create(null);
-  try {
-    for (const key of Object.keys(value)) {
-      const property = Object.getOwnPropertyDescriptor(value, key);
-      if (property === undefined) continue; // a Proxy that lists keys it has not
-      record[key] = "value" in property ? property.value : property.get?.call(value);
-    }
-  } catch (cause) {
-    const why = cause instanceof Error ? cause.message : describe(cause);
-    throw fail(`${name} could not be read: ${why}`, cause);
-  }
-  return record;
+function rule<const W extends boolean, T>(watchpoint: W, resolve: Resolver<T>): Rule<W, T> {
+  return { watchpoint, resolve };
 }
 
-/**
- * The elements of an array, each read as an own property (a hole, or an
- * index inherited from a polluted `Array.prototype`, is `undefined`), with
- * the length bounded; throwing traps become a PerfError.
- */
-export function ownArray(
-  context: ReadContext,
-  name: string,
-  value: readonly unknown[],
-  lengthMax: number,
-): unknown[] {
-  const code = context.code ?? "INVALID_OPTION";
-  try {
-    const length = value.length;
-    if (!Number.isSafeInteger(length) || length < 0 || length > lengthMax) {
-      throw new PerfError(
-        code,
-        `${name} has ${describe(length)} elements; at most ${lengthMax} are accepted`,
-        { op: context.op, event: context.event },
-      );
-    }
-    const elements: unknown[] = [];
-    for (let i = 0; i < length; i++) {
-      const property = Object.getOwnPropertyDescriptor(value, i);
-      elements.push(
-        property === undefined
-          ? undefined
-          : "value" in property
-          ? property.value
-          : property.get?.call(value),
-      );
-    }
-    return elements;
-  } catch (cause) {
-    if (cause instanceof PerfError) throw cause;
-    const why = cause instanceof Error ? cause.message : describe(cause);
-    throw new PerfError(code, `${name} could not be read: ${why}`, {
-      op: context.op,
-      event: context.event,
-      cause,
-    });
-  }
+/** A sampling option: checked as a whole by resolveSampling. */
+function samplingRule(): Rule<true, unknown> {
+  return { watchpoint: true, resolve: (_op, value) => value, sampling: true };
 }
 
-/**
- * Validates options. `defaults` lets a Group default userspace to "off".
- */
-export function resolveOptions(
-  op: string,
-  options: unknown,
-  defaults: { userspace: UserspaceMode },
-): ResolvedOptions {
-  // Only undefined means "not given", for every option: null is refused.
-  const raw = options === undefined ? {} : options;
-  if (!isPlainObject(raw)) throw bad(op, `options must be an object, got ${describe(raw)}`);
-  const own = ownRecord({ op }, "options", raw);
-  for (const key of Object.keys(own)) {
-    if (!KEYS.has(key)) {
-      throw bad(op, `unknown option ${quote(key)} (known: ${[...KEYS].join(", ")})`);
-    }
-  }
-  const pid = integer(op, "pid", own.pid, 0);
-  const cpu = integer(op, "cpu", own.cpu, -1);
-  if (pid === -1 && cpu === -1) {
-    throw bad(op, "pid -1 (every process) needs a cpu >= 0; pid 0 with cpu -1 counts this thread");
-  }
-  const exclude = ownRecord({ op }, "option exclude", own.exclude === undefined ? {} : own.exclude);
-  for (const [key, value] of Object.entries(exclude)) {
+function resolveExclude(op: string, value: unknown): ExcludeOptions {
+  const exclude = ownRecord({ op }, "option exclude", value === undefined ? {} : value);
+  for (const [key, given] of Object.entries(exclude)) {
     if (!EXCLUDE_KEYS.has(key)) {
       throw bad(op, `unknown exclude key ${quote(key)} (known: kernel, hv, user, idle)`);
     }
-    if (typeof value !== "boolean") {
-      throw bad(op, `exclude.${key} must be a boolean, got ${describe(value)}`);
+    if (typeof given !== "boolean") {
+      throw bad(op, `exclude.${key} must be a boolean, got ${describe(given)}`);
     }
   }
-  const userspace = own.userspace === undefined ? defaults.userspace : own.userspace;
+  return exclude as ExcludeOptions;
+}
+
+function resolveUserspace(op: string, value: unknown, defaults: OptionDefaults): UserspaceMode {
+  const userspace = value === undefined ? defaults.userspace : value;
   if (userspace !== "auto" && userspace !== "require" && userspace !== "off") {
     throw bad(
       op,
       `option userspace must be "auto", "require" or "off", got ${describe(userspace)}`,
     );
   }
-  return {
-    pid,
-    cpu,
-    exclude: exclude as ResolvedOptions["exclude"],
-    inherit: boolean(op, "inherit", own.inherit, false),
-    pinned: boolean(op, "pinned", own.pinned, false),
-    exclusive: boolean(op, "exclusive", own.exclusive, false),
-    enabled: boolean(op, "enabled", own.enabled, true),
-    userspace,
-    fallback: boolean(op, "fallback", own.fallback, true),
-    enableOnExec: boolean(op, "enableOnExec", own.enableOnExec, false),
-    sampling: resolveSampling(op, own as RawOptions),
+  return userspace;
+}
+
+/** The options as given, by name: see {@link CounterOptions} for what each does. */
+const RULES = {
+  pid: rule(true, (op, value) => integer(op, "pid", value, 0)),
+  cpu: rule(true, (op, value) => integer(op, "cpu", value, -1)),
+  exclude: rule(true, resolveExclude),
+  inherit: rule(true, (op, value) => boolean(op, "inherit", value, false)),
+  pinned: rule(true, (op, value) => boolean(op, "pinned", value, false)),
+  exclusive: rule(true, (op, value) => boolean(op, "exclusive", value, false)),
+  enabled: rule(true, (op, value) => boolean(op, "enabled", value, true)),
+  userspace: rule(false, resolveUserspace),
+  fallback: rule(false, (op, value) => boolean(op, "fallback", value, true)),
+  enableOnExec: rule(false, (op, value) => boolean(op, "enableOnExec", value, false)),
+  sample: samplingRule(),
+  sampleType: samplingRule(),
+  wakeup: samplingRule(),
+  ring: samplingRule(),
+  track: samplingRule(),
+} as const satisfies { readonly [K in keyof Required<CounterOptions>]: Rule<boolean, unknown> };
+
+type Rules = typeof RULES;
+type SamplingKey = keyof SamplingOptions;
+type ExcludeOptions = NonNullable<CounterOptions["exclude"]>;
+
+/** Options after validation, with defaults filled in. */
+export type ResolvedOptions =
+  & { -readonly [K in Exclude<keyof Rules, SamplingKey>]: ReturnType<Rules[K]["resolve"]> }
+  & {
+    /** Present when the counter samples into a ring. */
+    sampling: ResolvedSampling | undefined;
   };
+
+/**
+ * The options Watchpoint.open refuses: a breakpoint has no register to read
+ * from userspace, and is not started by an exec.
+ *
+ * @example The options a watchpoint takes
+ * ```ts
+ * import type { CounterOptions, NotForWatchpoints } from "@perfmmap/perfmmap";
+ *
+ * type Taken = Omit<CounterOptions, NotForWatchpoints>;
+ * const options: Taken = { exclude: { kernel: true }, inherit: false };
+ * console.log(Object.keys(options));
+ * ```
+ */
+export type NotForWatchpoints = "userspace" | "fallback" | "enableOnExec";
+
+// The list above is written out because a published type must not be
+// inferred (JSR's slow types); the compiler holds it to RULES' flags.
+type RefusedByRules = {
+  [K in keyof Rules]: Rules[K]["watchpoint"] extends false ? K : never;
+}[keyof Rules];
+const _sameRefused: [RefusedByRules] extends [NotForWatchpoints]
+  ? [NotForWatchpoints] extends [RefusedByRules] ? true : never
+  : never = true;
+
+const KEYS: readonly string[] = Object.keys(RULES);
+
+/** The names of {@link NotForWatchpoints}, for the check at run time. */
+export const NOT_FOR_WATCHPOINTS: readonly string[] = KEYS.filter((key) =>
+  !RULES[key as keyof Rules].watchpoint
+);
+
+/**
+ * Validates options: own properties only, every key known, every value
+ * checked by its rule. `defaults` lets a Group default userspace by its
+ * events.
+ */
+export function resolveOptions(
+  op: string,
+  options: unknown,
+  defaults: OptionDefaults,
+): ResolvedOptions {
+  // Only undefined means "not given", for every option: null is refused.
+  const raw = options === undefined ? {} : options;
+  if (!isPlainObject(raw)) throw bad(op, `options must be an object, got ${describe(raw)}`);
+  const own = ownRecord({ op }, "options", raw);
+  for (const key of Object.keys(own)) {
+    if (!KEYS.includes(key)) {
+      throw bad(op, `unknown option ${quote(key)} (known: ${KEYS.join(", ")})`);
+    }
+  }
+  const resolved: Record<string, unknown> = {};
+  for (const key of KEYS) {
+    const entry: Rule<boolean, unknown> = RULES[key as keyof Rules];
+    if (entry.sampling !== true) resolved[key] = entry.resolve(op, own[key], defaults);
+    if (key === "cpu" && resolved.pid === -1 && resolved.cpu === -1) {
+      throw bad(
+        op,
+        "pid -1 (every process) needs a cpu >= 0; pid 0 with cpu -1 counts this thread",
+      );
+    }
+  }
+  resolved.sampling = resolveSampling(op, own);
+  return resolved as ResolvedOptions;
+}
+
+/**
+ * Validates options that may name only `keys` (SimulatedCounter takes
+ * userspace and fallback), by the same rules as {@link resolveOptions}.
+ */
+export function resolveOnly<K extends Exclude<keyof Rules, SamplingKey>>(
+  context: { op: string; event: string },
+  options: unknown,
+  keys: readonly K[],
+  defaults: OptionDefaults,
+): Pick<ResolvedOptions, K> {
+  const { op, event } = context;
+  const own = ownRecord(context, "options", options === undefined ? {} : options);
+  for (const key of Object.keys(own)) {
+    if (!(keys as readonly string[]).includes(key)) {
+      throw bad(op, `unknown option ${quote(key)} (known: ${keys.join(", ")})`, event);
+    }
+  }
+  const resolved: Record<string, unknown> = {};
+  for (const key of keys) {
+    try {
+      resolved[key] = RULES[key].resolve(op, own[key], defaults);
+    } catch (error) {
+      if (!(error instanceof PerfError)) throw error;
+      throw new PerfError(error.code, error.message, { op, event, cause: error.cause });
+    }
+  }
+  return resolved as Pick<ResolvedOptions, K>;
 }
 
 const SAMPLING_KEYS = ["sampleType", "wakeup", "ring", "track"] as const;
@@ -278,17 +281,9 @@ export const RING_PAGES_DEFAULT = 8;
 /** 1 + 2^15 data pages is the core's limit of 2^16 mapped pages (ABI.md). */
 export const RING_PAGES_MAX = 1 << 15;
 const U32_MAX = 0xffff_ffff;
-const EINVAL = 22;
+const EINVAL = knownErrno("EINVAL");
 /** More sampleType entries than fields is a mistake (duplicates are allowed). */
 const SAMPLE_FIELDS_MAX = 256;
-
-function isArray(value: unknown): value is readonly unknown[] {
-  try {
-    return Array.isArray(value);
-  } catch {
-    return false; // a revoked Proxy
-  }
-}
 
 /** The own properties of option `name`, refusing keys other than `keys`. */
 function onlyKeys(
@@ -395,12 +390,15 @@ function resolvePages(op: string, value: unknown): number {
   return value;
 }
 
-function resolveRing(op: string, value: unknown): { pages: number; output: Counter | undefined } {
+function resolveRing(
+  op: string,
+  value: unknown,
+): { pages: number; output: RingOutput | undefined } {
   if (value === undefined) return { pages: RING_PAGES_DEFAULT, output: undefined };
   const ring = onlyKeys(op, "ring", value, ["pages", "output"]);
   const pages = resolvePages(op, ring.pages);
   if (ring.output === undefined) return { pages, output: undefined };
-  const output = ring.output as Counter;
+  const output = ring.output as RingOutput;
   if (!isPlainObject(output) || typeof output.drain !== "function") {
     throw bad(op, `option ring.output must be a sampling Counter, got ${describe(ring.output)}`);
   }
@@ -420,7 +418,10 @@ function resolveTrack(op: string, value: unknown): ResolvedSampling["track"] {
   };
 }
 
-function resolveSampling(op: string, options: RawOptions): ResolvedSampling | undefined {
+function resolveSampling(
+  op: string,
+  options: Record<string, unknown>,
+): ResolvedSampling | undefined {
   if (options.sample === undefined) {
     for (const key of SAMPLING_KEYS) {
       if (options[key] !== undefined) {
@@ -445,34 +446,3 @@ function resolveSampling(op: string, options: RawOptions): ResolvedSampling | un
 
 /** The sampleType bits a group adds so that records name their member. */
 export const GROUP_SAMPLE_BITS = PERF_SAMPLE.ID;
-
-/**
- * The exclude bits: kernel and hypervisor are excluded by default only when
- * this process may not count them (perf_event_paranoid >= 2 without
- * CAP_PERFMON), as `perf` itself falls back; options override defaults, and
- * `:u`/`:k`/`:h` modifiers override both. `restricted` forces the fallback.
- */
-export function exclusions(
-  options: ResolvedOptions,
-  spec: EventSpec,
-  restricted = privileges().kernelAllowed === false,
-): Exclusions {
-  const m = spec.modifiers;
-  return {
-    user: m.excludeUser ?? options.exclude.user ?? false,
-    kernel: m.excludeKernel ?? options.exclude.kernel ?? restricted,
-    hv: m.excludeHv ?? options.exclude.hv ?? restricted,
-    idle: m.excludeIdle ?? options.exclude.idle ?? false,
-    host: m.excludeHost ?? false,
-    guest: m.excludeGuest ?? false,
-  };
-}
-
-/**
- * Whether an EACCES/EPERM open should be retried with kernel and hypervisor
- * excluded: only when the user left both to the defaults.
- */
-export function mayRetryRestricted(options: ResolvedOptions, spec: EventSpec): boolean {
-  return spec.modifiers.excludeKernel === undefined && options.exclude.kernel === undefined &&
-    privileges().kernelAllowed !== false;
-}

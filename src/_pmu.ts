@@ -3,7 +3,7 @@
 
 import { PerfError, quote } from "./errors.ts";
 import { corePmus, listDir, PMU_ROOT, readLine } from "./_sysfs.ts";
-import { PERF_PMU_TYPE_SHIFT } from "./_event_tables.ts";
+import { PERF_PMU_TYPE_SHIFT } from "./_uapi.ts";
 
 /** A generic hardware or cache event's type and config, by perf's name. */
 export type LegacyLookup = (name: string) => { type: number; config: number } | undefined;

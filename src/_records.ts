@@ -12,22 +12,15 @@ import type {
   SampleReadValue,
   SampleRecord,
 } from "./sampling.ts";
-
-/** PERF_SAMPLE_* bits. */
-export const PERF_SAMPLE = {
-  IP: 1 << 0,
-  TID: 1 << 1,
-  TIME: 1 << 2,
-  ADDR: 1 << 3,
-  READ: 1 << 4,
-  CALLCHAIN: 1 << 5,
-  ID: 1 << 6,
-  CPU: 1 << 7,
-  PERIOD: 1 << 8,
-  STREAM_ID: 1 << 9,
-  RAW: 1 << 10,
-  IDENTIFIER: 1 << 16,
-} as const;
+import {
+  BUILD_ID_BYTES_MAX,
+  PERF_CONTEXT_MARKER_LOW,
+  PERF_RECORD,
+  PERF_RECORD_MISC,
+  PERF_SAMPLE,
+  READ_FORMAT,
+  RECORD_HEADER_BYTES,
+} from "./_uapi.ts";
 
 /** The bit of each `sampleType` name. */
 export const SAMPLE_FIELD_BITS: Readonly<Record<SampleField, number>> = {
@@ -47,32 +40,7 @@ export const SAMPLE_FIELD_BITS: Readonly<Record<SampleField, number>> = {
 /** Bits this decoder understands; others are never requested. */
 const SAMPLE_KNOWN = Object.values(SAMPLE_FIELD_BITS).reduce((a, b) => a | b, 0);
 
-/** enum perf_event_type. */
-export const PERF_RECORD = {
-  MMAP: 1,
-  LOST: 2,
-  COMM: 3,
-  EXIT: 4,
-  THROTTLE: 5,
-  UNTHROTTLE: 6,
-  FORK: 7,
-  SAMPLE: 9,
-  MMAP2: 10,
-} as const;
-
-const HEADER_BYTES = 8;
-const MISC_CPUMODE_MASK = 7;
-const MISC_COMM_EXEC = 1 << 13;
-const MISC_MMAP_BUILD_ID = 1 << 14;
-const FORMAT_TOTAL_TIME_ENABLED = 1;
-const FORMAT_TOTAL_TIME_RUNNING = 2;
-const FORMAT_ID = 4;
-const FORMAT_GROUP = 8;
-const FORMAT_LOST = 16;
 const TWO_32 = 4294967296;
-/** PERF_CONTEXT_MAX = (u64)-4095: callchain entries at or above it are markers. */
-const CONTEXT_MARKER_LOW = 0xfffff001;
-const BUILD_ID_BYTES_MAX = 20;
 
 const CPU_MODES: readonly CpuMode[] = [
   "unknown",
@@ -184,9 +152,9 @@ export class RecordDecoder {
     tally: DecodeTally,
   ): void {
     let at = 0;
-    while (at + HEADER_BYTES <= length) {
+    while (at + RECORD_HEADER_BYTES <= length) {
       const size = view.getUint16(at + 6, true);
-      if (size < HEADER_BYTES || at + size > length) {
+      if (size < RECORD_HEADER_BYTES || at + size > length) {
         // The core copies whole records only; this would be a core bug.
         tally.malformed++;
         return;
@@ -212,7 +180,7 @@ export class RecordDecoder {
   ): PerfRecord | undefined {
     const type = view.getUint32(start, true);
     const misc = view.getUint16(start + 4, true);
-    const body = start + HEADER_BYTES;
+    const body = start + RECORD_HEADER_BYTES;
     switch (type) {
       case PERF_RECORD.SAMPLE:
         tally.samples++;
@@ -241,7 +209,7 @@ export class RecordDecoder {
           pid: view.getUint32(body, true),
           tid: view.getUint32(body + 4, true),
           comm: cString(bytes, body + 8, end - this.#trailerBytes),
-          exec: (misc & MISC_COMM_EXEC) !== 0,
+          exec: (misc & PERF_RECORD_MISC.COMM_EXEC) !== 0,
           time: this.#time(view, end),
         };
       case PERF_RECORD.EXIT:
@@ -294,7 +262,7 @@ export class RecordDecoder {
 
   #mmap2(bytes: Uint8Array, view: DataView, misc: number, body: number, end: number): PerfRecord {
     this.#need(body + 64, end);
-    const hasBuildId = (misc & MISC_MMAP_BUILD_ID) !== 0;
+    const hasBuildId = (misc & PERF_RECORD_MISC.MMAP_BUILD_ID) !== 0;
     const buildIdBytes = Math.min(view.getUint8(body + 32), BUILD_ID_BYTES_MAX);
     return {
       type: "mmap2",
@@ -363,7 +331,7 @@ export class RecordDecoder {
       for (let i = 0; i < nr; i++, at += 8) {
         const high = view.getUint32(at + 4, true);
         const low = view.getUint32(at, true);
-        if (high === 0xffffffff && low >= CONTEXT_MARKER_LOW) continue;
+        if (high === 0xffffffff && low >= PERF_CONTEXT_MARKER_LOW) continue;
         callchain.push(low + high * TWO_32);
       }
     }
@@ -375,7 +343,7 @@ export class RecordDecoder {
     }
     return {
       type: "sample",
-      cpuMode: CPU_MODES[misc & MISC_CPUMODE_MASK],
+      cpuMode: CPU_MODES[misc & PERF_RECORD_MISC.CPUMODE_MASK],
       misc,
       ip,
       pid,
@@ -422,23 +390,23 @@ export class RecordDecoder {
     const values: SampleReadValue[] = [];
     let timeEnabled: number | undefined;
     let timeRunning: number | undefined;
-    if (f & FORMAT_GROUP) {
+    if (f & READ_FORMAT.GROUP) {
       const nr = next();
       this.#need(at + 8 * nr, end);
-      if (f & FORMAT_TOTAL_TIME_ENABLED) timeEnabled = next();
-      if (f & FORMAT_TOTAL_TIME_RUNNING) timeRunning = next();
+      if (f & READ_FORMAT.TOTAL_TIME_ENABLED) timeEnabled = next();
+      if (f & READ_FORMAT.TOTAL_TIME_RUNNING) timeRunning = next();
       for (let i = 0; i < nr; i++) {
         const value = next();
-        const id = f & FORMAT_ID ? next() : undefined;
-        if (f & FORMAT_LOST) next();
+        const id = f & READ_FORMAT.ID ? next() : undefined;
+        if (f & READ_FORMAT.LOST) next();
         values.push({ value, id });
       }
     } else {
       const value = next();
-      if (f & FORMAT_TOTAL_TIME_ENABLED) timeEnabled = next();
-      if (f & FORMAT_TOTAL_TIME_RUNNING) timeRunning = next();
-      const id = f & FORMAT_ID ? next() : undefined;
-      if (f & FORMAT_LOST) next();
+      if (f & READ_FORMAT.TOTAL_TIME_ENABLED) timeEnabled = next();
+      if (f & READ_FORMAT.TOTAL_TIME_RUNNING) timeRunning = next();
+      const id = f & READ_FORMAT.ID ? next() : undefined;
+      if (f & READ_FORMAT.LOST) next();
       values.push({ value, id });
     }
     return { read: { timeEnabled, timeRunning, values }, at };

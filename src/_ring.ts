@@ -22,7 +22,7 @@ import { RING_INFO } from "./ffi/symbols.ts";
 import { nativeFailure } from "./_fail.ts";
 import { PerfError } from "./errors.ts";
 import { sysctl } from "./_sysfs.ts";
-import { ownRecord } from "./_options.ts";
+import { ownRecord } from "./_input.ts";
 import { type DecodeTally, newTally, RecordDecoder, type RecordLayout } from "./_records.ts";
 import type { PerfRecord, RecordsOptions, RingStats } from "./sampling.ts";
 

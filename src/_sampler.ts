@@ -6,7 +6,7 @@
 import { Group } from "./group.ts";
 import { PerfError } from "./errors.ts";
 import { parseEvent } from "./event.ts";
-import { describe } from "./_options.ts";
+import { describe } from "./_input.ts";
 
 /** An event that has no numbers, and why. */
 export interface UncountedEvent {

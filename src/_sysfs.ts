@@ -5,7 +5,8 @@ import { native } from "./ffi/native.ts";
 import { SYSCTL } from "./ffi/symbols.ts";
 import type { PerfError } from "./errors.ts";
 // _fail.ts imports this file too; both only call each other at run time.
-import { nativeFailure } from "./_fail.ts";
+import { coreFailure } from "./_result.ts";
+import { knownErrno } from "./_errno.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -19,11 +20,11 @@ function encodePath(path: string): number {
   return read === path.length ? written : -1;
 }
 
-const EPERM = 1;
-const ENOENT = 2;
-const EACCES = 13;
-const ENOTDIR = 20;
-const ERANGE = 34;
+const EPERM = knownErrno("EPERM");
+const ENOENT = knownErrno("ENOENT");
+const EACCES = knownErrno("EACCES");
+const ENOTDIR = knownErrno("ENOTDIR");
+const ERANGE = knownErrno("ERANGE");
 const TEXT_BYTES_MAX = 16 << 20;
 let large: Uint8Array | undefined;
 
@@ -34,7 +35,7 @@ let large: Uint8Array | undefined;
  * out of fds would be a wrong answer.
  */
 function readFailure(result: number, path: string): PerfError {
-  return nativeFailure(result, { op: "read", event: path });
+  return coreFailure(result, { op: "read", event: path });
 }
 
 /**

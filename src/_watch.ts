@@ -2,18 +2,13 @@
 // buffer, or an address) into a PERF_TYPE_BREAKPOINT event spec, with every
 // check the kernel would make done first; the count of watchpoints open in
 // this thread; and the hints for the kernel's refusals.
-//
-// This file imports nothing that imports counter.ts, so that _fail.ts can
-// import it for the hints.
 
 import { PerfError, quote } from "./errors.ts";
 import type { EventSpec } from "./event.ts";
 import { addressOf } from "./ffi/native.ts";
 import { uname } from "./_sysfs.ts";
-import { describe as describeValue, ownRecord } from "./_options.ts";
-
-/** PERF_TYPE_BREAKPOINT */
-export const PERF_TYPE_BREAKPOINT = 5;
+import { describe as describeValue, ownRecord } from "./_input.ts";
+import { HW_BREAKPOINT_TYPE, PERF_TYPE } from "./_uapi.ts";
 
 /** What a watchpoint counts: reads, writes, both, or execution. */
 export type WatchAccess = "r" | "w" | "rw" | "x";
@@ -21,8 +16,6 @@ export type WatchAccess = "r" | "w" | "rw" | "x";
 /** The lengths the debug registers watch (`HW_BREAKPOINT_LEN_*`). */
 export type WatchLength = 1 | 2 | 4 | 8;
 
-/** HW_BREAKPOINT_R, _W, _RW, _X */
-const BP_TYPE: Readonly<Record<WatchAccess, number>> = { r: 1, w: 2, rw: 3, x: 4 };
 const ACCESS_BY_TYPE = ["", "r", "w", "rw", "x"] as const;
 const LENGTHS: readonly number[] = [1, 2, 4, 8];
 const ADDRESS_MAX = (1n << 64n) - 1n;
@@ -84,7 +77,7 @@ export function resolveAccess(
   elementBytes: number | undefined,
 ): { access: WatchAccess; length: WatchLength } {
   const resolvedAccess = access === undefined ? "w" : access;
-  if (typeof resolvedAccess !== "string" || !Object.hasOwn(BP_TYPE, resolvedAccess)) {
+  if (typeof resolvedAccess !== "string" || !Object.hasOwn(HW_BREAKPOINT_TYPE, resolvedAccess)) {
     throw fail(
       "INVALID_OPTION",
       `option access must be "r", "w", "rw" or "x", got ${describe(access)}`,
@@ -308,13 +301,13 @@ export function watchSpec(request: WatchRequest): EventSpec {
   const spec: EventSpec = {
     name: watchName(request),
     kind: "object",
-    type: PERF_TYPE_BREAKPOINT,
+    type: PERF_TYPE.BREAKPOINT,
     config: 0n,
     config1: request.address,
     config2: BigInt(request.length),
     config3: 0n,
     modifiers: {},
-    bpType: BP_TYPE[request.access],
+    bpType: HW_BREAKPOINT_TYPE[request.access],
   };
   if (request.buffer !== undefined) {
     keepAlive.set(spec, request.buffer);
@@ -392,7 +385,7 @@ const live = new Set<WeakRef<Tracked>>();
 /** Counts a watchpoint (or group member) as holding a debug register. */
 export function trackWatchpoints(counters: readonly Tracked[]): void {
   for (const counter of counters) {
-    if (counter.event.type === PERF_TYPE_BREAKPOINT) live.add(new WeakRef(counter));
+    if (counter.event.type === PERF_TYPE.BREAKPOINT) live.add(new WeakRef(counter));
   }
 }
 

@@ -5,200 +5,32 @@
  */
 
 import { type Native, native } from "./ffi/native.ts";
-import { DETAILED, OPEN_FLAGS, PAGE_INFO, STATS } from "./ffi/symbols.ts";
-import { type EventInput, type EventSpec, parseEvent } from "./event.ts";
-import { type Exclusions, kernelAttrSize, READ_FORMAT, writeAttr } from "./_attr.ts";
+import { DETAILED, PAGE_INFO, STATS } from "./ffi/symbols.ts";
+import type { EventInput, EventSpec } from "./event.ts";
 import { nativeFailure } from "./_fail.ts";
 import { notCountedReason, scaleFactor } from "./_counted.ts";
-import {
-  exclusions,
-  mayRetryRestricted,
-  type ResolvedOptions,
-  type ResolvedSampling,
-  resolveOptions,
-  type UserspaceMode,
-} from "./_options.ts";
-import { PerfError } from "./errors.ts";
+import type { CounterOptions, ResolvedOptions } from "./_options.ts";
+import type { PerfError } from "./errors.ts";
 import type { RecordLayout } from "./_records.ts";
-import { Ring, ringFailure } from "./_ring.ts";
-import { openParts } from "./_hybrid.ts";
-import type { PerfRecord, RecordsOptions, RingStats, SamplingOptions } from "./sampling.ts";
+import { Ring } from "./_ring.ts";
+import { combineParts } from "./_hybrid.ts";
+import {
+  GROUP_RECORD_MEMBERS_MAX,
+  openEvent,
+  openParts,
+  recordLayout,
+  registerHandle,
+  releaseHandle,
+  resolveEvent,
+  SINGLE_READ_FORMAT,
+} from "./_open.ts";
+import type { CounterReading, PageCapabilities, PartReading, ReadStats } from "./reading.ts";
+import type { PerfRecord, RecordsOptions, RingOutput, RingStats } from "./sampling.ts";
+import { knownErrno } from "./_errno.ts";
 
-export type { UserspaceMode };
-
-/**
- * How to open a counter. Every field is optional. The sampling options
- * (`sample`, `sampleType`, `wakeup`, `ring`, `track`) are described in
- * {@link SamplingOptions}.
- */
-export interface CounterOptions extends SamplingOptions {
-  /** Thread to count: 0 (default) is the calling thread, -1 every process (needs `cpu`). */
-  pid?: number;
-  /** CPU to count on: -1 (default) is any CPU the thread runs on. */
-  cpu?: number;
-  /**
-   * What not to count. By default nothing is excluded, except kernel and
-   * hypervisor mode when this process may not count them
-   * (`perf_event_paranoid` >= 2 without CAP_PERFMON), as `perf` does.
-   * `:u`, `:k` and `:h` in the event name override this.
-   */
-  exclude?: { kernel?: boolean; hv?: boolean; user?: boolean; idle?: boolean };
-  /** Count child threads and processes created after opening (default false). */
-  inherit?: boolean;
-  /**
-   * Start counting when the counted task next calls exec (`enable_on_exec`;
-   * default false). Use with `enabled: false` and the `pid` of a process
-   * that is about to exec, as `perfmmap stat` does.
-   */
-  enableOnExec?: boolean;
-  /** Keep the event on the PMU at all times, or fail (default false). */
-  pinned?: boolean;
-  /** Be the only group on the PMU while counting (default false). */
-  exclusive?: boolean;
-  /** Start counting at once (default true); else call `enable()`. */
-  enabled?: boolean;
-  /**
-   * The userspace read: `"auto"` (default) uses it when the kernel offers
-   * it, `"require"` fails at open with a hint saying why it is unavailable,
-   * `"off"` always reads with `read(2)`.
-   */
-  userspace?: UserspaceMode;
-  /**
-   * When the userspace read finds no register (index 0) past the fast-spin
-   * phase, serve the read with `read(2)` (default true).
-   */
-  fallback?: boolean;
-}
-
-/** Where a value came from. */
-export type ReadSource = "userspace" | "syscall";
-
-/** A read with its times and how it was served. */
-export interface CounterReading {
-  /** The count. */
-  value: number;
-  /** Nanoseconds the event was enabled. */
-  timeEnabled: number;
-  /** Nanoseconds the event was on the PMU. */
-  timeRunning: number;
-  /**
-   * `value * timeEnabled / timeRunning` when the event was multiplexed,
-   * `value` when it was not; `null` when it never ran (`timeRunning` 0):
-   * then `value` (0) is no measurement, see `counted` and `reason`.
-   */
-  scaled: number | null;
-  /** Whether the event was on the PMU at all (`timeRunning > 0`). */
-  counted: boolean;
-  /** Why it was not counted (never enabled, or never on the PMU); `null` when counted. */
-  reason: string | null;
-  /** `"userspace"` (mmap page + register) or `"syscall"` (`read(2)`). */
-  source: ReadSource;
-  /** Seqlock attempts the read took (0 for a direct syscall). */
-  attempts: number;
-  /** `sched_yield` calls the read made. */
-  yields: number;
-  /** The page's `index` seen by the read (0: no register). */
-  index: number;
-  /** The page's `pmc_width` seen by the read. */
-  pmcWidth: number;
-  /**
-   * For a generic event counted on several core PMUs (Intel hybrid, Arm
-   * big.LITTLE): each PMU's own reading, named as perf names it
-   * (`cpu_core/cycles/`). The fields above are then their sum (see
-   * `EventSpec.parts`); `index` and `pmcWidth` are the first part's.
-   */
-  parts?: (CounterReading & { name: string; pmu: string })[];
-}
-
-/** The counter's mmap page as the core decoded it. */
-export interface PageCapabilities {
-  /** Whether the counter has an mmap page at all. */
-  hasPage: boolean;
-  /** The page's `version`. */
-  version: number;
-  /** The page's `compat_version`. */
-  compatVersion: number;
-  /** The raw `capabilities` word. */
-  raw: number;
-  /** `cap_user_rdpmc`: the kernel allows reading the register. */
-  userRdpmc: boolean;
-  /** `cap_user_time`. */
-  userTime: boolean;
-  /** `cap_user_time_zero`. */
-  userTimeZero: boolean;
-  /** `cap_user_time_short`. */
-  userTimeShort: boolean;
-  /** The page's `index` now (0: no register). */
-  index: number;
-  /** The page's `pmc_width`. */
-  pmcWidth: number;
-  /** Whether perfmmap has a register reader for this CPU architecture. */
-  archReader: boolean;
-  /** Whether reads are served from userspace. */
-  userspaceActive: boolean;
-  /** The `config1` the core used at open (arm64 user-access bits). */
-  config1: number;
-  /** The page's `time_shift`. */
-  timeShift: number;
-  /** The page's `time_mult`. */
-  timeMult: number;
-}
-
-/** How reads of a counter were served so far. */
-export interface ReadStats {
-  /** Reads served from userspace. */
-  userspaceReads: number;
-  /** Reads served by `read(2)`. */
-  syscallReads: number;
-  /** Reads that failed with RETRY_EXHAUSTED. */
-  exhausted: number;
-  /** Lines written to stderr about exhaustion (at most 1 per counter). */
-  exhaustionLogLines: number;
-  /** Attempts of the last read. */
-  lastAttempts: number;
-  /** `sched_yield` calls of the last read. */
-  lastYields: number;
-  /** Reads that fell back to `read(2)` because index stayed 0. */
-  indexZeroFallbacks: number;
-}
-
-let installRead: (pmRead: (handle: number) => number) => void;
-let readInstalled = false;
-
-/**
- * Gives `Counter.prototype.read` the loaded library's `pm_read`, once, when
- * the first handle opens. The function reaches `read` as a variable captured
- * by a closure made exactly once: JavaScriptCore (Bun) treats such a
- * variable as a constant and calls the native function directly from JIT
- * code, where a module `let` that is written twice (a stub, then the real
- * function) costs a generic call: 0.3-0.5 ns of a ~5 ns read in Bun.
- */
-function useNativeRead(n: Native): void {
-  if (readInstalled) return;
-  readInstalled = true;
-  installRead(n.symbols.pm_read);
-}
-let adopt: (handle: number, spec: EventSpec, layout?: RecordLayout, output?: Counter) => Counter;
-let handleOf: (counter: Counter) => number;
-let brand: (value: object) => boolean;
-let layoutOf: (counter: Counter) => RecordLayout | undefined;
-
-/** What the records of a counter opened with `options` look like. */
-export function recordLayout(
-  sampling: ResolvedSampling | undefined,
-  readFormat: number,
-): RecordLayout | undefined {
-  if (sampling === undefined) return undefined;
-  return { sampleType: sampling.sampleType, readFormat, sampleIdAll: true };
-}
-
-const DEFAULT_READ_FORMAT = READ_FORMAT.TOTAL_TIME_ENABLED | READ_FORMAT.TOTAL_TIME_RUNNING;
-
-/** The most members a group record holds (`pm_read_values` decodes up to 256). */
-export const GROUP_RECORD_MEMBERS_MAX = 256;
 /** `readSyscall`'s record (f64 slots), made at its first call: room for the largest group. */
 let groupRecord: { bytes: Uint8Array; slots: Float64Array } | undefined;
-const EIO = 5;
+const EIO = knownErrno("EIO");
 
 /**
  * Closes the handle of a counter that was collected without close(): its
@@ -216,167 +48,6 @@ const collected = new FinalizationRegistry<number>((handle) => {
     // the library failed to load in this thread: there is nothing to close
   }
 });
-
-/**
- * A counter that sends its records to `output`'s ring must write them the
- * way that ring is decoded.
- */
-function checkOutput(spec: EventSpec, sampling: ResolvedSampling, readFormat: number): void {
-  const output = sampling.output;
-  if (output === undefined) return;
-  const theirs = isCounter(output) && !output.closed ? layoutOf(output) : undefined;
-  const ours = recordLayout(sampling, readFormat)!;
-  if (theirs === undefined) {
-    throw new PerfError("INVALID_OPTION", "ring.output must be an open counter with its own ring", {
-      op: "open",
-      event: spec.name,
-      hint: "open the output counter with a sample option first, and keep it open",
-    });
-  }
-  if (theirs.sampleType !== ours.sampleType || theirs.readFormat !== ours.readFormat) {
-    throw new PerfError(
-      "INVALID_OPTION",
-      `ring.output "${output.event.name}" writes samples with another sampleType`,
-      {
-        op: "open",
-        event: spec.name,
-        hint: "records in one ring are decoded one way: give both counters the same sampleType",
-      },
-    );
-  }
-}
-
-const SAMPLE_READ = 1 << 4;
-
-/** A sampling-specific hint for an EINVAL at open, where the generic one would mislead. */
-function samplingOpenFailure(
-  failure: PerfError,
-  options: ResolvedOptions,
-  inGroup: boolean,
-): PerfError | undefined {
-  const sampling = options.sampling;
-  if (sampling === undefined || failure.code !== "EINVAL") return undefined;
-  if ((sampling.sampleType & SAMPLE_READ) === 0 || !options.inherit) return undefined;
-  return new PerfError(failure.code, failure.message.split("\nhint:")[0], {
-    errno: failure.errno,
-    op: failure.op,
-    event: failure.event,
-    hint: `this kernel refuses sampleType "read" on an inherited ${
-      inGroup ? "group" : "counter"
-    } (the sample could not hold the children's counts): drop inherit, or drop "read"`,
-  });
-}
-
-/** Maps the ring, or redirects to the output counter's; closes the handle on failure. */
-function attachRing(n: Native, handle: number, spec: EventSpec, options: ResolvedOptions): void {
-  const sampling = options.sampling!;
-  const output = sampling.output;
-  const result = output === undefined
-    ? n.symbols.pm_ring_map(handle, sampling.pages)
-    : n.symbols.pm_set_output(handle, handleOf(output));
-  if (result >= 0) return;
-  n.symbols.pm_close(handle);
-  throw ringFailure(result, {
-    op: output === undefined ? "ring_map" : "set_output",
-    event: spec.name,
-    pages: sampling.pages,
-    inherit: options.inherit,
-    cpu: options.cpu,
-  });
-}
-
-function modeFlags(mode: UserspaceMode, fallback: boolean): number {
-  const bits = mode === "off"
-    ? OPEN_FLAGS.MODE_OFF
-    : mode === "auto"
-    ? OPEN_FLAGS.MODE_AUTO
-    : OPEN_FLAGS.MODE_REQUIRE;
-  return bits | (fallback ? OPEN_FLAGS.FALLBACK : 0);
-}
-
-const EACCES = 13;
-const EPERM = 1;
-
-/** Opens a handle for `spec`; shared by Counter and Group. */
-export function openHandle(
-  spec: EventSpec,
-  options: ResolvedOptions,
-  group: { leader: number; readFormat: number; disabled: boolean } | undefined,
-): number {
-  const n = native();
-  if (options.sampling !== undefined) {
-    checkOutput(spec, options.sampling, group?.readFormat ?? DEFAULT_READ_FORMAT);
-  }
-  let excluded = exclusions(options, spec);
-  let handle = openOnce(n, spec, options, group, excluded);
-  if (
-    (handle === -EACCES || handle === -EPERM) && !excluded.kernel &&
-    mayRetryRestricted(options, spec)
-  ) {
-    // As perf does: without the right to count kernel mode, count user mode.
-    excluded = exclusions(options, spec, true);
-    handle = openOnce(n, spec, options, group, excluded);
-  }
-  if (handle < 0) {
-    const failure = nativeFailure(handle, {
-      op: "open",
-      event: spec.name,
-      kind: spec.kind,
-      type: spec.type,
-      config: spec.config,
-      pmu: spec.pmu,
-      pid: options.pid,
-      cpu: options.cpu,
-      excludeKernel: excluded.kernel,
-      attrSize: kernelAttrSize(n),
-    });
-    throw samplingOpenFailure(failure, options, group !== undefined) ?? failure;
-  }
-  if (options.sampling !== undefined) attachRing(n, handle, spec, options);
-  useNativeRead(n);
-  return handle;
-}
-
-function openOnce(
-  n: Native,
-  spec: EventSpec,
-  options: ResolvedOptions,
-  group: { leader: number; readFormat: number; disabled: boolean } | undefined,
-  exclude: Exclusions,
-): number {
-  const attr = writeAttr(n, {
-    spec,
-    exclude,
-    inherit: options.inherit,
-    enableOnExec: options.enableOnExec,
-    pinned: spec.modifiers.pinned ?? options.pinned,
-    exclusive: spec.modifiers.exclusive ?? options.exclusive,
-    disabled: group?.disabled ?? !options.enabled,
-    precise: spec.modifiers.precise ?? 0,
-    readFormat: group?.readFormat ?? DEFAULT_READ_FORMAT,
-    sampling: options.sampling,
-  });
-  return n.symbols.pm_open(
-    attr,
-    options.pid,
-    options.cpu,
-    group?.leader ?? -1,
-    modeFlags(options.userspace, options.fallback) |
-      // The ring is mapped next, once: its first page is the metadata page.
-      (options.sampling === undefined ? 0 : OPEN_FLAGS.RING),
-  );
-}
-
-/** Opens a simulated handle (see `testing.ts`). */
-export function openSimulatedHandle(mode: UserspaceMode, fallback: boolean): number {
-  const n = native();
-  const handle = n.symbols.pm_sim_open(modeFlags(mode, fallback));
-  if (handle < 0) {
-    throw nativeFailure(handle, { op: "open", event: "simulated", kind: "simulated" });
-  }
-  useNativeRead(n);
-  return handle;
-}
 
 /**
  * A perf event counter on this thread (by default), read with no syscall
@@ -398,16 +69,16 @@ export class Counter implements Disposable {
   #native: Native;
   #closed = false;
   #id: bigint | undefined;
-  #layout: RecordLayout | undefined;
   #ring: Ring | undefined;
   // Only held, never read: see the constructor's `output`.
-  #output: Counter | undefined;
+  #output: RingOutput | undefined;
 
   /**
    * Wraps an open handle. Use {@link Counter.open}; this is for subclasses
-   * in this package.
+   * in this package (a group's members, a watchpoint's counter, a
+   * simulated counter).
    *
-   * @param handle A handle from the native core.
+   * @param handle A handle from the native core (`src/_open.ts`).
    * @param spec The resolved event.
    * @param layout How its ring's records are laid out, when it samples.
    * @param output The counter whose ring it writes into (`ring.output`, or a
@@ -418,31 +89,39 @@ export class Counter implements Disposable {
     handle: number,
     spec: EventSpec,
     layout?: RecordLayout,
-    output?: Counter,
+    output?: RingOutput,
   ) {
     this.#handle = handle;
     this.#spec = spec;
     this.#native = native();
-    this.#layout = layout;
     this.#output = output;
-    if (layout !== undefined && output === undefined) {
+    const ownRing = layout !== undefined && output === undefined;
+    if (ownRing) {
       this.#ring = new Ring(handle, layout, { event: spec.name }, () => this.#closed);
     }
+    registerHandle(this, handle, ownRing ? layout : undefined);
     collected.register(this, handle, this);
+    Counter.#installRead(this.#native.symbols.pm_read);
   }
 
-  static {
-    adopt = (handle, spec, layout, output) => new Counter(handle, spec, layout, output);
-    handleOf = (counter) => counter.#handle;
-    brand = (value) => #handle in value;
-    layoutOf = (counter) => counter.#ring === undefined ? undefined : counter.#layout;
-    // Runs once (useNativeRead): see there for why read is built here.
-    installRead = (pmRead) => {
-      Counter.prototype.read = function read(this: Counter): number {
-        const value = pmRead(this.#handle);
-        if (value >= 0) return value;
-        throw this.#fail(value, "read");
-      };
+  static #readInstalled = false;
+
+  /**
+   * Gives `Counter.prototype.read` the loaded library's `pm_read`, once, when
+   * the first counter is made. The function reaches `read` as a variable
+   * captured by a closure made exactly once: JavaScriptCore (Bun) treats
+   * such a variable as a constant and calls the native function directly
+   * from JIT code, where a module `let` that is written twice (a stub, then
+   * the real function) costs a generic call: 0.3-0.5 ns of a ~5 ns read in
+   * Bun.
+   */
+  static #installRead(pmRead: (handle: number) => number): void {
+    if (Counter.#readInstalled) return;
+    Counter.#readInstalled = true;
+    Counter.prototype.read = function read(this: Counter): number {
+      const value = pmRead(this.#handle);
+      if (value >= 0) return value;
+      throw this.#fail(value, "read");
     };
   }
 
@@ -466,12 +145,8 @@ export class Counter implements Disposable {
    * ```
    */
   static open(event: EventInput, options?: CounterOptions): Counter {
-    const spec = parseEvent(event);
-    const resolved = resolveOptions("open", options, { userspace: "auto" });
-    if (spec.parts !== undefined) return openParts(spec, resolved); // several core PMUs
-    const layout = recordLayout(resolved.sampling, DEFAULT_READ_FORMAT);
-    const output = resolved.sampling?.output;
-    return new Counter(openHandle(spec, resolved, undefined), spec, layout, output);
+    const { spec, options: resolved } = resolveEvent(event, options, { userspace: "auto" });
+    return openCounter(spec, resolved);
   }
 
   #fail(result: number, op: string): PerfError {
@@ -505,9 +180,9 @@ export class Counter implements Disposable {
    * ```
    */
   read(): number {
-    // Counter.prototype.read is replaced when the first handle opens
-    // (useNativeRead); this body only makes sure of it, then hands over.
-    useNativeRead(this.#native);
+    // Counter.prototype.read is replaced when the first counter is made
+    // (#installRead); this body only makes sure of it, then hands over.
+    Counter.#installRead(this.#native.symbols.pm_read);
     return this.read();
   }
 
@@ -887,6 +562,7 @@ export class Counter implements Disposable {
     const result = this.#native.symbols.pm_close(this.#handle);
     this.#closed = true;
     collected.unregister(this);
+    releaseHandle(this);
     this.#ring?.wake(); // a records() loop sleeping in Bun ends now
     this.#check(result, "close");
   }
@@ -918,21 +594,116 @@ export class Counter implements Disposable {
  * @param value Anything.
  * @returns True for a real Counter.
  */
-export function isCounter(value: unknown): value is Counter {
-  return typeof value === "object" && value !== null && brand(value);
+/**
+ * Opens a resolved event as a Counter: one handle, or one per core PMU when
+ * the event spans several (then the counter reads their sum).
+ */
+export function openCounter(spec: EventSpec, options: ResolvedOptions): Counter {
+  if (spec.parts === undefined) {
+    const layout = recordLayout(options.sampling, SINGLE_READ_FORMAT);
+    return new AdoptedCounter(
+      openEvent(spec, options, undefined),
+      spec,
+      layout,
+      options.sampling?.output,
+    );
+  }
+  const { handles, parts } = openParts(spec, options); // several core PMUs
+  if (handles.length === 1) return new AdoptedCounter(handles[0], parts[0]);
+  return new PartsCounter(handles, spec, parts);
 }
 
-/** The core handle of a counter (for benchmarks that call the core directly). */
-export function counterHandle(counter: Counter): number {
-  return handleOf(counter);
+/**
+ * A Counter around a handle that src/_open.ts opened: what Counter.open,
+ * Group.open and Watchpoint.open return or hold (Counter's own constructor
+ * is protected, for subclasses).
+ */
+export class AdoptedCounter extends Counter {
+  constructor(handle: number, spec: EventSpec, layout?: RecordLayout, output?: RingOutput) {
+    super(handle, spec, layout, output);
+  }
 }
 
-/** Wraps a handle opened by {@link openHandle} (used by Group). */
-export function adoptCounter(
-  handle: number,
-  spec: EventSpec,
-  layout?: RecordLayout,
-  output?: Counter,
-): Counter {
-  return adopt(handle, spec, layout, output);
+/** A generic event on several core PMUs, read as the sum of its parts. */
+class PartsCounter extends Counter {
+  // Part 0 is this counter's own handle; the others are plain counters.
+  #rest: Counter[];
+  #parts: EventSpec[];
+
+  constructor(handles: number[], spec: EventSpec, parts: EventSpec[]) {
+    super(handles[0], spec);
+    this.#parts = parts;
+    this.#rest = handles.slice(1).map((handle, i) => new AdoptedCounter(handle, parts[i + 1]));
+  }
+
+  override read(): number {
+    let sum = super.read();
+    const rest = this.#rest;
+    for (let i = 0; i < rest.length; i++) sum += rest[i].read();
+    return sum;
+  }
+
+  override readBigInt(): bigint {
+    let sum = super.readBigInt();
+    for (const part of this.#rest) sum += part.readBigInt();
+    return sum;
+  }
+
+  override readSyscall(): number {
+    let sum = super.readSyscall();
+    for (const part of this.#rest) sum += part.readSyscall();
+    return sum;
+  }
+
+  override readDetailed(): CounterReading {
+    const readings = [super.readDetailed(), ...this.#rest.map((part) => part.readDetailed())];
+    const parts: PartReading[] = readings.map((reading, i) => ({
+      ...reading,
+      name: this.#parts[i].name,
+      pmu: this.#parts[i].pmu!,
+    }));
+    return combineParts(parts);
+  }
+
+  override enable(): void {
+    super.enable();
+    for (const part of this.#rest) part.enable();
+  }
+
+  override disable(): void {
+    super.disable();
+    for (const part of this.#rest) part.disable();
+  }
+
+  override reset(): void {
+    super.reset();
+    for (const part of this.#rest) part.reset();
+  }
+
+  override get userspace(): boolean {
+    return super.userspace && this.#rest.every((part) => part.userspace);
+  }
+
+  override stats(): ReadStats {
+    const total = super.stats();
+    for (const part of this.#rest) {
+      const stats = part.stats();
+      for (const key of Object.keys(total) as (keyof ReadStats)[]) total[key] += stats[key];
+    }
+    return total;
+  }
+
+  override close(): void {
+    if (this.closed) return super.close(); // STALE_HANDLE, as for any counter
+    let first: unknown;
+    for (const part of this.#rest) {
+      try {
+        part.close();
+      } catch (error) {
+        first ??= error;
+      }
+    }
+    super.close();
+    if (first !== undefined) throw first;
+  }
 }

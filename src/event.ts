@@ -12,13 +12,12 @@ import {
   CACHE_RESULTS,
   cacheEventNames,
   HARDWARE_EVENTS,
-  PERF_PMU_TYPE_SHIFT,
-  PERF_TYPE,
   SOFTWARE_EVENTS,
 } from "./_event_tables.ts";
+import { PERF_PMU_TYPE_SHIFT, PERF_TYPE } from "./_uapi.ts";
 import { pmusWithAlias, resolvePmuEvent } from "./_pmu.ts";
 import { corePmus } from "./_sysfs.ts";
-import { describe, ownRecord } from "./_options.ts";
+import { describe, ownRecord } from "./_input.ts";
 
 /**
  * An event given as numbers: a `perf_event_attr` type and its config words.

@@ -13,15 +13,9 @@ import {
   IOC_FLAG_GROUP,
   type NativeSymbols,
 } from "./ffi/symbols.ts";
-import {
-  adoptCounter,
-  type Counter,
-  type CounterOptions,
-  GROUP_RECORD_MEMBERS_MAX,
-  openHandle,
-  type ReadSource,
-  recordLayout,
-} from "./counter.ts";
+import { AdoptedCounter, type Counter } from "./counter.ts";
+import { GROUP_RECORD_MEMBERS_MAX, openEvent, recordLayout } from "./_open.ts";
+import type { ReadSource } from "./reading.ts";
 import {
   checkReadIntoBuffer,
   groupSource,
@@ -30,12 +24,17 @@ import {
 } from "./_group_read.ts";
 import { type EventInput, type EventSpec, parseEvent } from "./event.ts";
 import { PerfError } from "./errors.ts";
-import { READ_FORMAT } from "./_attr.ts";
+import { READ_FORMAT } from "./_uapi.ts";
 import { nativeFailure } from "./_fail.ts";
 import { counterHolders, notCountedReason, scaleFactor } from "./_counted.ts";
 import { cpuPmus, PMU_ROOT, readLine } from "./_sysfs.ts";
 import { refuseGroupParts } from "./_hybrid.ts";
-import { GROUP_SAMPLE_BITS, type ResolvedOptions, resolveOptions } from "./_options.ts";
+import {
+  type CounterOptions,
+  GROUP_SAMPLE_BITS,
+  type ResolvedOptions,
+  resolveOptions,
+} from "./_options.ts";
 import type { PerfRecord, RecordsOptions, RingStats } from "./sampling.ts";
 import { trackWatchpoints, type WatchpointEvent, watchpointSpec } from "./_watch.ts";
 
@@ -554,13 +553,13 @@ export class Group implements Disposable {
         const memberOptions = leader || resolved.sampling === undefined
           ? resolved
           : { ...resolved, sampling: { ...resolved.sampling, output: counters[0] } };
-        const handle = openHandle(spec, memberOptions, {
+        const handle = openEvent(spec, memberOptions, {
           leader: leader ? -1 : handles[0],
           readFormat: GROUP_FORMAT,
           disabled: leader,
         });
         handles.push(handle);
-        counters.push(adoptCounter(handle, spec, layout, memberOptions.sampling?.output));
+        counters.push(new AdoptedCounter(handle, spec, layout, memberOptions.sampling?.output));
         trackWatchpoints(counters.slice(-1)); // an ENOSPC hint counts this group's too
       }
       const group = new Group(counters, handles);

@@ -26,7 +26,7 @@ import {
   timePerCall,
   type UncountedEvent,
 } from "./_sampler.ts";
-import { ownRecord } from "./_options.ts";
+import { ownRecord } from "./_input.ts";
 
 /** The events {@link leakTest} tries, in order, when none is given. */
 export const LEAK_TEST_EVENTS: readonly string[] = Object.freeze([

@@ -6,7 +6,7 @@
 
 import { Counter } from "./counter.ts";
 import { PerfError, quote } from "./errors.ts";
-import { describe, ownRecord } from "./_options.ts";
+import { describe, ownRecord } from "./_input.ts";
 import type { EventKind } from "./event.ts";
 import { cacheEventNames, HARDWARE_EVENTS, SOFTWARE_EVENTS } from "./_event_tables.ts";
 import { pmuAliases } from "./_pmu.ts";

@@ -20,7 +20,7 @@ import {
   sampleScale,
   type UncountedEvent,
 } from "./_sampler.ts";
-import { describe, ownRecord } from "./_options.ts";
+import { describe, ownRecord } from "./_input.ts";
 
 export type { UncountedEvent };
 

@@ -7,7 +7,7 @@
 import { native } from "./ffi/native.ts";
 import { Counter } from "./counter.ts";
 import { PerfError } from "./errors.ts";
-import { describe, ownArray } from "./_options.ts";
+import { describe, ownArray } from "./_input.ts";
 import {
   type CorePmu,
   corePmus,

@@ -25,8 +25,6 @@
  * @module
  */
 
-import type { Counter } from "./counter.ts";
-
 /**
  * How often to take a sample: every `period` events (for a clock, every
  * `period` nanoseconds), or about `frequency` times per second of the
@@ -86,7 +84,22 @@ export interface RingOptions {
    * (`PERF_EVENT_IOC_SET_OUTPUT`) instead of mapping one of its own. Both
    * must count the same thread (or CPU) and use the same `sampleType`.
    */
-  output?: Counter;
+  output?: RingOutput;
+}
+
+/**
+ * What `ring.output` takes: a {@link Counter} opened with `sample`. It is
+ * declared by the members a Counter has, so that this module of types
+ * needs no class; at open, anything but an open sampling Counter from this
+ * package is refused with `INVALID_OPTION`.
+ */
+export interface RingOutput {
+  /** Whether it samples into a ring (true for an output). */
+  readonly sampling: boolean;
+  /** Whether it was closed (an output must be open). */
+  readonly closed: boolean;
+  /** Its ring's records; see {@link Counter.drain}. */
+  drain(): PerfRecord[];
 }
 
 /** Side-band records to ask for besides samples. */

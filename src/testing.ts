@@ -18,14 +18,16 @@
  * @module
  */
 
-import { Counter, openSimulatedHandle, type UserspaceMode } from "./counter.ts";
+import { Counter } from "./counter.ts";
+import { openSimulated } from "./_open.ts";
+import { type CounterOptions, resolveOnly } from "./_options.ts";
 import { adoptGroup, type Group, GROUP_MAX_EVENTS } from "./group.ts";
-import { PerfError, quote } from "./errors.ts";
+import { PerfError } from "./errors.ts";
 import type { EventSpec } from "./event.ts";
 import { native } from "./ffi/native.ts";
 import { SIM_FIELDS } from "./ffi/symbols.ts";
 import { nativeFailure } from "./_fail.ts";
-import { describe, ownRecord } from "./_options.ts";
+import { describe, ownRecord } from "./_input.ts";
 
 /**
  * A field of the simulated page or register:
@@ -67,13 +69,12 @@ export type SimulatedField =
 const _fieldsMatch: Record<SimulatedField, number> = SIM_FIELDS;
 const _fieldsCovered: Record<keyof typeof SIM_FIELDS, true> = {} as Record<SimulatedField, true>;
 
-/** Options of {@link SimulatedCounter.create}. */
-export interface SimulatedOptions {
-  /** Userspace mode, as for real counters (default `"auto"`). */
-  userspace?: UserspaceMode;
-  /** Fall back to the simulated `read(2)` when index stays 0 (default true). */
-  fallback?: boolean;
-}
+/**
+ * Options of {@link SimulatedCounter.create}: `userspace` (default
+ * `"auto"`) and `fallback` (default true: the simulated `read(2)` serves a
+ * read whose index stays 0), as for real counters.
+ */
+export type SimulatedOptions = Pick<CounterOptions, "userspace" | "fallback">;
 
 const SIMULATED_EVENT: EventSpec = {
   name: "simulated",
@@ -124,37 +125,13 @@ export class SimulatedCounter extends Counter {
    * ```
    */
   static create(options?: SimulatedOptions): SimulatedCounter {
-    const own = ownRecord(
+    const { userspace, fallback } = resolveOnly(
       { op: "open", event: "simulated" },
-      "options",
-      options === undefined ? {} : options,
+      options,
+      ["userspace", "fallback"],
+      { userspace: "auto" },
     );
-    for (const key of Object.keys(own)) {
-      if (key !== "userspace" && key !== "fallback") {
-        throw new PerfError(
-          "INVALID_OPTION",
-          `unknown option ${quote(key)} (known: userspace, fallback)`,
-          { op: "open", event: "simulated" },
-        );
-      }
-    }
-    const mode = own.userspace === undefined ? "auto" : own.userspace;
-    if (mode !== "auto" && mode !== "require" && mode !== "off") {
-      throw new PerfError(
-        "INVALID_OPTION",
-        `option userspace must be "auto", "require" or "off", got ${describe(mode)}`,
-        { op: "open", event: "simulated" },
-      );
-    }
-    const fallback = own.fallback === undefined ? true : own.fallback;
-    if (typeof fallback !== "boolean") {
-      throw new PerfError(
-        "INVALID_OPTION",
-        `option fallback must be a boolean, got ${describe(fallback)}`,
-        { op: "open", event: "simulated" },
-      );
-    }
-    return new SimulatedCounter(openSimulatedHandle(mode, fallback));
+    return new SimulatedCounter(openSimulated(userspace, fallback));
   }
 
   /**

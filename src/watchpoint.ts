@@ -6,12 +6,19 @@
  * @module
  */
 
-import { adoptCounter, type Counter, openHandle, recordLayout } from "./counter.ts";
+import { AdoptedCounter, type Counter } from "./counter.ts";
+import { openEvent, recordLayout } from "./_open.ts";
 import type { EventSpec } from "./event.ts";
 import { PerfError } from "./errors.ts";
-import { READ_FORMAT } from "./_attr.ts";
-import { ownRecord, resolveOptions } from "./_options.ts";
-import type { PerfRecord, RecordsOptions, RingStats, SamplingOptions } from "./sampling.ts";
+import { READ_FORMAT } from "./_uapi.ts";
+import { ownRecord } from "./_input.ts";
+import {
+  type CounterOptions,
+  NOT_FOR_WATCHPOINTS,
+  type NotForWatchpoints,
+  resolveOptions,
+} from "./_options.ts";
+import type { PerfRecord, RecordsOptions, RingStats } from "./sampling.ts";
 import {
   accessOf,
   type AnyTypedArray,
@@ -24,7 +31,7 @@ import {
   watchpointsHeld,
   watchSpec,
 } from "./_watch.ts";
-import type { CounterReading } from "./counter.ts";
+import type { CounterReading } from "./reading.ts";
 
 export type { AnyTypedArray, WatchAccess, WatchLength, WatchpointEvent };
 
@@ -42,8 +49,15 @@ export type WatchTarget =
   | { buffer: ArrayBufferLike | DataView; byteOffset: number }
   | { address: bigint };
 
-/** How to open a watchpoint. Every field is optional. */
-export interface WatchpointOptions extends SamplingOptions {
+/**
+ * How to open a watchpoint: the options of {@link CounterOptions} that a
+ * breakpoint takes (all but `userspace`, `fallback` and `enableOnExec`: a
+ * breakpoint has no register to read from userspace), and what to watch.
+ * Every field is optional. For a watchpoint, `exclude` decides whether the
+ * kernel's own accesses to the memory count (a `read(2)` into the buffer),
+ * and `inherit` whether threads this thread starts later (Workers) count.
+ */
+export interface WatchpointOptions extends Omit<CounterOptions, NotForWatchpoints> {
   /**
    * What to count: `"w"` writes (default), `"rw"` reads and writes, `"r"`
    * reads (not on x86, whose debug registers cannot watch reads alone: the
@@ -56,30 +70,8 @@ export interface WatchpointOptions extends SamplingOptions {
    * access that touches any watched byte counts once.
    */
   length?: WatchLength;
-  /** Start counting at once (default true); else call `enable()`. */
-  enabled?: boolean;
-  /**
-   * What not to count. By default accesses from user mode and, when this
-   * process may count kernel mode, the kernel's own accesses to the memory
-   * (a `read(2)` into the buffer) count.
-   */
-  exclude?: { kernel?: boolean; hv?: boolean; user?: boolean; idle?: boolean };
-  /**
-   * Also count threads this thread creates after opening, such as Workers
-   * (default false: only this thread's accesses count).
-   */
-  inherit?: boolean;
-  /** Thread whose accesses count: 0 (default) this thread. */
-  pid?: number;
-  /** CPU to count on: -1 (default) any. */
-  cpu?: number;
-  /** Keep the watchpoint on its register at all times, or fail (default false). */
-  pinned?: boolean;
-  /** Be the only group on the PMU while counting (default false). */
-  exclusive?: boolean;
 }
 
-const NOT_FOR_WATCHPOINTS = ["userspace", "fallback", "enableOnExec"];
 const TOTAL_TIMES = READ_FORMAT.TOTAL_TIME_ENABLED | READ_FORMAT.TOTAL_TIME_RUNNING;
 
 function splitOptions(
@@ -167,7 +159,7 @@ export class Watchpoint implements Disposable {
     const spec = watchSpec(request);
     const layout = recordLayout(resolved.sampling, TOTAL_TIMES);
     const output = resolved.sampling?.output;
-    const counter = adoptCounter(openHandle(spec, resolved, undefined), spec, layout, output);
+    const counter = new AdoptedCounter(openEvent(spec, resolved, undefined), spec, layout, output);
     trackWatchpoints([counter]);
     return new Watchpoint(counter, request.address, request.length);
   }

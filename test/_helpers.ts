@@ -2,6 +2,7 @@
 
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { Counter, PerfError, probe } from "../mod.ts";
+import { handleOf } from "../src/_open.ts";
 
 /** This thread's time on a CPU in ns, from the kernel's schedstat (null if absent). */
 export function threadCpuNs(): number | null {
@@ -195,4 +196,11 @@ export function expectPerfError(fn: () => unknown, code: string): PerfError {
     return error;
   }
   throw new Error(`expected PerfError ${code}, but nothing was thrown`);
+}
+
+/** The native handle of an open counter (its registry entry in src/_open.ts). */
+export function counterHandle(counter: object): number {
+  const handle = handleOf(counter);
+  if (handle === undefined) throw new Error("not an open counter of this package");
+  return handle;
 }

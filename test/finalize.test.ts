@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import process from "node:process";
 import { SimulatedCounter } from "../src/testing.ts";
-import { counterHandle } from "../src/counter.ts";
+import { counterHandle } from "./_helpers.ts";
 import { native } from "../src/ffi/native.ts";
 import { CORE_CODES } from "../src/ffi/symbols.ts";
 

@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Group } from "../mod.ts";
 import { groupReading, mapGroupOrder } from "../src/group.ts";
-import { counterHandle } from "../src/counter.ts";
+import { counterHandle } from "./_helpers.ts";
 import { native } from "../src/ffi/native.ts";
 import { SimulatedCounter } from "../src/testing.ts";
 import {

@@ -34,7 +34,8 @@ import { writeAttr } from "../src/_attr.ts";
 import { ATTR_SIZE } from "../src/ffi/symbols.ts";
 import type { Native } from "../src/ffi/native.ts";
 import type { EventSpec } from "../src/event.ts";
-import { combineParts, openParts, partNames } from "../src/_hybrid.ts";
+import { combineParts, partNames } from "../src/_hybrid.ts";
+import { openCounter } from "../src/counter.ts";
 import { roleOf } from "../src/cli/stat.ts";
 import { diagnose } from "../src/cli/doctor.ts";
 import { formatCores } from "../src/cli/list.ts";
@@ -297,7 +298,7 @@ function softwareParts(): EventSpec {
 describe("a counter of several parts", () => {
   it("read() sums the parts, readDetailed() shows each, close() closes every fd", () => {
     const before = perfFds();
-    const counter = openParts(softwareParts(), resolveOptions("open", {}, { userspace: "auto" }));
+    const counter = openCounter(softwareParts(), resolveOptions("open", {}, { userspace: "auto" }));
     try {
       assert.equal(perfFds(), before + 2, "one fd per part");
       busy(20);
@@ -355,7 +356,7 @@ describe("a counter of several parts", () => {
   it("a per-CPU counter opens only the part whose PMU covers that CPU", () => {
     const counter = on(
       "alderlake",
-      () => openParts(softwareParts(), resolveOptions("open", { cpu: 0 }, { userspace: "auto" })),
+      () => openCounter(softwareParts(), resolveOptions("open", { cpu: 0 }, { userspace: "auto" })),
     );
     try {
       assert.equal(

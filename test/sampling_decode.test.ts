@@ -5,7 +5,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { PerfRecord, SampleRecord } from "../mod.ts";
-import { newTally, PERF_RECORD, PERF_SAMPLE, RecordDecoder } from "../src/_records.ts";
+import { newTally, RecordDecoder } from "../src/_records.ts";
+import { PERF_RECORD, PERF_SAMPLE } from "../src/_uapi.ts";
 
 /** Builds records: each `record()` call appends header + body. */
 class Bytes {

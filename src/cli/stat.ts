@@ -6,7 +6,7 @@ import { parseEvent, PerfError } from "../../mod.ts";
 import { native } from "../ffi/native.ts";
 import { cpuPmus } from "../_sysfs.ts";
 import { partNames } from "../_hybrid.ts";
-import { PERF_HW_EVENT_MASK } from "../_event_tables.ts";
+import { PERF_HW_EVENT_MASK } from "../_uapi.ts";
 import { counterHolders } from "../_counted.ts";
 import { parse, splitCommand, UsageError } from "./_args.ts";
 import {

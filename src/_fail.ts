@@ -3,7 +3,7 @@
 
 import { errnoMessage, errnoName, PerfError } from "./errors.ts";
 import { CORE_CODES } from "./ffi/symbols.ts";
-import { native } from "./ffi/native.ts";
+import { native } from "./loader/native.ts";
 import type { EventKind } from "./event.ts";
 import { cpuPmus, listPmus, privileges, readLine, sysctl, uname } from "./_sysfs.ts";
 import { breakpointHint, PERF_TYPE_BREAKPOINT } from "./_watch.ts";

@@ -17,7 +17,7 @@
 // Measured idle cost on the project VM: ~2.5% of one CPU for either, the
 // same as a bare `setTimeout(16)` loop; a larger maxWaitMs lowers it.
 
-import { type Native, native } from "./ffi/native.ts";
+import { type Native, native } from "./loader/native.ts";
 import { RING_INFO } from "./ffi/symbols.ts";
 import { nativeFailure } from "./_fail.ts";
 import { PerfError } from "./errors.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { type Native, native } from "./ffi/native.ts";
+import { type Native, native } from "./loader/native.ts";
 import { DETAILED, OPEN_FLAGS, PAGE_INFO, STATS } from "./ffi/symbols.ts";
 import { type EventInput, type EventSpec, parseEvent } from "./event.ts";
 import { type Exclusions, kernelAttrSize, READ_FORMAT, writeAttr } from "./_attr.ts";

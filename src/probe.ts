@@ -4,7 +4,7 @@
  * @module
  */
 
-import { native } from "./ffi/native.ts";
+import { native } from "./loader/native.ts";
 import { Counter } from "./counter.ts";
 import { PerfError } from "./errors.ts";
 import { describe, ownArray } from "./_options.ts";

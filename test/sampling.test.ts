@@ -6,7 +6,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Counter, Group, type PerfRecord, type SampleRecord, type TaskRecord } from "../mod.ts";
-import { native } from "../src/ffi/native.ts";
+import { native } from "../src/loader/native.ts";
 import { openWithBun } from "../src/ffi/bun.ts";
 import { openWithDeno } from "../src/ffi/deno.ts";
 import { openWithNode } from "../src/ffi/node.ts";

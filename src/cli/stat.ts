@@ -3,7 +3,7 @@
 import { closeSync, existsSync, openSync, statSync, writeSync } from "node:fs";
 import process from "node:process";
 import { parseEvent, PerfError } from "../../mod.ts";
-import { native } from "../ffi/native.ts";
+import { native } from "../loader/native.ts";
 import { cpuPmus } from "../_sysfs.ts";
 import { partNames } from "../_hybrid.ts";
 import { PERF_HW_EVENT_MASK } from "../_event_tables.ts";

@@ -9,10 +9,10 @@
 import { PerfError } from "../errors.ts";
 import { detectRuntime, type Runtime, runtimeVersion } from "./_host.ts";
 import { loadLibrary } from "./_library.ts";
-import { addressWithBun } from "./bun.ts";
-import { addressWithDeno } from "./deno.ts";
-import { addressWithNode, nodeRefusal } from "./node.ts";
-import { ABI_VERSION, ATTR_SIZE, DETAILED_BYTES, type NativeSymbols } from "./symbols.ts";
+import { addressWithBun } from "../ffi/bun.ts";
+import { addressWithDeno } from "../ffi/deno.ts";
+import { addressWithNode, nodeRefusal } from "../ffi/node.ts";
+import { ABI_VERSION, ATTR_SIZE, DETAILED_BYTES, type NativeSymbols } from "../ffi/symbols.ts";
 
 /** Bytes of the shared text buffer for `pm_read_text`/`pm_list_dir`. */
 export const TEXT_BYTES = 1 << 16;

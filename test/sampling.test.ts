@@ -430,6 +430,20 @@ describe("sampling: waiting and sustained use", () => {
     }
   });
 
+  it("the ring wait runs off the JS thread where the adapter can: Deno only", async () => {
+    // _ring.ts waits with poll(2) only through Native.ringWait; a runtime
+    // whose adapter would bind pm_ring_wait as a blocking call must not offer it.
+    const ringWait = native().ringWait;
+    if ((globalThis as { Deno?: unknown }).Deno === undefined) {
+      assert.equal(ringWait, undefined);
+      return;
+    }
+    assert.equal(typeof ringWait, "function");
+    const pending = ringWait!(-1, 0); // no such handle: settles at once with -code
+    assert.ok(pending instanceof Promise);
+    assert.ok(await pending < 0);
+  });
+
   it("records() options are checked at the call: INVALID_OPTION", () => {
     using clock = Counter.open("cpu-clock", { sample: { frequency: 1000 } });
     const fakeSignal = { aborted: false, addEventListener() {}, removeEventListener() {} };

@@ -135,6 +135,7 @@ export function openWithNode(path: string): LoadedLibrary {
   }
   return {
     symbols: symbols as unknown as NativeSymbols,
+    nonblocking: false,
     close: () => library.lib.close(),
   };
 }

@@ -94,6 +94,8 @@ export {
   type ProbeResult,
 } from "./src/probe.ts";
 export { type EventListing, listEvents, type ListEventsOptions } from "./src/list_events.ts";
+export { corePmus } from "./src/core_pmus.ts";
+export { type NativeLibrary, nativeLibrary } from "./src/library.ts";
 export {
   type AnyTypedArray,
   type WatchAccess,

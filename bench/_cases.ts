@@ -13,7 +13,7 @@
 
 import { Counter, Group, PerfError } from "../mod.ts";
 import { SimulatedCounter } from "../src/testing.ts";
-import { native } from "../src/ffi/native.ts";
+import { native } from "../src/loader/native.ts";
 
 /** The runtime a case runs in. */
 export type Runtime = "deno" | "bun" | "node";

@@ -11,7 +11,7 @@
 import process from "node:process";
 import { CASES, MEMORY_CASES, prepareAll, type Runtime } from "./_cases.ts";
 import { type CaseSamples, sample, summarize, type Summary } from "./_sampler.ts";
-import { native } from "../src/ffi/native.ts";
+import { native } from "../src/loader/native.ts";
 
 /** What `sample` prints. */
 export interface SampleOutput {

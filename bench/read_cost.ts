@@ -11,7 +11,7 @@
 import process from "node:process";
 import { Counter } from "../mod.ts";
 import { SimulatedCounter } from "../src/testing.ts";
-import { native } from "../src/ffi/native.ts";
+import { native } from "../src/loader/native.ts";
 
 interface Case {
   name: string;

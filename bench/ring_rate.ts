@@ -20,7 +20,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, rmSync, statSync } from "node:fs";
 import { Counter } from "../mod.ts";
 import { handleOf } from "../src/_open.ts";
-import { native } from "../src/ffi/native.ts";
+import { native } from "../src/loader/native.ts";
 
 interface RateRow {
   frequency: number;

@@ -10,9 +10,9 @@
  *   dist/perfmmap-<v>.tgz      `npm pack` of dist/npm
  *   dist/SHA256SUMS            the native files' checksums, `sha256sum -c` format
  *
- * In both trees src/ffi/_checksums.ts is rewritten with the version and the
+ * In both trees src/loader/_checksums.ts is rewritten with the version and the
  * SHA-256 of every native file, which the module checks before it loads a
- * library it had to download (JSR, see src/ffi/_remote.ts).
+ * library it had to download (JSR, see src/loader/_remote.ts).
  *
  * Steps: refuse unless package.json and deno.json carry one version; build
  * all four targets (`build.ts --all`, cheap when Zig's cache is warm); check
@@ -55,7 +55,7 @@ export const TARGETS: Readonly<Record<string, { machine: number; cpu: string }>>
 /** The files each native folder ships. */
 export const NATIVE_FILES = ["libperfmmap.so", "perfmmap-launch"] as const;
 /** The generated checksum table, relative to the package root. */
-export const CHECKSUMS_FILE = "src/ffi/_checksums.ts";
+export const CHECKSUMS_FILE = "src/loader/_checksums.ts";
 
 const TOOL_TIMEOUT_MS = 300_000;
 
@@ -193,7 +193,7 @@ function nativeFiles(root: string): Map<string, { sha256: string; bytes: number 
   return files;
 }
 
-/** The text of src/ffi/_checksums.ts for a release. */
+/** The text of src/loader/_checksums.ts for a release. */
 export function checksumsSource(
   version: string,
   files: ReadonlyMap<string, { sha256: string }>,

@@ -28,7 +28,7 @@ step "zig unit tests (build.ts test)" "$deno" run -A build.ts test
 step "deno fmt --check" "$deno" fmt --check
 step "deno lint" "$deno" lint
 step "deno check" "$deno" check mod.ts cli.ts build.ts scripts/release.ts src/testing.ts src/mitata.ts src/deno_bench.ts examples/demo.ts examples/profile.ts examples/leak.ts bench/read_cost.ts bench/run.ts bench/_worker.ts bench/mitata.ts bench/deno.bench.ts bench/ring_rate.ts
-step "deno doc --lint" "$deno" doc --lint mod.ts cli.ts src/testing.ts src/mitata.ts src/deno_bench.ts
+step "deno doc --lint" "$deno" doc --lint mod.ts cli.ts src/testing.ts src/mitata.ts src/deno_bench.ts src/internal.ts
 step "doc examples run (deno test --doc)" "$deno" test --doc --allow-ffi --quiet mod.ts src/*.ts README.md docs/*.md
 step "tsc (the Bun-side type check)" node_modules/.bin/tsc -p tsconfig.bun.json
 step "deno publish --dry-run (JSR: slow types, file list)" "$deno" publish --dry-run --allow-dirty --quiet

@@ -1,7 +1,7 @@
 // struct perf_event_attr, PERF_ATTR_SIZE_VER8 (136 bytes), as zig/ABI.md
 // lays it out. One buffer per process, rewritten for every open.
 
-import type { Native } from "./ffi/native.ts";
+import type { Native } from "./loader/native.ts";
 import { ATTR_SIZE } from "./ffi/symbols.ts";
 import type { EventSpec } from "./event.ts";
 import { ATTR_FLAG_BIT as FLAG_BIT, ATTR_OFFSET as AT, PERF_SAMPLE } from "./_uapi.ts";

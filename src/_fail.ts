@@ -3,7 +3,7 @@
 
 import type { PerfError } from "./errors.ts";
 import { coreFailure, type FailureContext, plainHint } from "./_result.ts";
-import { native } from "./ffi/native.ts";
+import { native } from "./loader/native.ts";
 import { cpuPmus, listPmus, privileges, readLine, sysctl, uname } from "./_sysfs.ts";
 import { breakpointHint } from "./_watch.ts";
 import { PERF_TYPE } from "./_uapi.ts";

@@ -11,7 +11,7 @@
 //      (registerHandle), so that another open can name it as a ring output.
 // Classes live above this module; it hands out handle numbers only.
 
-import { type Native, native } from "./ffi/native.ts";
+import { type Native, native } from "./loader/native.ts";
 import { OPEN_FLAGS } from "./ffi/symbols.ts";
 import { type EventInput, type EventSpec, parseEvent } from "./event.ts";
 import { type AttrRequest, type Exclusions, kernelAttrSize, writeAttr } from "./_attr.ts";

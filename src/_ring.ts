@@ -2,22 +2,26 @@
 // into one buffer bound once per process, decoding, statistics, and waiting
 // without spinning.
 //
-// Waiting (Counter.records):
-// - Deno: pm_ring_wait is declared `nonblocking`, so poll(2) on the perf fd
-//   runs on a Deno worker thread and the JS thread stays free. Each wait is
-//   at most WAIT_SLICE_MS (or `maxWaitMs`), so records below the kernel's
-//   wakeup watermark (or a closed counter) are noticed within that time.
-// - Bun has no nonblocking FFI calls: a blocking poll would freeze the JS
-//   thread. It sleeps with setTimeout, 1 ms doubling to WAIT_SLICE_MS (or
-//   `maxWaitMs`), and drains (one pm_ring_read, no syscall) after each sleep.
-//   Back to 1 ms only when a read brings a quarter of the ring or more: a
-//   trickle must not pin it there. (A cpu-clock sampler on this thread
-//   samples the waiting itself; under QEMU TCG a wake-up costs ~1 ms, so
-//   resetting on any record fed itself: half a CPU spent "idle".)
+// Waiting (Counter.records): the adapter says whether it can wait off the JS
+// thread (Native.ringWait is set or not); this file never asks which
+// runtime runs it.
+// - Deno: pm_ring_wait is declared `nonblocking`, so Native.ringWait is set:
+//   poll(2) on the perf fd runs on a Deno worker thread and the JS thread
+//   stays free. Each wait is at most WAIT_SLICE_MS (or `maxWaitMs`), so
+//   records below the kernel's wakeup watermark (or a closed counter) are
+//   noticed within that time.
+// - Bun and Node have no nonblocking FFI calls, so no Native.ringWait: a
+//   blocking poll would freeze the JS thread. They sleep with setTimeout,
+//   1 ms doubling to WAIT_SLICE_MS (or `maxWaitMs`), and drain (one
+//   pm_ring_read, no syscall) after each sleep. Back to 1 ms only when a
+//   read brings a quarter of the ring or more: a trickle must not pin it
+//   there. (A cpu-clock sampler on this thread samples the waiting itself;
+//   under QEMU TCG a wake-up costs ~1 ms, so resetting on any record fed
+//   itself: half a CPU spent "idle".)
 // Measured idle cost on the project VM: ~2.5% of one CPU for either, the
 // same as a bare `setTimeout(16)` loop; a larger maxWaitMs lowers it.
 
-import { type Native, native } from "./ffi/native.ts";
+import { type Native, native } from "./loader/native.ts";
 import { RING_INFO } from "./ffi/symbols.ts";
 import { nativeFailure } from "./_fail.ts";
 import { PerfError } from "./errors.ts";
@@ -272,12 +276,12 @@ export class Ring {
    * comment. Ends early when `waker` wakes: an abort or a close.
    */
   async #wait(delay: number, slice: number, waker: Waker): Promise<number> {
-    const n = this.#native;
-    if (n.runtime === "deno") {
+    const ringWait = this.#native.ringWait;
+    if (ringWait !== undefined) {
       // The poll cannot be cancelled: a woken wait leaves it to end on its
       // own within the slice (at once when the counter closes, which unmaps
       // the ring and so wakes poll(2)).
-      const result = await waker.race(n.symbols.pm_ring_wait(this.#handle, slice));
+      const result = await waker.race(ringWait(this.#handle, slice));
       if (result !== undefined && result < 0 && !this.#isClosed()) throw this.#fail(result, "wait");
       return delay;
     }

@@ -6,7 +6,7 @@
 // and never throwing, because these facts only feed hints. Container
 // detection is a hint, never a decision.
 
-import { detectRuntime, envVar, readHead, type Runtime } from "./ffi/_host.ts";
+import { detectRuntime, envVar, readHead, type Runtime } from "./loader/_host.ts";
 
 /** What this process's sandbox looks like. */
 export interface SandboxFacts {

@@ -1,7 +1,7 @@
 // sysfs and procfs through the core (pm_read_text, pm_list_dir, pm_sysctl,
 // pm_has_capability, pm_uname), so that --allow-ffi alone is enough.
 
-import { native } from "./ffi/native.ts";
+import { native } from "./loader/native.ts";
 import { SYSCTL } from "./ffi/symbols.ts";
 import type { PerfError } from "./errors.ts";
 // _fail.ts imports this file too; both only call each other at run time.

@@ -5,7 +5,7 @@
 
 import { PerfError, quote } from "./errors.ts";
 import type { EventSpec } from "./event.ts";
-import { addressOf } from "./ffi/native.ts";
+import { addressOf } from "./loader/native.ts";
 import { uname } from "./_sysfs.ts";
 import { describe as describeValue, ownRecord } from "./_input.ts";
 import { HW_BREAKPOINT_TYPE, PERF_TYPE } from "./_uapi.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { type Native, native } from "./ffi/native.ts";
+import { type Native, native } from "./loader/native.ts";
 import { DETAILED, PAGE_INFO, STATS } from "./ffi/symbols.ts";
 import type { EventInput, EventSpec } from "./event.ts";
 import { nativeFailure } from "./_fail.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Native, native } from "./ffi/native.ts";
+import { type Native, native } from "./loader/native.ts";
 import {
   CORE_CODES,
   GROUP_SLOTS,

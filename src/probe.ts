@@ -4,20 +4,12 @@
  * @module
  */
 
-import { native } from "./ffi/native.ts";
+import { native } from "./loader/native.ts";
 import { Counter } from "./counter.ts";
 import { PerfError } from "./errors.ts";
 import { describe, ownArray } from "./_input.ts";
-import {
-  type CorePmu,
-  corePmus,
-  cpuPmus,
-  listPmus,
-  privileges,
-  readText,
-  sysctl,
-  uname,
-} from "./_sysfs.ts";
+import { corePmus } from "./core_pmus.ts";
+import { type CorePmu, cpuPmus, listPmus, privileges, readText, sysctl, uname } from "./_sysfs.ts";
 
 export type { CorePmu };
 
@@ -232,7 +224,7 @@ export function probe(events?: readonly string[]): ProbeResult {
     mlockKb: sysctl("PERF_EVENT_MLOCK_KB"),
     pmus: listPmus(),
     cpuPmus: cpuPmus(),
-    corePmus: corePmus().map((pmu) => ({ ...pmu, cpuList: [...pmu.cpuList] })),
+    corePmus: corePmus(),
     hardwareEvents: hardware.some((result) => result.opens),
     events: results,
   };

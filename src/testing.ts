@@ -24,7 +24,7 @@ import { type CounterOptions, resolveOnly } from "./_options.ts";
 import { adoptGroup, type Group, GROUP_MAX_EVENTS } from "./group.ts";
 import { PerfError } from "./errors.ts";
 import type { EventSpec } from "./event.ts";
-import { native } from "./ffi/native.ts";
+import { native } from "./loader/native.ts";
 import { SIM_FIELDS } from "./ffi/symbols.ts";
 import { nativeFailure } from "./_fail.ts";
 import { describe, ownRecord } from "./_input.ts";

@@ -21,7 +21,7 @@ import { resolveOptions } from "../src/_options.ts";
 import { exclusions, mayRetryRestricted } from "../src/_open.ts";
 import { privileges } from "../src/_sysfs.ts";
 import { parseEvent } from "../src/event.ts";
-import { native } from "../src/ffi/native.ts";
+import { native } from "../src/loader/native.ts";
 import { CORE_CODES, OPEN_FLAGS } from "../src/ffi/symbols.ts";
 import { expectPerfError, sleepSync } from "./_helpers.ts";
 import type { SimulatedField } from "../src/testing.ts";

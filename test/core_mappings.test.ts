@@ -8,7 +8,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Counter } from "../mod.ts";
 import { counterHandle } from "./_helpers.ts";
-import { native } from "../src/ffi/native.ts";
+import { native } from "../src/loader/native.ts";
 import { STATS, STATS_BYTES } from "../src/ffi/symbols.ts";
 
 function mappingsMade(counter: Counter): number {

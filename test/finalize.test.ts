@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import process from "node:process";
 import { SimulatedCounter } from "../src/testing.ts";
 import { counterHandle } from "./_helpers.ts";
-import { native } from "../src/ffi/native.ts";
+import { native } from "../src/loader/native.ts";
 import { CORE_CODES } from "../src/ffi/symbols.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { Group } from "../mod.ts";
 import { groupReading, mapGroupOrder } from "../src/group.ts";
 import { counterHandle } from "./_helpers.ts";
-import { native } from "../src/ffi/native.ts";
+import { native } from "../src/loader/native.ts";
 import { SimulatedCounter } from "../src/testing.ts";
 import {
   busy,

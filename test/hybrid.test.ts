@@ -32,7 +32,7 @@ import {
 } from "../src/_sysfs.ts";
 import { writeAttr } from "../src/_attr.ts";
 import { ATTR_SIZE } from "../src/ffi/symbols.ts";
-import type { Native } from "../src/ffi/native.ts";
+import type { Native } from "../src/loader/native.ts";
 import type { EventSpec } from "../src/event.ts";
 import { combineParts, partNames } from "../src/_hybrid.ts";
 import { openCounter } from "../src/counter.ts";

@@ -6,7 +6,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Counter, Group, type PerfRecord, type SampleRecord, type TaskRecord } from "../mod.ts";
-import { native } from "../src/ffi/native.ts";
+import { native } from "../src/loader/native.ts";
 import { openWithBun } from "../src/ffi/bun.ts";
 import { openWithDeno } from "../src/ffi/deno.ts";
 import { openWithNode } from "../src/ffi/node.ts";
@@ -428,6 +428,20 @@ describe("sampling: waiting and sustained use", () => {
         `${cpuMs.toFixed(1)} ms of CPU in ${wall.toFixed(0)} ms of waiting`,
       );
     }
+  });
+
+  it("the ring wait runs off the JS thread where the adapter can: Deno only", async () => {
+    // _ring.ts waits with poll(2) only through Native.ringWait; a runtime
+    // whose adapter would bind pm_ring_wait as a blocking call must not offer it.
+    const ringWait = native().ringWait;
+    if ((globalThis as { Deno?: unknown }).Deno === undefined) {
+      assert.equal(ringWait, undefined);
+      return;
+    }
+    assert.equal(typeof ringWait, "function");
+    const pending = ringWait!(-1, 0); // no such handle: settles at once with -code
+    assert.ok(pending instanceof Promise);
+    assert.ok(await pending < 0);
   });
 
   it("records() options are checked at the call: INVALID_OPTION", () => {

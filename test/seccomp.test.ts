@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
-import { native } from "../src/ffi/native.ts";
+import { native } from "../src/loader/native.ts";
 import { findLauncher } from "../src/cli/stat.ts";
 import {
   containerNote,

@@ -11,7 +11,7 @@ import process from "node:process";
 import { closeSync, openSync, readSync } from "node:fs";
 import { cpus } from "node:os";
 import { Group, PerfError, probe, Watchpoint } from "../mod.ts";
-import { addressOf, native } from "../src/ffi/native.ts";
+import { addressOf, native } from "../src/loader/native.ts";
 import { expectPerfError, perfFds } from "./_helpers.ts";
 import { workerFromSource, type WorkerLike } from "./_worker.ts";
 

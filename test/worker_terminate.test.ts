@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import process from "node:process";
 import { Counter } from "../mod.ts";
-import { native } from "../src/ffi/native.ts";
+import { native } from "../src/loader/native.ts";
 import { perfFds, perfMappings } from "./_helpers.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;

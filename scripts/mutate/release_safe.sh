@@ -24,7 +24,7 @@ zig=(python3 -m ziglang)
 echo "release_safe: built $out/libperfmmap.so"
 # The suites must load this file, not native/: check what the loader picks.
 loaded="$(PERFMMAP_LIB="$out/libperfmmap.so" node_modules/.bin/deno eval \
-  'import { native } from "./src/ffi/native.ts"; console.log(native().path)')"
+  'import { native } from "./src/loader/native.ts"; console.log(native().path)')"
 if [[ "$loaded" != "$out/libperfmmap.so" ]]; then
   echo "release_safe: the loader picked $loaded, not the ReleaseSafe build" >&2
   exit 1

@@ -18,7 +18,7 @@
 # modifiers, exclude and the fallback default meet) and the simulated-counter
 # module, and runs the Deno files that exercise them (with --no-check:
 # Stryker's instrumented sources carry @ts-nocheck, and the type check is
-# not what is under test). src/cli and src/ffi/_remote.ts are never mutated
+# not what is under test). src/cli and src/loader/_remote.ts are never mutated
 # here (slow, and their tests need the CLI folder).
 set -euo pipefail
 

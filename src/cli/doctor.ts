@@ -4,8 +4,15 @@
 import { Counter, PerfError, probe, type ProbeResult } from "../../mod.ts";
 import { parse } from "./_args.ts";
 import { runtimeExecutable, runtimeName, writeAll } from "./_io.ts";
-import { NMI_WATCHDOG_PATH, nmiWatchdog, nmiWatchdogCost } from "../_counted.ts";
-import { describeSandbox, type SandboxFacts, sandboxFacts, sandboxFix } from "../_sandbox.ts";
+import {
+  describeSandbox,
+  NMI_WATCHDOG_PATH,
+  nmiWatchdog,
+  nmiWatchdogCost,
+  type SandboxFacts,
+  sandboxFacts,
+  sandboxFix,
+} from "../internal.ts";
 
 /** The usage text of `perfmmap doctor`. */
 export const DOCTOR_HELP = `Usage: perfmmap doctor [--json]

@@ -1,9 +1,8 @@
 // `perfmmap list [--json] [--no-check] [filter]`
 
-import { type EventListing, listEvents } from "../../mod.ts";
+import { type CorePmu, corePmus, type EventListing, listEvents } from "../../mod.ts";
 import { parse, UsageError } from "./_args.ts";
 import { writeAll } from "./_io.ts";
-import { type CorePmu, corePmus } from "../_sysfs.ts";
 import { CliError, EXIT_FAILURE } from "./_errors.ts";
 
 /** The usage text of `perfmmap list`. */

@@ -2,12 +2,8 @@
 
 import { closeSync, existsSync, openSync, statSync, writeSync } from "node:fs";
 import process from "node:process";
-import { parseEvent, PerfError } from "../../mod.ts";
-import { native } from "../ffi/native.ts";
-import { cpuPmus } from "../_sysfs.ts";
-import { partNames } from "../_hybrid.ts";
-import { PERF_HW_EVENT_MASK } from "../_uapi.ts";
-import { counterHolders } from "../_counted.ts";
+import { corePmus, nativeLibrary, parseEvent, PerfError } from "../../mod.ts";
+import { counterHolders, partNames, PERF_HW_EVENT_MASK } from "../internal.ts";
 import { parse, splitCommand, UsageError } from "./_args.ts";
 import {
   type EventResult,
@@ -432,7 +428,7 @@ export async function stat(args: string[]): Promise<number> {
       EXIT_FAILURE,
     );
   }
-  const library = native(); // a load failure surfaces here as a PerfError
+  const library = nativeLibrary(); // a load failure surfaces here as a PerfError
   const launcher = findLauncher(library.path);
   const missing = checkCommand(options.command[0]);
   if (missing !== undefined) throw new CliError(missing.message, missing.code);
@@ -457,7 +453,7 @@ async function statRuns(
   passed: readonly number[],
   output: number | undefined,
 ): Promise<number> {
-  const hardwarePmu = cpuPmus().length > 0;
+  const hardwarePmu = corePmus().length > 0;
 
   const events: RunEvent[] = names.map((name) => ({ name, explicit }));
   const results = names.map((name) => emptyResult(name));

@@ -43,6 +43,8 @@ export function openWithBun(path: string): LoadedLibrary {
   const library = ffi.dlopen(path, symbols);
   return {
     symbols: library.symbols as NativeSymbols,
+    // bun:ffi has no calls on another thread: nonblocking symbols block.
+    nonblocking: false,
     close: () => library.close(),
   };
 }

@@ -20,6 +20,7 @@ export function openWithDeno(path: string): LoadedLibrary {
   const library = Deno.dlopen(path, _table as typeof SYMBOLS);
   return {
     symbols: library.symbols as unknown as NativeSymbols,
+    nonblocking: true,
     close: () => library.close(),
   };
 }

@@ -12,7 +12,7 @@
  * `getRawPointer` (which moves a small array's storage off the V8 heap for
  * good, so the address stays right), keeps it in a WeakMap keyed by the view,
  * and passes that same BigInt every time. The output buffers are bound once
- * (src/ffi/native.ts), so every call after the first allocates nothing.
+ * (src/loader/native.ts), so every call after the first allocates nothing.
  *
  * @module
  */
@@ -135,6 +135,7 @@ export function openWithNode(path: string): LoadedLibrary {
   }
   return {
     symbols: symbols as unknown as NativeSymbols,
+    nonblocking: false,
     close: () => library.lib.close(),
   };
 }

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { readFileSync, readlinkSync } from "node:fs";
 import type { Duplex } from "node:stream";
-import { native } from "../../src/ffi/native.ts";
+import { native } from "../../src/loader/native.ts";
 import { findLauncher } from "../../src/cli/stat.ts";
 import { launcherStdio } from "../../src/cli/_run.ts";
 import {

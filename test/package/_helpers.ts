@@ -230,7 +230,7 @@ export function hostArch(): "x64" | "arm64" {
   throw new Error(`no native target for ${process.arch}`);
 }
 
-/** The native folder this machine loads, by the rule src/ffi/_target.ts applies. */
+/** The native folder this machine loads, by the rule src/loader/_target.ts applies. */
 export function hostFolder(): string {
   const cpu = hostArch() === "x64" ? "x86_64" : "aarch64";
   const musl = existsSync(`/lib/ld-musl-${cpu}.so.1`);

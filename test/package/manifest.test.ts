@@ -4,7 +4,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
-import { targetFolders } from "../../src/ffi/_target.ts";
+import { targetFolders } from "../../src/loader/_target.ts";
 import { manifest, NATIVE_FILES, removeDir, ROOT, runSync, tempDir, tool } from "./_helpers.ts";
 
 describe("manifests", () => {

@@ -70,7 +70,7 @@ describe("staged release", () => {
         "cli.d.ts",
         "src/testing.js",
         "src/testing.d.ts",
-        "src/ffi/_checksums.js",
+        "src/loader/_checksums.js",
         "package.json",
         "LICENSE",
         "README.md",
@@ -88,7 +88,7 @@ describe("staged release", () => {
     const version = String(manifest("package.json").version);
     for (const name of ["jsr", "npm"] as const) {
       const table = readFileSync(
-        `${tree(name)}/src/ffi/_checksums.${name === "jsr" ? "ts" : "js"}`,
+        `${tree(name)}/src/loader/_checksums.${name === "jsr" ? "ts" : "js"}`,
         "utf8",
       );
       assert.match(
@@ -116,7 +116,7 @@ describe("staged release", () => {
       assert.equal(published.devDependencies, undefined);
       assert.equal(published.version, manifest("package.json").version);
       assert.match(readFileSync(`${tree("npm")}/cli.js`, "utf8"), /^#!\/usr\/bin\/env bun\n/);
-      assert.ok(existsSync(`${tree("npm")}/src/ffi/_remote.js`));
+      assert.ok(existsSync(`${tree("npm")}/src/loader/_remote.js`));
     },
   );
 });

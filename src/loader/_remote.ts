@@ -2,7 +2,7 @@
 // (`jsr:@perfmmap/perfmmap` runs from https://jsr.io/...) or any URL import.
 // dlopen needs a file, so the library is fetched from the package's own URL
 // into a per-version cache, checked against the SHA-256 recorded at release
-// time (src/ffi/_checksums.ts, written by scripts/release.ts), written
+// time (src/loader/_checksums.ts, written by scripts/release.ts), written
 // atomically, and loaded from there. A cached copy is hashed again on every
 // start, so a file changed in the cache is fetched anew, never loaded.
 //

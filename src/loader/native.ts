@@ -9,10 +9,10 @@
 import { PerfError } from "../errors.ts";
 import { detectRuntime, type Runtime, runtimeVersion } from "./_host.ts";
 import { loadLibrary } from "./_library.ts";
-import { addressWithBun } from "./bun.ts";
-import { addressWithDeno } from "./deno.ts";
-import { addressWithNode, nodeRefusal } from "./node.ts";
-import { ABI_VERSION, ATTR_SIZE, DETAILED_BYTES, type NativeSymbols } from "./symbols.ts";
+import { addressWithBun } from "../ffi/bun.ts";
+import { addressWithDeno } from "../ffi/deno.ts";
+import { addressWithNode, nodeRefusal } from "../ffi/node.ts";
+import { ABI_VERSION, ATTR_SIZE, DETAILED_BYTES, type NativeSymbols } from "../ffi/symbols.ts";
 
 /** Bytes of the shared text buffer for `pm_read_text`/`pm_list_dir`. */
 export const TEXT_BYTES = 1 << 16;
@@ -29,6 +29,12 @@ export interface Native {
   readonly path: string;
   /** The library's functions. */
   readonly symbols: NativeSymbols;
+  /**
+   * `pm_ring_wait` as a Promise whose poll(2) runs off the JS thread, when
+   * the adapter can call it that way (Deno); `undefined` when the wait would
+   * block the JS thread (Bun, Node), so that callers wait with timers.
+   */
+  readonly ringWait: ((handle: number, timeoutMs: number) => Promise<number>) | undefined;
   /** 128-byte output buffer for `pm_read_detailed`, `pm_page_info`, ... */
   readonly out: Uint8Array;
   /** `out` as f64 slots. */
@@ -86,6 +92,9 @@ function create(): Native {
     runtimeVersion: runtimeVersion(runtime),
     path,
     symbols,
+    ringWait: library.nonblocking
+      ? (handle, timeoutMs) => symbols.pm_ring_wait(handle, timeoutMs) as Promise<number>
+      : undefined,
     out,
     outF64: new Float64Array(out.buffer),
     outU64: new BigUint64Array(out.buffer),

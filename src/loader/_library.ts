@@ -9,11 +9,11 @@
 // A failure names every path tried, why each failed, and what to do.
 
 import { PerfError } from "../errors.ts";
-import { openWithBun } from "./bun.ts";
-import { openWithDeno } from "./deno.ts";
-import { isNodeFfiDenied, openWithNode } from "./node.ts";
+import { openWithBun } from "../ffi/bun.ts";
+import { openWithDeno } from "../ffi/deno.ts";
+import { isNodeFfiDenied, openWithNode } from "../ffi/node.ts";
 import { detectRuntime, envVar, hostArch, mayRead, readHead, type Runtime } from "./_host.ts";
-import type { LoadedLibrary } from "./_loaded.ts";
+import type { LoadedLibrary } from "../ffi/_loaded.ts";
 import { fetchLibrary, isRemoteRoot, type RemoteOutcome } from "./_remote.ts";
 import { hostFacts, LIBRARY_FILE, targetFolders } from "./_target.ts";
 

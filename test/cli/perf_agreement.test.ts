@@ -1,5 +1,5 @@
 // `perfmmap stat -x,` against Linux `perf stat -x,` on the same compiled
-// workloads, with the tolerances of issue 5:
+// workloads, with these tolerances:
 //   page-faults       within 1% or 5 faults, whichever is larger
 //   context-switches  within 10% or 3
 //   task-clock        medians of 5 runs each within 25%

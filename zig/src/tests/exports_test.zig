@@ -71,14 +71,20 @@ test "pm_read_by_double reads what pm_read reads; a double that is no handle is 
     try set(handle, Field.offset, 1000);
     try set(handle, Field.register, 5);
     try testing.expectEqual(@as(f64, 1005), exports.pm_read(handle));
-    try testing.expectEqual(@as(f64, 1005), exports.pm_read_by_double(@floatFromInt(handle)));
+    const h_float: f64 = @floatFromInt(handle);
     const doubles = [_]f64{
-        0,                                   -0.0,
-        -1,                                  @as(f64, @floatFromInt(handle)) + 0.5,
-        std.math.nan(f64),                   std.math.inf(f64),
-        -std.math.inf(f64),                  std.math.maxInt(i32) + 1.0,
-        @as(f64, @floatFromInt(handle)) + 0x1p32, 1e300,
+        0,
+        -0.0,
+        -1,
+        h_float + 0.5,
+        h_float + 0x1p32,
+        std.math.maxInt(i32) + 1.0,
+        1e300,
+        std.math.nan(f64),
+        std.math.inf(f64),
+        -std.math.inf(f64),
     };
+    try testing.expectEqual(@as(f64, 1005), exports.pm_read_by_double(h_float));
     for (doubles) |h| try testing.expectEqual(@as(f64, -10003), exports.pm_read_by_double(h));
     // A slot out of range and a stale handle answer as pm_read answers them.
     try testing.expectEqual(@as(f64, -10003), exports.pm_read_by_double(1 << 12));

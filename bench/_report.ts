@@ -5,7 +5,7 @@ import type { KernelFloor } from "./_floor.ts";
 import type { Summary } from "./_sampler.ts";
 
 /** The runtimes, in column order. */
-export const RUNTIMES = ["deno", "bun"] as const;
+export const RUNTIMES = ["deno", "bun", "node"] as const;
 /** A runtime of the report. */
 export type RuntimeName = (typeof RUNTIMES)[number];
 
@@ -78,6 +78,15 @@ export interface Results {
 /** The heap-growth limit, bytes. */
 export const HEAP_GROWTH_MAX = 64 * 1024;
 
+/** The runtimes' names in the tables and the chart. */
+export const NAMES: Record<RuntimeName, string> = { deno: "Deno", bun: "Bun", node: "Node" };
+const COLORS: Record<RuntimeName, string> = { deno: "#2f6db5", bun: "#d9722b", node: "#3c873a" };
+
+/** A markdown table's second line: one column for the label, one per runtime. */
+function separator(): string {
+  return `|---|${RUNTIMES.map(() => "---").join("|")}|`;
+}
+
 interface _RatioTarget {
   id: string;
   label: string;
@@ -101,7 +110,7 @@ export const RATIO_TARGETS: readonly _RatioTarget[] = [
     numerator: "read_sim",
     denominator: "ffi_noop",
     op: "<=",
-    limits: { deno: 2.0, bun: 3.0 },
+    limits: { deno: 2.0, bun: 3.0, node: 3.0 },
   },
   {
     id: "syscall_over_read_sim",
@@ -109,7 +118,7 @@ export const RATIO_TARGETS: readonly _RatioTarget[] = [
     numerator: "read_syscall",
     denominator: "read_sim",
     op: ">=",
-    limits: { deno: 20, bun: 20 },
+    limits: { deno: 20, bun: 20, node: 20 },
   },
   {
     id: "group_over_kernel_floor",
@@ -117,7 +126,7 @@ export const RATIO_TARGETS: readonly _RatioTarget[] = [
     numerator: "read_4",
     denominator: "group_4_into",
     op: ">=",
-    limits: { deno: 0.9, bun: 0.9 },
+    limits: { deno: 0.9, bun: 0.9, node: 0.9 },
     overKernelFloor: true,
   },
   {
@@ -126,7 +135,7 @@ export const RATIO_TARGETS: readonly _RatioTarget[] = [
     numerator: "group_into_sim",
     denominator: "read_sim",
     op: "<=",
-    limits: { deno: 2, bun: 2 },
+    limits: { deno: 2, bun: 2, node: 2 },
   },
   {
     id: "performance_now_over_read_sim",
@@ -134,7 +143,7 @@ export const RATIO_TARGETS: readonly _RatioTarget[] = [
     numerator: "performance_now",
     denominator: "read_sim",
     op: ">=",
-    limits: { deno: 1, bun: 1 },
+    limits: { deno: 1, bun: 1, node: 1 },
   },
 ];
 
@@ -292,7 +301,7 @@ export function floorLine(floor: KernelFloor): string {
  * @returns Markdown.
  */
 export function targetTable(results: Results): string {
-  const rows = ["| target | Deno | Bun |", "|---|---|---|"];
+  const rows = [`| target | ${RUNTIMES.map((r) => NAMES[r]).join(" | ")} |`, separator()];
   const ids = [...new Set(results.targets.map((t) => t.id))];
   for (const id of ids) {
     const cells = RUNTIMES.map((runtime) => {
@@ -314,8 +323,8 @@ export function targetTable(results: Results): string {
  */
 export function costTable(results: Results): string {
   const rows = [
-    `| case | Deno ${results.versions.deno} | Bun ${results.versions.bun} |`,
-    "|---|---|---|",
+    `| case | ${RUNTIMES.map((r) => `${NAMES[r]} ${results.versions[r]}`).join(" | ")} |`,
+    separator(),
   ];
   for (const c of results.cases) {
     rows.push(`| ${c.label} | ${RUNTIMES.map((r) => formatCell(c.sampler[r])).join(" | ")} |`);
@@ -325,8 +334,8 @@ export function costTable(results: Results): string {
 
 function mitataTable(results: Results): string {
   const rows = [
-    "| case | Deno: sampler / mitata | Bun: sampler / mitata |",
-    "|---|---|---|",
+    `| case | ${RUNTIMES.map((r) => `${NAMES[r]}: sampler / mitata`).join(" | ")} |`,
+    separator(),
   ];
   for (const c of results.cases) {
     const cells = RUNTIMES.map((runtime) => {
@@ -377,7 +386,9 @@ export function markdown(results: Results): string {
   return `# perfmmap benchmarks
 
 ${results.date} · ${m.cpu}, ${m.cores} cores, ${m.arch}, Linux ${m.kernel} · PMU: ${m.pmu}
-· Deno ${results.versions.deno} · Bun ${results.versions.bun} · mitata ${results.versions.mitata}
+· ${
+    RUNTIMES.map((r) => `${NAMES[r]} ${results.versions[r]}`).join(" · ")
+  } · mitata ${results.versions.mitata}
 · load average before ${load(results.load.before)}, after ${load(results.load.after)}
 · library sha256 ${results.library.sha256.slice(0, 16)}
 
@@ -393,7 +404,9 @@ ${costTable(results)}
 
 ![cost per call](latest.svg)
 
-## Heap growth over ${results.memory.deno?.reads ?? results.memory.bun?.reads ?? 0} reads, after GC
+## Heap growth over ${
+    RUNTIMES.map((r) => results.memory[r]?.reads).find((n) => n !== undefined) ?? 0
+  } reads, after GC
 
 ${memoryTable(results)}
 
@@ -418,9 +431,6 @@ function decadeLabel(decade: number): string {
   return `${Number(value.toPrecision(1))} ${units[unit]}`;
 }
 
-const COLORS: Record<RuntimeName, string> = { deno: "#2f6db5", bun: "#d9722b" };
-const NAMES: Record<RuntimeName, string> = { deno: "Deno", bun: "Bun" };
-
 function escapeXml(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
@@ -443,7 +453,7 @@ export function chart(results: Results): string {
   const plotWidth = 560;
   const width = plotLeft + plotWidth + 90;
   const barHeight = 11;
-  const rowHeight = 2 * barHeight + 12;
+  const rowHeight = RUNTIMES.length * barHeight + 12;
   const top = 74;
   const height = top + rowHeight * results.cases.length + 40;
   const x = (ns: number) => plotLeft + ((Math.log10(ns) - low) / (high - low)) * plotWidth;
@@ -456,7 +466,9 @@ export function chart(results: Results): string {
       escapeXml(
         `${
           results.date.slice(0, 10)
-        } · ${results.machine.cpu}, ${results.machine.cores} cores, no PMU: simulated counter for userspace reads · Deno ${results.versions.deno} · Bun ${results.versions.bun}`,
+        } · ${results.machine.cpu}, ${results.machine.cores} cores, no PMU: simulated counter for userspace reads · ${
+          RUNTIMES.map((r) => `${NAMES[r]} ${results.versions[r]}`).join(" · ")
+        }`,
       )
     }</text>`,
   );

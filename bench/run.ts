@@ -1,13 +1,14 @@
 /**
- * The benchmark runner: both runtimes, interleaved, one report.
+ * The benchmark runner: the three runtimes, interleaved, one report.
  *
  *   deno task bench        (or: npm run bench)
- *   <deno|bun> bench/run.ts [--quick] [--processes N] [--rounds N]
- *                           [--max-load L [--wait-max-s S]] [--out DIR] [--no-fail]
+ *   <deno|bun|node> bench/run.ts [--quick] [--processes N] [--rounds N]
+ *                                [--max-load L [--wait-max-s S]] [--out DIR] [--no-fail]
  *
- * Runs bench/_worker.ts in the pinned Deno and Bun of node_modules/.bin:
- *   1. the custom sampler, N processes per runtime, alternating
- *      deno, bun, bun, deno, deno, bun, ... so that drift falls on both;
+ * Runs bench/_worker.ts in the pinned Deno, Bun and Node of node_modules/.bin:
+ *   1. the custom sampler, N processes per runtime, in an order that changes
+ *      from one process to the next (deno bun node, bun node deno, node deno
+ *      bun, then the same three reversed), so that drift falls on all;
  *   2. mitata's measure() once per runtime (a cross-check of the sampler);
  *   3. the heap growth over 1 000 000 read() calls, per runtime.
  * Then it checks its ratio targets, prints one PASS/FAIL line per target
@@ -16,7 +17,7 @@
  * (up to --wait-max-s, default 1200) until the 1-minute load average is at
  * most L; --out writes the three files to DIR instead.
  *
- * Uses only node: modules, so Deno and Bun both run it.
+ * Uses only node: modules, so Deno, Bun and Node all run it.
  *
  * @module
  */
@@ -51,6 +52,8 @@ const defaultResults = join(root, "bench", "results");
 const bin = (name: string) => join(root, "node_modules", ".bin", name);
 
 const DENO_FLAGS = ["--allow-ffi", "--allow-env", "--allow-read", "--allow-sys"];
+/** Node 26.9+ has node:ffi on by default; its one warning is noise in a worker's output. */
+const NODE_FLAGS = ["--disable-warning=ExperimentalWarning"];
 
 function argument(name: string): string | undefined {
   const at = process.argv.indexOf(`--${name}`);
@@ -87,6 +90,10 @@ const settings = {
 
 function command(runtime: RuntimeName, mode: string, args: string[]): [string, string[]] {
   if (runtime === "bun") return [bin("bun"), [worker, mode, ...args]];
+  if (runtime === "node") {
+    const gc = mode === "memory" ? ["--expose-gc"] : [];
+    return [bin("node"), [...NODE_FLAGS, ...gc, worker, mode, ...args]];
+  }
   const v8 = mode === "memory" ? ["--v8-flags=--expose-gc"] : [];
   return [bin("deno"), ["run", ...DENO_FLAGS, ...v8, worker, mode, ...args]];
 }
@@ -162,9 +169,20 @@ async function waitForLoad(): Promise<number> {
   return (Date.now() - start) / 1000;
 }
 
+/**
+ * The runtimes in the order of process `round`: rotated by one each round,
+ * and reversed every other set of rounds, so that over 2 x RUNTIMES.length
+ * processes each runtime runs in every position equally often, and after
+ * each other runtime equally often.
+ */
 function order(round: number): RuntimeName[] {
-  // deno bun | bun deno | deno bun | ...: each runtime goes first half the time.
-  return round % 2 === 0 ? ["deno", "bun"] : ["bun", "deno"];
+  const n = RUNTIMES.length;
+  const rotated = RUNTIMES.map((_, i) => RUNTIMES[(i + round) % n]);
+  return Math.floor(round / n) % 2 === 0 ? rotated : rotated.reverse();
+}
+
+function perRuntime<T>(make: () => T): Record<RuntimeName, T> {
+  return Object.fromEntries(RUNTIMES.map((r) => [r, make()])) as Record<RuntimeName, T>;
 }
 
 function sampleAll(): {
@@ -175,13 +193,10 @@ function sampleAll(): {
   library: string;
   kernelFloor: KernelFloor;
 } {
-  const samples = { deno: new Map(), bun: new Map() } as Record<RuntimeName, Map<string, number[]>>;
-  const iterations = { deno: new Map(), bun: new Map() } as Record<
-    RuntimeName,
-    Map<string, number>
-  >;
-  const unavailable = { deno: {}, bun: {} } as Record<RuntimeName, Record<string, string>>;
-  const versions = { deno: "", bun: "" } as Record<RuntimeName, string>;
+  const samples = perRuntime(() => new Map<string, number[]>());
+  const iterations = perRuntime(() => new Map<string, number>());
+  const unavailable = perRuntime((): Record<string, string> => ({}));
+  const versions = perRuntime(() => "");
   const libraries = new Set<string>();
   // A machine that sat idle (for instance while --max-load waited) ran the
   // first process measurably slower here, even pure JS: one short process
@@ -190,7 +205,7 @@ function sampleAll(): {
     note(`warm-up: ${runtime}`);
     runWorker<SampleOutput>(runtime, "sample", ["--rounds", "20"]);
   }
-  // The kernel floor of the group target (C, no runtime), once per pair of
+  // The kernel floor of the group target (C, no runtime), once per set of
   // sampler processes, so that it sees the same machine drift.
   const floorBinary = buildFloor(root);
   const floorRuns: FloorRun[] = [];
@@ -242,7 +257,7 @@ function memoryResult(out: MemoryOutput): MemoryResult {
 }
 
 async function main(): Promise<void> {
-  for (const name of ["deno", "bun"]) {
+  for (const name of RUNTIMES) {
     if (!existsSync(bin(name))) fail(`${bin(name)} is missing: run \`bash scripts/setup.sh\``);
   }
   const waitedSeconds = await waitForLoad();
@@ -336,6 +351,7 @@ async function main(): Promise<void> {
     versions: {
       deno: sampled.versions.deno || version(bin("deno"), ["--version"], /deno (\S+)/),
       bun: sampled.versions.bun || version(bin("bun"), ["--version"], /(\S+)/),
+      node: sampled.versions.node || version(bin("node"), ["--version"], /v(\S+)/),
       mitata: packageVersion("mitata"),
       "@mitata/counters": packageVersion("@mitata/counters"),
       perfmmap: JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version,
@@ -352,7 +368,7 @@ async function main(): Promise<void> {
       roundsPerProcess: settings.rounds,
       sampleMicroseconds: settings.sampleUs,
       interleaving:
-        "one discarded warm-up process per runtime, then processes alternate deno,bun / bun,deno; samples of all processes are pooled",
+        "one discarded warm-up process per runtime, then per process set an order rotated by one (deno,bun,node / bun,node,deno / node,deno,bun, then the same reversed); samples of all processes are pooled",
       statistics:
         "median, p10 and p90 of the pooled samples (linear interpolation); targets are ratios of medians",
       mitata: `mitata ${

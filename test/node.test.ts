@@ -10,7 +10,14 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { NODE_FFI_DEFAULT_VERSION, NODE_MIN_VERSION, nodeRefusal } from "../src/ffi/node.ts";
+import {
+  DOUBLE_TWINS,
+  NODE_FFI_DEFAULT_VERSION,
+  NODE_MIN_VERSION,
+  nodeRefusal,
+} from "../src/ffi/node.ts";
+import { native } from "../src/ffi/native.ts";
+import { OPEN_FLAGS, SIM_FIELDS } from "../src/ffi/symbols.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const FIXTURE = `${ROOT}test/fixtures/load.ts`;
@@ -147,6 +154,45 @@ describe("Node: the pinned Node 26 as a child", () => {
     const allowed = runNode(PINNED, ["--permission", read, "--allow-ffi", FIXTURE, "full"]);
     assert.equal(allowed.ok, true, JSON.stringify(allowed));
     assert.equal(allowed.group, 2);
+  });
+});
+
+const BAD_HANDLE = -10003;
+const STALE_HANDLE = -10002;
+
+describe("Node: the hot reads take doubles", () => {
+  it("pm_read_by_double reads what pm_read reads; a double that is no handle is BAD_HANDLE", () => {
+    const { symbols } = native();
+    const h = symbols.pm_sim_open(OPEN_FLAGS.MODE_AUTO | OPEN_FLAGS.FALLBACK);
+    assert.ok(h > 0);
+    try {
+      assert.equal(symbols.pm_sim_set(h, SIM_FIELDS.offset, 1000, 0), 0);
+      assert.equal(symbols.pm_sim_set(h, SIM_FIELDS.register, 5, 0), 0);
+      assert.equal(symbols.pm_read_by_double(h), 1005);
+      assert.equal(symbols.pm_read(h), 1005);
+      for (const bad of [0, -1, h + 0.5, NaN, Infinity, 2 ** 31, h + 2 ** 32]) {
+        assert.equal(symbols.pm_read_by_double(bad), BAD_HANDLE, String(bad));
+      }
+    } finally {
+      symbols.pm_close(h);
+    }
+    assert.equal(symbols.pm_read_by_double(h), STALE_HANDLE);
+  });
+
+  const noPinned = pinned();
+  it("the pinned Node binds pm_read and pm_group_read as V8's fast calls, with no JS wrapper", {
+    skip: noPinned,
+  }, () => {
+    const outcome = runNode(PINNED, [
+      "--disable-warning=ExperimentalWarning",
+      `${ROOT}test/fixtures/node_fast_calls.ts`,
+    ]);
+    assert.deepEqual(outcome.pmRead, { name: DOUBLE_TWINS.pm_read, native: true });
+    assert.deepEqual(outcome.pmGroupRead, { name: DOUBLE_TWINS.pm_group_read, native: true });
+    // Node's wrapper of an integer parameter, which the twins avoid, is still there.
+    assert.deepEqual(outcome.pmFd, { name: "pm_fd", native: false });
+    assert.equal(outcome.read, 1005);
+    assert.equal(outcome.groupSource, "userspace");
   });
 });
 

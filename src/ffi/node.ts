@@ -5,6 +5,15 @@
  * this file type-checks and loads under Deno and Bun too, where it is never
  * called, and under a Node without `node:ffi`, which gets a typed error.
  *
+ * Why the hot symbols are bound to their `_by_double` twins: `node:ffi`
+ * (26.10) binds a symbol whose parameters are all doubles (or that has
+ * none) as V8's fast-API function itself, and wraps every symbol with an
+ * integer or pointer parameter in a JavaScript function that range-checks
+ * each argument before the fast call. That check costs 2 to 4 times a
+ * simulated read. So `pm_read` and `pm_group_read` are bound to
+ * `pm_read_by_double` and `pm_group_read_by_double`, which take the same
+ * numbers as doubles and refuse a double that is not one (zig/ABI.md).
+ *
  * Why `"buffer"` parameters are bound as `"pointer"`: for a symbol with more
  * than one parameter, Node 26 turns a typed-array argument into a fresh
  * BigInt address on every call (2 to 3 times the cost, and garbage on a hot
@@ -109,8 +118,19 @@ function withPointers(fn: _NodeFunction, parameters: readonly SymbolType[]): _No
 }
 
 /**
+ * The symbols Node calls through a twin whose parameters are all doubles:
+ * the hot paths, where the wrapper of an integer parameter would cost more
+ * than the core's work.
+ */
+export const DOUBLE_TWINS = {
+  pm_read: "pm_read_by_double",
+  pm_group_read: "pm_group_read_by_double",
+} as const satisfies Partial<Record<keyof typeof SYMBOLS, keyof typeof SYMBOLS>>;
+
+/**
  * Opens the library with `node:ffi`. Typed arrays pass as `pointer`
- * arguments, by an address taken once per view. `nonblocking` symbols are
+ * arguments, by an address taken once per view; the hot symbols are their
+ * double twins ({@link DOUBLE_TWINS}). `nonblocking` symbols are
  * bound as plain blocking ones, which perfmmap never calls in Node.
  *
  * @param path Absolute path of `libperfmmap.so`.
@@ -133,6 +153,7 @@ export function openWithNode(path: string): LoadedLibrary {
     const parameters: readonly SymbolType[] = definition.parameters;
     symbols[name] = parameters.includes("buffer") ? withPointers(fn, parameters) : fn;
   }
+  for (const [name, twin] of Object.entries(DOUBLE_TWINS)) symbols[name] = library.functions[twin];
   return {
     symbols: symbols as unknown as NativeSymbols,
     nonblocking: false,

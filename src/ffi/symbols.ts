@@ -1,7 +1,7 @@
 /**
  * The one table of native symbols exported by `libperfmmap.so`.
  *
- * It mirrors `zig/ABI.md` (version 3) exactly: change both or neither. The
+ * It mirrors `zig/ABI.md` (version 4) exactly: change both or neither. The
  * shape is Deno's (`parameters`/`result`); the Bun adapter translates
  * `"buffer"` to `"ptr"`. Hot symbols take `i32` handles and return `f64` or
  * `i32`, never `u64`, so that no call creates a BigInt.
@@ -27,11 +27,11 @@ export interface SymbolDefinition {
 }
 
 /** ABI version this table describes (`pm_abi_version()`). */
-export const ABI_VERSION = 3;
+export const ABI_VERSION = 4;
 
 /** Every symbol of `libperfmmap.so`, with its C prototype. */
 export const SYMBOLS = {
-  // uint32_t pm_abi_version(void);  /* 3 */
+  // uint32_t pm_abi_version(void);  /* 4 */
   pm_abi_version: { parameters: [], result: "u32" },
   // int32_t pm_noop(void);  /* 0; the FFI floor for benchmarks */
   pm_noop: { parameters: [], result: "i32" },
@@ -134,6 +134,8 @@ export const SYMBOLS = {
 
   // double pm_read(int32_t h);  /* hot path: value, or -code */
   pm_read: { parameters: ["i32" /* int32_t h */], result: "f64" },
+  // double pm_read_by_double(double h);  /* pm_read for node:ffi (ABI.md) */
+  pm_read_by_double: { parameters: ["f64" /* double h: a handle */], result: "f64" },
   // int32_t pm_read_detailed(int32_t h, uint8_t *out);
   pm_read_detailed: {
     parameters: [
@@ -171,6 +173,14 @@ export const SYMBOLS = {
       "u32", // uint32_t exact: 0 f64 slots, 1 u64 slots
     ],
     result: "i32", // GROUP_SOURCE (1 userspace, 2 syscall), or -code
+  },
+  // int32_t pm_group_read_by_double(double leader, double exact);  /* for node:ffi */
+  pm_group_read_by_double: {
+    parameters: [
+      "f64", // double leader: a handle bound by pm_group_bind
+      "f64", // double exact: 0 f64 slots, 1 u64 slots
+    ],
+    result: "i32", // GROUP_SOURCE, or -code
   },
   // int32_t pm_page_info(int32_t h, uint8_t *out);
   pm_page_info: {

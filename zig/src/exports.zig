@@ -22,7 +22,7 @@ const group_read = @import("group_read.zig");
 const Counter = counter_mod.Counter;
 const Failure = errno.Failure;
 
-pub const abi_version = 3;
+pub const abi_version = 4;
 
 fn lookupFailure(err: handles.LookupError) Failure {
     return switch (err) {
@@ -292,6 +292,24 @@ pub export fn pm_read(h: i32) f64 {
     return readShared(h);
 }
 
+/// A handle passed as a double: the handle when the double is exactly a
+/// positive i32, else 0, which every lookup refuses as BAD_HANDLE (as it
+/// refuses a negative i32). NaN fails the range check.
+fn handleFromDouble(h: f64) i32 {
+    if (!(h >= 1 and h <= std.math.maxInt(i32))) return 0;
+    const handle: i32 = @intFromFloat(h);
+    return if (@as(f64, @floatFromInt(handle)) == h) handle else 0;
+}
+
+/// pm_read with the handle as a double, for an FFI where an integer
+/// parameter costs more than the read: node:ffi (Node 26) binds a symbol
+/// whose parameters are all doubles as V8's fast call itself, and wraps
+/// every symbol with an integer parameter in a JavaScript function that
+/// range-checks it (2 to 4 times a simulated read).
+pub export fn pm_read_by_double(h: f64) f64 {
+    return @call(.always_inline, pm_read, .{handleFromDouble(h)});
+}
+
 noinline fn readShared(h: i32) f64 {
     const counter = handles.enter(h) catch |err| return lookupFailure(err).resultFloat();
     defer handles.leave(counter);
@@ -404,6 +422,13 @@ pub export fn pm_group_read(h: i32, exact: u32) i32 {
         error.BadHandle, error.StaleHandle, error.Busy => |lookup| return lookupFailure(lookup).result(),
     };
     return @backingInt(source);
+}
+
+/// pm_group_read with both parameters as doubles (see pm_read_by_double).
+/// An `exact` other than 0 or 1 (NaN, 0.5) is pm_group_read's exact > 1.
+pub export fn pm_group_read_by_double(h: f64, exact: f64) i32 {
+    const exact_flag: u32 = if (exact == 0) 0 else if (exact == 1) 1 else 2;
+    return @call(.always_inline, pm_group_read, .{ handleFromDouble(h), exact_flag });
 }
 
 /// Makes a simulated counter a member of a simulated leader's group.

@@ -1,10 +1,11 @@
 /**
  * The arm64 tier's fast-path facts, checked through the public API.
  *
- * Runs inside the QEMU guest under both runtimes, with the same file:
+ * Runs inside the QEMU guest under the three runtimes, with the same file:
  *
  *   deno run -A test/arm64/guest/api.ts --runtime=deno --run=max
  *   bun run test/arm64/guest/api.ts --runtime=bun --run=max
+ *   node --disable-warning=ExperimentalWarning test/arm64/guest/api.ts --runtime=node --run=max
  *
  * `--run` names the boot (see test/arm64/run.sh): max, a57, icount, off. Each
  * check prints one line `@@RESULT <runtime>.api.<check> PASS|FAIL key=value...`
@@ -21,10 +22,10 @@ import { Counter, Group, PerfError } from "../../../mod.ts";
 interface Runtime {
   Deno?: { args: string[]; version: { deno: string }; exitCode: number };
   Bun?: { version: string; argv: string[] };
-  process?: { exitCode?: number };
+  process?: { exitCode?: number; argv: string[]; versions: { node?: string } };
 }
 const host = globalThis as unknown as Runtime;
-const argv = host.Deno?.args ?? host.Bun?.argv.slice(2) ?? [];
+const argv = host.Deno?.args ?? host.Bun?.argv.slice(2) ?? host.process?.argv.slice(2) ?? [];
 
 const TWO_POW_32 = 2 ** 32;
 const BRACKET_SAMPLES = 1000;
@@ -421,7 +422,11 @@ function checkGroup(): void {
   });
 }
 
-const version = host.Deno ? `deno ${host.Deno.version.deno}` : `bun ${host.Bun?.version}`;
+const version = host.Deno
+  ? `deno ${host.Deno.version.deno}`
+  : host.Bun
+  ? `bun ${host.Bun.version}`
+  : `node ${host.process?.versions.node}`;
 console.log(`@@INFO ${runtime}.api run=${run} ${version}`);
 
 switch (run) {

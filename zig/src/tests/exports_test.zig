@@ -31,7 +31,7 @@ fn stats(handle: i32) ![8]f64 {
 }
 
 test "constants of the ABI" {
-    try testing.expectEqual(@as(u32, 3), exports.pm_abi_version());
+    try testing.expectEqual(@as(u32, 4), exports.pm_abi_version());
     try testing.expectEqual(@as(i32, 0), exports.pm_noop());
     try testing.expectEqual(@as(u32, 136), exports.pm_attr_size());
     try expectAtLeast("pm_page_size", 4096, @floatFromInt(exports.pm_page_size()));
@@ -63,6 +63,34 @@ test "bad and stale handles are typed errors, never a crash" {
     defer _ = exports.pm_close(next);
     try testing.expect(next != handle);
     try testing.expectEqual(@as(f64, -10002), exports.pm_read(handle));
+}
+
+test "pm_read_by_double reads what pm_read reads; a double that is no handle is BAD_HANDLE" {
+    const handle = exports.pm_sim_open(mode_auto | flag_fallback);
+    defer _ = exports.pm_close(handle);
+    try set(handle, Field.offset, 1000);
+    try set(handle, Field.register, 5);
+    try testing.expectEqual(@as(f64, 1005), exports.pm_read(handle));
+    const h_float: f64 = @floatFromInt(handle);
+    const doubles = [_]f64{
+        0,
+        -0.0,
+        -1,
+        h_float + 0.5,
+        h_float + 0x1p32,
+        std.math.maxInt(i32) + 1.0,
+        1e300,
+        std.math.nan(f64),
+        std.math.inf(f64),
+        -std.math.inf(f64),
+    };
+    try testing.expectEqual(@as(f64, 1005), exports.pm_read_by_double(h_float));
+    for (doubles) |h| try testing.expectEqual(@as(f64, -10003), exports.pm_read_by_double(h));
+    // A slot out of range and a stale handle answer as pm_read answers them.
+    try testing.expectEqual(@as(f64, -10003), exports.pm_read_by_double(1 << 12));
+    const stale = exports.pm_sim_open(mode_auto);
+    try testing.expectEqual(@as(i32, 0), exports.pm_close(stale));
+    try testing.expectEqual(@as(f64, -10002), exports.pm_read_by_double(@floatFromInt(stale)));
 }
 
 test "the table holds handles_max counters, then TABLE_FULL" {

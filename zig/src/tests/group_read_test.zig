@@ -279,6 +279,15 @@ test "refusals: not a group, out of order, repeats, stale, too small, unbound, b
     try testing.expectEqual(@as(f64, 3 * SimGroup.offset_base + SimGroup.register_value), slotFloat(&slots, memberSlot(1, group_read.member_value)));
     try testing.expectEqual(@as(i32, einval), exports.pm_group_read(h[0], 2));
     try testing.expectEqual(@as(i32, einval), exports.pm_group_read(h[1], 0)); // a member is no bound leader
+    // The same answers with the parameters as doubles; any exact but 0 or 1 is exact > 1.
+    const leader: f64 = @floatFromInt(h[0]);
+    try testing.expectEqual(@as(i32, source_userspace), exports.pm_group_read_by_double(leader, 0));
+    try testing.expectEqual(@as(i32, source_userspace), exports.pm_group_read_by_double(leader, 1));
+    for ([_]f64{ 2, 0.5, -1, std.math.nan(f64) }) |exact| {
+        try testing.expectEqual(@as(i32, einval), exports.pm_group_read_by_double(leader, exact));
+    }
+    try testing.expectEqual(@as(i32, einval), exports.pm_group_read_by_double(@floatFromInt(h[1]), 0));
+    try testing.expectEqual(@as(i32, -10003), exports.pm_group_read_by_double(leader + 0.5, 0));
     // Joining: only simulated counters, each once, never a member as leader.
     try testing.expectEqual(@as(i32, einval), exports.pm_sim_join(h[1], h[0]));
     try testing.expectEqual(@as(i32, einval), exports.pm_sim_join(lone, h[1]));
@@ -297,6 +306,7 @@ test "refusals: not a group, out of order, repeats, stale, too small, unbound, b
     _ = exports.pm_close(h[0]);
     group.handles[0] = 0;
     try testing.expectEqual(@as(i32, stale_handle), exports.pm_group_read(h[0], 0));
+    try testing.expectEqual(@as(i32, stale_handle), exports.pm_group_read_by_double(leader, 0));
 }
 
 const TornGroup = struct {

@@ -16,7 +16,7 @@ import {
   NODE_MIN_VERSION,
   nodeRefusal,
 } from "../src/ffi/node.ts";
-import { native } from "../src/ffi/native.ts";
+import { native } from "../src/loader/native.ts";
 import { OPEN_FLAGS, SIM_FIELDS } from "../src/ffi/symbols.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;

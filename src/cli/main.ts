@@ -19,7 +19,7 @@ export const EXIT_INTERNAL = 70;
 /** The top-level usage text. */
 export const MAIN_HELP = `Usage: perfmmap <command> [options]
 
-Linux perf_event counters from Deno and Bun.
+Linux perf_event counters from Deno, Bun and Node.
 
 Commands:
   doctor   what this machine allows for counting, and how to fix what it does not

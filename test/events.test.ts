@@ -233,7 +233,7 @@ describe("probe", () => {
   it("reports this machine", () => {
     const info = probe();
     assert.ok(["deno", "bun", "node"].includes(info.runtime), info.runtime);
-    assert.equal(info.abiVersion, 3);
+    assert.equal(info.abiVersion, 4);
     assert.equal(info.sysname, "Linux");
     assert.ok(info.arch === "x86_64" || info.arch === "aarch64", info.arch);
     assert.match(info.kernel, /^\d+\.\d+/);

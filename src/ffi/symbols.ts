@@ -1,7 +1,7 @@
 /**
  * The one table of native symbols exported by `libperfmmap.so`.
  *
- * It mirrors `zig/ABI.md` (version 3) exactly: change both or neither. The
+ * It mirrors `zig/ABI.md` (version 4) exactly: change both or neither. The
  * shape is Deno's (`parameters`/`result`); the Bun adapter translates
  * `"buffer"` to `"ptr"`. Hot symbols take `i32` handles and return `f64` or
  * `i32`, never `u64`, so that no call creates a BigInt.
@@ -27,11 +27,11 @@ export interface SymbolDefinition {
 }
 
 /** ABI version this table describes (`pm_abi_version()`). */
-export const ABI_VERSION = 3;
+export const ABI_VERSION = 4;
 
 /** Every symbol of `libperfmmap.so`, with its C prototype. */
 export const SYMBOLS = {
-  // uint32_t pm_abi_version(void);  /* 3 */
+  // uint32_t pm_abi_version(void);  /* 4 */
   pm_abi_version: { parameters: [], result: "u32" },
   // int32_t pm_noop(void);  /* 0; the FFI floor for benchmarks */
   pm_noop: { parameters: [], result: "i32" },

@@ -31,7 +31,7 @@ fn stats(handle: i32) ![8]f64 {
 }
 
 test "constants of the ABI" {
-    try testing.expectEqual(@as(u32, 3), exports.pm_abi_version());
+    try testing.expectEqual(@as(u32, 4), exports.pm_abi_version());
     try testing.expectEqual(@as(i32, 0), exports.pm_noop());
     try testing.expectEqual(@as(u32, 136), exports.pm_attr_size());
     try expectAtLeast("pm_page_size", 4096, @floatFromInt(exports.pm_page_size()));

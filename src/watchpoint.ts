@@ -329,9 +329,9 @@ export class Watchpoint implements Disposable {
    * holds the new target's buffer and lets go of the old one. Options:
    * `access` (default: the watchpoint's own) and `length` (default: the
    * element size for an array target, else the watchpoint's own); every
-   * other option stays as it was opened. The kernel can move a breakpoint
-   * only; moving a busy one is cheaper than closing it and opening another
-   * (no fd, no new ring, and the register cannot be taken meanwhile).
+   * other option stays as it was opened. Unlike closing it and opening
+   * another, a move needs no new fd or ring, and no other breakpoint can
+   * take the register meanwhile.
    *
    * @param target See {@link WatchTarget}.
    * @param options `access` and `length`.

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { Counter, type PerfRecord } from "../mod.ts";
 import { SimulatedCounter } from "../src/testing.ts";
 import { sysctl } from "../src/_sysfs.ts";
-import { busy, expectPerfError, touchNewPages } from "./_helpers.ts";
+import { busy, expectPerfError, QEMU_TIER, touchNewPages } from "./_helpers.ts";
 
 // bun test stops a test after 5 s by default; the arm64 QEMU guest emulates the CPU.
 const SLOW = { timeout: 300_000 };
@@ -91,8 +91,14 @@ describe("Counter.setPeriod", () => {
     busy(200);
     const fast = clock.drain().filter((r) => r.type === "sample");
     const detail = `${slow.length} samples at 100 Hz, ${fast.length} at a 1 ms period`;
-    // QEMU TCG's late timer interrupts drop periods: a ratio, with room.
-    assert.ok(slow.length >= 1 && fast.length >= 4 * slow.length, detail);
+    if (QEMU_TIER) {
+      // TCG delivers a timer interrupt every few ms at best, late by a
+      // varying amount (seen: 23 samples at 100 Hz, 43 at 1 ms, for 200 ms).
+      console.log(`QEMU tier: the ratio is not checked, only its direction: ${detail}`);
+      assert.ok(fast.length > slow.length, detail);
+    } else {
+      assert.ok(slow.length >= 1 && fast.length >= 4 * slow.length, detail);
+    }
     // A clock's samples keep the period it was opened with (1e9 / 100 ns):
     // the kernel sets it once for its hrtimer events, never on a change.
     for (const sample of [...slow, ...fast]) assert.equal(sample.period, 1e7, detail);

@@ -167,7 +167,38 @@ function userspaceHint(ctx: FailureContext, code: string): string {
     `the kernel reports cap_user_rdpmc=0 for "${ctx.event}" (rdpmc knob: ${knob ?? "missing"})`;
 }
 
+const NOT_SAMPLING =
+  "open it with a sample option (e.g. { sample: { period: 1_000_000 } }): only a sampling counter has a period and overflows";
+
+/**
+ * The hints of the sampling ioctls (`Counter.setPeriod`, `refresh`,
+ * `pauseOutput`), whose EINVAL means something else than at open: the
+ * kernel's rules in `perf_event_period()`, `_perf_event_refresh()` and
+ * `PERF_EVENT_IOC_PAUSE_OUTPUT`.
+ */
+function samplingIoctlHint(code: string, ctx: FailureContext): string | undefined {
+  if (ctx.op !== "period" && ctx.op !== "refresh" && ctx.op !== "pause_output") return undefined;
+  if (code === "EOPNOTSUPP" && ctx.kind === "simulated") {
+    return "a simulated counter has no kernel event behind it, so it has no sample period, overflows or ring";
+  }
+  if (code !== "EINVAL") return undefined;
+  if (ctx.sampling !== true) return NOT_SAMPLING;
+  if (ctx.op === "refresh") {
+    return "the kernel refuses PERF_EVENT_IOC_REFRESH on an inherited counter (opened with inherit: true): open it without inherit";
+  }
+  if (ctx.op === "period") {
+    const rate = sysctl("PERF_EVENT_MAX_SAMPLE_RATE");
+    if (rate !== null && ctx.value !== undefined && ctx.value > rate) {
+      return `a counter opened with sample.frequency takes the value as a frequency, at most perf_event_max_sample_rate (${rate} Hz here; cpu-clock and task-clock are the exception: the kernel turned their frequency into a period at open)`;
+    }
+    return "the PMU refused this period (some hardware PMUs bound it)";
+  }
+  return undefined;
+}
+
 function hintFor(code: string, ctx: FailureContext): string | undefined {
+  const sampling = samplingIoctlHint(code, ctx);
+  if (sampling !== undefined) return sampling;
   if (ctx.type === PERF_TYPE.BREAKPOINT) {
     const hint = breakpointHint(code, ctx.event);
     if (hint !== undefined) return hint;

@@ -126,3 +126,41 @@ export function isArray(value: unknown): value is readonly unknown[] {
     return false; // a revoked Proxy
   }
 }
+
+/** What {@link integerArgument} accepts, and how it names the argument. */
+export interface IntegerBounds {
+  /** The argument's name in messages, e.g. "period". */
+  name: string;
+  min: number;
+  max: number;
+}
+
+/**
+ * A method's integer argument: a number that is an integer in
+ * [`min`, `max`] (-0 becomes 0). Anything but a number is `INVALID_ARGUMENT`;
+ * a number that is not such an integer (NaN, 1.5, out of range) is
+ * `VALUE_OUT_OF_RANGE`. Never calls user code: a Proxy or an object with a
+ * `valueOf` is refused as not a number.
+ */
+export function integerArgument(
+  context: ReadContext,
+  value: unknown,
+  bounds: IntegerBounds,
+): number {
+  const range = `an integer from ${bounds.min} to ${bounds.max}`;
+  if (typeof value !== "number") {
+    throw new PerfError(
+      "INVALID_ARGUMENT",
+      `${bounds.name} must be ${range}, got ${describe(value)}`,
+      { op: context.op, event: context.event },
+    );
+  }
+  if (!Number.isInteger(value) || value < bounds.min || value > bounds.max) {
+    throw new PerfError(
+      "VALUE_OUT_OF_RANGE",
+      `${bounds.name} must be ${range}, got ${describe(value)}`,
+      { op: context.op, event: context.event },
+    );
+  }
+  return value + 0;
+}

@@ -28,11 +28,12 @@ import {
 import type { RecordLayout } from "./_records.ts";
 import { ringFailure } from "./_ring.ts";
 import { privileges } from "./_sysfs.ts";
-import { PERF_HW_EVENT_MASK, PERF_SAMPLE, READ_FORMAT } from "./_uapi.ts";
+import { PERF_HW_EVENT_MASK, PERF_SAMPLE, PERF_TYPE, READ_FORMAT } from "./_uapi.ts";
 import { noExtendedType, partsFor, refusedPartError } from "./_hybrid.ts";
 
 const EACCES = knownErrno("EACCES");
 const EPERM = knownErrno("EPERM");
+const EINVAL = knownErrno("EINVAL");
 
 /** The read format of a counter that is not in a group. */
 export const SINGLE_READ_FORMAT = READ_FORMAT.TOTAL_TIME_ENABLED | READ_FORMAT.TOTAL_TIME_RUNNING;
@@ -308,7 +309,38 @@ export function openEvent(
     throw samplingOpenFailure(failure, options, group !== undefined) ?? failure;
   }
   if (options.sampling !== undefined) attachRing(n, handle, spec, options);
+  if (spec.type === PERF_TYPE.BREAKPOINT) openedWith.set(spec, request);
   return handle;
+}
+
+// ---- moving a breakpoint -------------------------------------------------
+
+/**
+ * The attr request each open breakpoint spec was opened with. The kernel
+ * changes a breakpoint (PERF_EVENT_IOC_MODIFY_ATTRIBUTES) only when the new
+ * attr equals the old one byte for byte but for bp_addr, bp_len, bp_type and
+ * disabled, so a move must repeat every other bit, including the exclude
+ * bits a restricted retry chose. Weak: it lives as long as the spec, which
+ * its counter holds.
+ */
+const openedWith = new WeakMap<EventSpec, AttrRequest>();
+
+/**
+ * Moves the open breakpoint `handle`, opened as `from`, to the address,
+ * length and access of `to`, keeping its fd and debug register
+ * (`pm_modify_attributes`; the core keeps it enabled or disabled as it is).
+ *
+ * @returns 0, or the core's negative result; `-EINVAL` when `from` was not
+ * opened here as a breakpoint.
+ */
+export function modifyBreakpoint(handle: number, from: EventSpec, to: EventSpec): number {
+  const opened = openedWith.get(from);
+  if (opened === undefined || to.type !== PERF_TYPE.BREAKPOINT) return -EINVAL;
+  const n = native();
+  const request: AttrRequest = { ...opened, spec: to };
+  const result = n.symbols.pm_modify_attributes(handle, writeAttr(n, request));
+  if (result >= 0) openedWith.set(to, request);
+  return result;
 }
 
 /**

@@ -21,6 +21,10 @@ export interface FailureContext {
   cpu?: number;
   excludeKernel?: boolean;
   attrSize?: number;
+  /** Whether the counter samples (into a ring of its own or another's), for the ioctls' hints. */
+  sampling?: boolean;
+  /** The number the failed call was given (a period, a refresh count). */
+  value?: number;
 }
 
 const CORE_MESSAGES: Readonly<Record<string, string>> = {

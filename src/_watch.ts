@@ -45,8 +45,12 @@ export interface WatchRequest {
   end?: number;
 }
 
+// The op the checks below report: "open", or "modify_attributes" while
+// resolveMove runs a watchpoint's new target through the same checks.
+let checkingFor = "open";
+
 function fail(code: string, message: string, hint?: string): PerfError {
-  return new PerfError(code, message, { op: "open", event: "watchpoint", hint });
+  return new PerfError(code, message, { op: checkingFor, event: "watchpoint", hint });
 }
 
 function describe(value: unknown): string {
@@ -202,7 +206,7 @@ function fromBuffer(target: Record<string, unknown>, options: Options): WatchReq
   const size = source instanceof DataView ? source.byteLength : buffer.byteLength;
   const what = source instanceof DataView ? "DataView" : "buffer";
   const offset = checkIndex("target.byteOffset", target.byteOffset, size, "byte");
-  const { access, length } = resolveAccess(options.access, options.length, undefined);
+  const { access, length } = resolveAccess(options.access, options.length, options.lengthDefault);
   checkRange(offset + length, size, what, length);
   const view = source instanceof DataView ? source : new Uint8Array(buffer);
   const address = stableAddress(view) + BigInt(offset);
@@ -219,7 +223,7 @@ function fromAddress(target: Record<string, unknown>, options: Options): WatchRe
       `target.address must be a bigint from 0n to 2n ** 64n - 1n, got ${describe(address)}`,
     );
   }
-  const { access, length } = resolveAccess(options.access, options.length, undefined);
+  const { access, length } = resolveAccess(options.access, options.length, options.lengthDefault);
   checkAlignment(address, access, length);
   return { address, length, access, buffer: undefined };
 }
@@ -228,6 +232,8 @@ function fromAddress(target: Record<string, unknown>, options: Options): WatchRe
 export interface Options {
   access?: unknown;
   length?: unknown;
+  /** The length of a buffer or address target given none (at open: none, so it is required). */
+  lengthDefault?: WatchLength;
 }
 
 const TARGET_KEYS: Readonly<Record<string, readonly string[]>> = {
@@ -251,7 +257,7 @@ export function resolveTarget(target: unknown, options: Options): WatchRequest {
   }
   // Own properties only: `Object.prototype.address = 0n` makes no target.
   const own = ownRecord(
-    { op: "open", code: "INVALID_TARGET", event: "watchpoint" },
+    { op: checkingFor, code: "INVALID_TARGET", event: "watchpoint" },
     "target",
     target,
   );
@@ -276,6 +282,45 @@ export function resolveTarget(target: unknown, options: Options): WatchRequest {
   if (kind === "array") return fromArray(own, options);
   if (kind === "buffer") return fromBuffer(own, options);
   return fromAddress(own, options);
+}
+
+const MOVE_KEYS: readonly string[] = ["access", "length"];
+
+/**
+ * Resolves the new target of a watchpoint's move (`Watchpoint.retarget`)
+ * with the checks of {@link resolveTarget}, reported as op
+ * "modify_attributes". Its options are `access` and `length` only (the
+ * kernel moves a breakpoint only when nothing else changes); `access`
+ * defaults to the watchpoint's own, and `length` to the element size for an
+ * array target (as at open), else to the watchpoint's own.
+ */
+export function resolveMove(
+  target: unknown,
+  options: unknown,
+  current: { access: WatchAccess; length: WatchLength },
+): WatchRequest {
+  const outer = checkingFor;
+  checkingFor = "modify_attributes";
+  try {
+    const own = options === undefined
+      ? {}
+      : ownRecord({ op: checkingFor, event: "watchpoint" }, "options", options);
+    for (const key of Object.keys(own)) {
+      if (MOVE_KEYS.includes(key)) continue;
+      throw fail(
+        "INVALID_OPTION",
+        `unknown option ${quote(key)} for retarget (known: access, length)`,
+        "the other options are fixed at open: the kernel moves a breakpoint only when nothing but its address, length and access changes",
+      );
+    }
+    return resolveTarget(target, {
+      access: own.access === undefined ? current.access : own.access,
+      length: own.length,
+      lengthDefault: current.length,
+    });
+  } finally {
+    checkingFor = outer;
+  }
 }
 
 function isArray(value: unknown): boolean {

@@ -16,6 +16,7 @@ import { Ring } from "./_ring.ts";
 import { combineParts } from "./_hybrid.ts";
 import {
   GROUP_RECORD_MEMBERS_MAX,
+  modifyBreakpoint,
   openEvent,
   openParts,
   recordLayout,
@@ -27,10 +28,17 @@ import {
 import type { CounterReading, PageCapabilities, PartReading, ReadStats } from "./reading.ts";
 import type { PerfRecord, RecordsOptions, RingOutput, RingStats } from "./sampling.ts";
 import { knownErrno } from "./_errno.ts";
+import { integerArgument } from "./_input.ts";
 
 /** `readSyscall`'s record (f64 slots), made at its first call: room for the largest group. */
 let groupRecord: { bytes: Uint8Array; slots: Float64Array } | undefined;
 const EIO = knownErrno("EIO");
+/** The largest `refresh` count: the kernel's event_limit is an int. */
+const REFRESH_MAX = 2 ** 31 - 1;
+const TWO_32 = 2 ** 32;
+
+/** Moves a watchpoint's counter to another spec; set by Counter's static block. */
+let respec: (counter: Counter, spec: EventSpec) => void;
 
 /**
  * Closes the handle of a counter that was collected without close(): its
@@ -533,6 +541,198 @@ export class Counter implements Disposable {
   }
 
   /**
+   * A failure of the sampling ioctls, with what their hints need: whether
+   * the counter samples, and the value it was given.
+   */
+  #ioctlFail(result: number, op: string, value?: number): PerfError {
+    return nativeFailure(result, {
+      op,
+      event: this.#spec.name,
+      kind: this.#spec.kind,
+      pmu: this.#spec.pmu,
+      sampling: this.#ring !== undefined || this.#output !== undefined,
+      value,
+    });
+  }
+
+  /**
+   * Changes the sample period of a sampling counter without reopening it
+   * (`PERF_EVENT_IOC_PERIOD`). The value means what the counter's `sample`
+   * option meant: a period in events (nanoseconds for `cpu-clock` and
+   * `task-clock`) for `{ period }`, and a frequency in Hz, at most
+   * `perf_event_max_sample_rate`, for `{ frequency }`; except that the
+   * kernel turns a `cpu-clock` or `task-clock` frequency into a fixed period
+   * of 1e9 / frequency ns at open, so for them it is always a period in ns
+   * (at least 10 000 ns: the kernel's floor for its timers).
+   *
+   * The clocks take the new period at once. Other software events sample
+   * at their next event and may count one more period of the old length
+   * before the new one. Two kernel quirks show in the records: a clock's
+   * samples keep reporting the `period` it was opened with, and a software
+   * event whose `sampleType` has `"period"` samples every event whatever
+   * the period. Count the samples to see the change.
+   *
+   * @param period An integer from 1 to 2^53 - 1.
+   * @throws {PerfError} `INVALID_ARGUMENT` for anything but a number,
+   * `VALUE_OUT_OF_RANGE` for a number that is not such an integer,
+   * `EINVAL` (with a hint) for a counter that does not sample or a
+   * frequency above `perf_event_max_sample_rate`, `STALE_HANDLE` after close.
+   *
+   * @example Sampling ten times as often
+   * ```ts
+   * import { Counter } from "@perfmmap/perfmmap";
+   * import assert from "node:assert/strict";
+   *
+   * using clock = Counter.open("cpu-clock", { sample: { period: 10_000_000 } }); // 10 ms
+   * const spin = (ms: number) => {
+   *   const end = performance.now() + ms;
+   *   while (performance.now() < end);
+   * };
+   * const samples = () => clock.drain().filter((r) => r.type === "sample").length;
+   * spin(50);
+   * const slow = samples();
+   * clock.setPeriod(1_000_000); // 1 ms
+   * spin(50);
+   * assert.ok(samples() > slow);
+   * ```
+   */
+  setPeriod(period: number): void {
+    const value = integerArgument({ op: "period", event: this.#spec.name }, period, {
+      name: "period",
+      min: 1,
+      max: Number.MAX_SAFE_INTEGER,
+    });
+    const lo = value % TWO_32;
+    const result = this.#native.symbols.pm_period(this.#handle, lo, (value - lo) / TWO_32);
+    if (result < 0) throw this.#ioctlFail(result, "period", value);
+  }
+
+  /**
+   * Enables a sampling counter for `count` more samples
+   * (`PERF_EVENT_IOC_REFRESH`): the kernel adds `count` to the counter's
+   * overflow limit and enables it, and when the limit runs out it writes
+   * that last sample and disables the counter on its own. Opened with
+   * `enabled: false`, `refresh(3)` gives exactly 3 samples. Once the limit
+   * has run out, `enable()` samples without one again.
+   *
+   * When the limit runs out the kernel would also send SIGIO, but only to
+   * a process that asked for it on the fd (`O_ASYNC` with `F_SETOWN`), and
+   * perfmmap never does; JavaScript could not handle the signal anyway.
+   * Poll `drain()` or use `records()` instead.
+   *
+   * @param count An integer from 1 to 2^31 - 1.
+   * @throws {PerfError} `INVALID_ARGUMENT`/`VALUE_OUT_OF_RANGE` for a bad
+   * count, `EINVAL` (with a hint) for a counter that does not sample or was
+   * opened with `inherit`, `STALE_HANDLE` after close.
+   *
+   * @example Exactly three samples
+   * ```ts
+   * import { Counter } from "@perfmmap/perfmmap";
+   * import assert from "node:assert/strict";
+   *
+   * using clock = Counter.open("cpu-clock", { enabled: false, sample: { period: 100_000 } });
+   * clock.refresh(3);
+   * const end = performance.now() + 50;
+   * while (performance.now() < end); // hundreds of 0.1 ms periods
+   * const samples = clock.drain().filter((r) => r.type === "sample");
+   * assert.equal(samples.length, 3);
+   * ```
+   */
+  refresh(count: number): void {
+    const value = integerArgument({ op: "refresh", event: this.#spec.name }, count, {
+      name: "count",
+      min: 1,
+      max: REFRESH_MAX,
+    });
+    const result = this.#native.symbols.pm_refresh(this.#handle, value);
+    if (result < 0) throw this.#ioctlFail(result, "refresh", value);
+  }
+
+  #pause(paused: boolean, op: string): void {
+    // A ring of its own, or the one it writes into (ring.output, a group's).
+    if (!this.#closed && this.#ring === undefined && this.#output === undefined) {
+      throw this.#fail(-10011, op); // the core's NO_RING
+    }
+    const result = this.#native.symbols.pm_pause_output(this.#handle, paused ? 1 : 0);
+    if (result < 0) throw this.#ioctlFail(result, op);
+  }
+
+  /**
+   * Stops the kernel writing records into the ring this counter writes to
+   * (`PERF_EVENT_IOC_PAUSE_OUTPUT`): its own, or its `ring.output`'s, for
+   * every counter writing there. The counter keeps counting and
+   * overflowing, but each record the kernel would write is dropped and
+   * counted as lost; the first record after {@link Counter.resumeOutput} is
+   * one `"lost"` record with that count. Pausing a paused ring does
+   * nothing.
+   *
+   * @throws {PerfError} `NO_RING` for a counter that does not sample,
+   * `STALE_HANDLE` after close.
+   *
+   * @example No samples while paused
+   * ```ts
+   * import { Counter } from "@perfmmap/perfmmap";
+   * import assert from "node:assert/strict";
+   *
+   * using clock = Counter.open("cpu-clock", { enabled: false, sample: { period: 100_000 } });
+   * clock.pauseOutput();
+   * clock.enable();
+   * let end = performance.now() + 20;
+   * while (performance.now() < end);
+   * assert.equal(clock.drain().length, 0);
+   * clock.resumeOutput();
+   * end = performance.now() + 20;
+   * while (performance.now() < end);
+   * const [first] = clock.drain(); // the samples dropped meanwhile
+   * assert.ok(first.type === "lost" && first.lost > 0);
+   * ```
+   */
+  pauseOutput(): void {
+    this.#pause(true, "pause_output");
+  }
+
+  /**
+   * Lets the kernel write records into the ring again after
+   * {@link Counter.pauseOutput}; the first is a `"lost"` record counting
+   * those dropped meanwhile. Resuming a ring that is not paused does
+   * nothing.
+   *
+   * @throws {PerfError} `NO_RING` for a counter that does not sample,
+   * `STALE_HANDLE` after close.
+   *
+   * @example Pausing around a section
+   * ```ts
+   * import { Counter } from "@perfmmap/perfmmap";
+   *
+   * using clock = Counter.open("cpu-clock", { sample: { frequency: 1000 } });
+   * clock.pauseOutput();
+   * // ... work that should not be sampled ...
+   * clock.resumeOutput();
+   * ```
+   */
+  resumeOutput(): void {
+    this.#pause(false, "pause_output");
+  }
+
+  static {
+    // A watchpoint's move: its counter's spec (the event it reports, and the
+    // watched buffer the spec keeps alive) changes only if the kernel moved
+    // the breakpoint.
+    respec = (counter, spec) => {
+      const result = modifyBreakpoint(counter.#handle, counter.#spec, spec);
+      if (result < 0) {
+        throw nativeFailure(result, {
+          op: "modify_attributes",
+          event: spec.name,
+          kind: spec.kind,
+          type: spec.type,
+        });
+      }
+      counter.#spec = spec;
+    };
+  }
+
+  /**
    * Whether {@link Counter.close} was called.
    *
    * @example After close
@@ -706,4 +906,17 @@ class PartsCounter extends Counter {
     super.close();
     if (first !== undefined) throw first;
   }
+}
+
+/**
+ * Moves a watchpoint's counter to the breakpoint `spec`
+ * (`PERF_EVENT_IOC_MODIFY_ATTRIBUTES`), keeping its fd and debug register;
+ * from then on the counter reports `spec` as its event, and `spec` keeps
+ * the new watched buffer alive in place of the old one.
+ *
+ * @throws {PerfError} The kernel's refusal (`ENOSPC`, `EINVAL`), or
+ * `STALE_HANDLE` after close.
+ */
+export function moveBreakpoint(counter: Counter, spec: EventSpec): void {
+  respec(counter, spec);
 }

@@ -26,7 +26,8 @@ import { ERRNO, ERRNO_BY_NAME } from "./_errno.ts";
  * - From `Watchpoint` target checks: `INVALID_TARGET`, `MISALIGNED_ADDRESS`,
  *   `DETACHED_BUFFER`.
  * - From a method's argument of the wrong type or size: `INVALID_ARGUMENT`
- *   (`Group.readInto`'s buffer).
+ *   (`Group.readInto`'s buffer, a `Counter.setPeriod` or `refresh` value
+ *   that is not a number; a number out of range is `VALUE_OUT_OF_RANGE`).
  */
 export type PerfErrorCode =
   | "RETRY_EXHAUSTED"

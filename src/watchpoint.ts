@@ -6,7 +6,7 @@
  * @module
  */
 
-import { AdoptedCounter, type Counter } from "./counter.ts";
+import { AdoptedCounter, type Counter, moveBreakpoint } from "./counter.ts";
 import { openEvent, recordLayout } from "./_open.ts";
 import type { EventSpec } from "./event.ts";
 import { PerfError } from "./errors.ts";
@@ -22,6 +22,7 @@ import type { PerfRecord, RecordsOptions, RingStats } from "./sampling.ts";
 import {
   accessOf,
   type AnyTypedArray,
+  resolveMove,
   resolveTarget,
   trackWatchpoints,
   type WatchAccess,
@@ -317,6 +318,49 @@ export class Watchpoint implements Disposable {
    */
   reset(): void {
     this.#counter.reset();
+  }
+
+  /**
+   * Moves the watchpoint to another target without closing it
+   * (`PERF_EVENT_IOC_MODIFY_ATTRIBUTES`): it keeps its fd, its debug
+   * register, its count and whether it is enabled, and from now on counts
+   * the accesses to the new target only. The target is checked as by
+   * {@link Watchpoint.open} before the kernel is asked. The watchpoint then
+   * holds the new target's buffer and lets go of the old one. Options:
+   * `access` (default: the watchpoint's own) and `length` (default: the
+   * element size for an array target, else the watchpoint's own); every
+   * other option stays as it was opened. Unlike closing it and opening
+   * another, a move needs no new fd or ring, and no other breakpoint can
+   * take the register meanwhile.
+   *
+   * @param target See {@link WatchTarget}.
+   * @param options `access` and `length`.
+   * @throws {PerfError} As {@link Watchpoint.open} for a bad target, with op
+   * `"modify_attributes"`; `INVALID_OPTION` for another option; the kernel's
+   * `EINVAL` or `ENOSPC` (a new access kind may need a register of another
+   * kind); `STALE_HANDLE` after close. The watchpoint is unchanged when it
+   * throws.
+   *
+   * @example Following a moving element
+   * ```ts
+   * import { Watchpoint } from "@perfmmap/perfmmap";
+   * import assert from "node:assert/strict";
+   *
+   * const data = new Float64Array(4);
+   * using writes = Watchpoint.open({ array: data, index: 0 });
+   * data[0] = 1; // counted
+   * writes.retarget({ array: data, index: 2 });
+   * data[0] = 2; // no longer watched
+   * data[2] = 3; // counted
+   * assert.equal(writes.read(), 2);
+   * assert.equal(writes.address, writes.event.config1);
+   * ```
+   */
+  retarget(target: WatchTarget, options?: { access?: WatchAccess; length?: WatchLength }): void {
+    const request = resolveMove(target, options, { access: this.access, length: this.#length });
+    moveBreakpoint(this.#counter, watchSpec(request));
+    this.#address = request.address;
+    this.#length = request.length;
   }
 
   /**

@@ -762,6 +762,112 @@ function rowsForSimulated(): Row[] {
   return rows;
 }
 
+/** Counter.setPeriod, refresh, pauseOutput and Watchpoint.retarget. */
+function rowsForIoctls(): Row[] {
+  const rows: Row[] = [];
+  const sampler = () => Counter.open("cpu-clock", { enabled: false, sample: { period: 1e6 } });
+  const call = (name: string, code: string, run: (c: Counter) => void) =>
+    rows.push({
+      name: `Counter.${name}`,
+      code,
+      run: () => {
+        using c = sampler();
+        run(c);
+      },
+    });
+  const periodCode = (value: number) =>
+    Number.isSafeInteger(value) && value >= 1 ? "ok" : "VALUE_OUT_OF_RANGE";
+  const countCode = (value: number) =>
+    Number.isInteger(value) && value >= 1 && value < TWO_31 ? "ok" : "VALUE_OUT_OF_RANGE";
+  for (const [what, value] of WRONG_TYPES) {
+    call(`setPeriod(${what})`, "INVALID_ARGUMENT", (c) => c.setPeriod(value() as number));
+    call(`refresh(${what})`, "INVALID_ARGUMENT", (c) => c.refresh(value() as number));
+  }
+  for (const [what, value] of [...BAD_NUMBERS, ["0", 0], ["-0", -0], ["1", 1]] as const) {
+    call(`setPeriod(${what})`, periodCode(value), (c) => c.setPeriod(value));
+    call(`refresh(${what})`, countCode(value), (c) => c.refresh(value));
+  }
+  call("setPeriod(2^53 - 1)", "ok", (c) => c.setPeriod(TWO_53 - 1));
+  call("refresh(2^31 - 1)", "ok", (c) => c.refresh(TWO_31 - 1));
+  const notNumbers: readonly [string, () => unknown][] = [
+    ["undefined", () => undefined],
+    ["a revoked Proxy", revoked],
+    ["a Proxy of a number", () => new Proxy(Object(5), {})],
+  ];
+  for (const [what, value] of notNumbers) {
+    call(`setPeriod(${what})`, "INVALID_ARGUMENT", (c) => c.setPeriod(value() as number));
+    call(`refresh(${what})`, "INVALID_ARGUMENT", (c) => c.refresh(value() as number));
+  }
+  const counting = (name: string, code: string, run: (c: Counter) => void) =>
+    rows.push({
+      name: `Counter.${name}, not sampling`,
+      code,
+      run: () => {
+        using c = Counter.open("task-clock");
+        run(c);
+      },
+    });
+  counting("setPeriod(1e6)", "EINVAL", (c) => c.setPeriod(1e6));
+  counting("refresh(1)", "EINVAL", (c) => c.refresh(1));
+  counting("pauseOutput()", "NO_RING", (c) => c.pauseOutput());
+  counting("resumeOutput()", "NO_RING", (c) => c.resumeOutput());
+  const array = () => new Float64Array(4);
+  const retarget = (name: string, target: () => unknown, options: () => unknown, code: string) =>
+    rows.push({
+      name: `Watchpoint.retarget ${name}`,
+      code,
+      run: () => {
+        using w = Watchpoint.open({ array: array(), index: 0 });
+        w.retarget(target() as { address: bigint }, options() as undefined);
+      },
+    });
+  const none = () => undefined;
+  const element = () => ({ array: array(), index: 1 });
+  for (const [what, value] of WRONG_TYPES) {
+    if (what === "an object") continue;
+    retarget(`target ${what}`, value, none, "INVALID_TARGET");
+    retarget(
+      `{array, index: ${what}}`,
+      () => ({ array: array(), index: value() }),
+      none,
+      "INVALID_TARGET",
+    );
+    retarget(`(options ${what})`, element, value, objectish(what) ? "ok" : "INVALID_OPTION");
+    retarget(`options.access: ${what}`, element, () => ({ access: value() }), "INVALID_OPTION");
+    retarget(`options.length: ${what}`, element, () => ({ length: value() }), "INVALID_OPTION");
+  }
+  for (const [what, value] of BAD_NUMBERS) {
+    const code = Number.isInteger(value) ? "VALUE_OUT_OF_RANGE" : "INVALID_TARGET";
+    retarget(`{array, index: ${what}}`, () => ({ array: array(), index: value }), none, code);
+    retarget(`options.length: ${what}`, element, () => ({ length: value }), "INVALID_OPTION");
+  }
+  retarget("{array, index: -0}", () => ({ array: array(), index: -0 }), none, "ok");
+  retarget("(options a revoked Proxy)", element, revoked, "INVALID_OPTION");
+  retarget(
+    "(options with a getter that throws)",
+    element,
+    () => throwingGetter("access"),
+    "INVALID_OPTION",
+  );
+  retarget(
+    "(options with an own __proto__ key)",
+    element,
+    () => JSON.parse('{"__proto__": {"access": "rw"}}'),
+    "INVALID_OPTION",
+  );
+  retarget('(options inheriting access: "r")', element, () => Object.create({ access: "r" }), "ok");
+  retarget("(options { inherit: true })", element, () => ({ inherit: true }), "INVALID_OPTION");
+  retarget(
+    '(options { userspace: "off" })',
+    element,
+    () => ({ userspace: "off" }),
+    "INVALID_OPTION",
+  );
+  retarget('options.access: "toString"', element, () => ({ access: "toString" }), "INVALID_OPTION");
+  retarget("target a revoked Proxy", revoked, none, "INVALID_TARGET");
+  return rows;
+}
+
 function closed(event = "task-clock", options?: CounterOptions): Counter {
   const counter = Counter.open(event, options);
   counter.close();
@@ -827,6 +933,25 @@ function rowsForLifetimes(): Row[] {
     } finally {
       w[Symbol.dispose]();
     }
+  });
+  after(
+    "Counter.setPeriod after close",
+    () => closed("cpu-clock", { sample: { period: 1e6 } }).setPeriod(1e6),
+  );
+  after(
+    "Counter.refresh after close",
+    () => closed("cpu-clock", { sample: { period: 1e6 } }).refresh(1),
+  );
+  after(
+    "Counter.pauseOutput after close",
+    () => closed("cpu-clock", { sample: { period: 1e6 } }).pauseOutput(),
+  );
+  after("Counter.resumeOutput after close", () => closed().resumeOutput());
+  after("Watchpoint.retarget after close", () => {
+    const data = new Float64Array(2);
+    const w = Watchpoint.open({ array: data, index: 0 });
+    w.close();
+    w.retarget({ array: data, index: 1 });
   });
   after("SimulatedCounter.read after close", () => {
     const sim = SimulatedCounter.create();
@@ -923,6 +1048,7 @@ export function adversarialRows(): Row[] {
     ...rowsForParseListProbe(),
     ...rowsForWatchpoints(),
     ...rowsForSimulated(),
+    ...rowsForIoctls(),
     ...rowsForLifetimes(),
     ...rowsForGroups(),
   ];

@@ -258,11 +258,27 @@ pub export fn pm_pause_output(h: i32, pause: u32) i32 {
     return ioctlResult(counter, attr_mod.PERF_EVENT_IOC_PAUSE_OUTPUT, pause);
 }
 
+/// The kernel (perf_event_modify_breakpoint) disables the event, applies the
+/// new attr, and enables it again unless the `disabled` bit of the attr it
+/// then holds is set: the new attr's on success, and on failure the one of
+/// the last open or successful change, whatever pm_enable/pm_disable did
+/// since. So the core puts its own mark (open's attr.disabled, then
+/// pm_enable/pm_disable) in the new attr, and after a refusal it applies
+/// the mark again: either way the counter stays enabled or disabled as it
+/// was. Under the table lock, as pm_enable/pm_disable, which write the mark.
 pub export fn pm_modify_attributes(h: i32, attr_bytes: *[attr_mod.PERF_ATTR_SIZE_VER8]u8) i32 {
-    const counter = handles.enter(h) catch |err| return lookupFailure(err).result();
-    defer handles.leave(counter);
+    lockTable() catch |err| return claimFailure(err).result();
+    defer handles.releaseLock();
+    const counter = handles.lookupLocked(h) catch |err| return lookupFailure(err).result();
     var attr = attr_mod.fromBytes(attr_bytes);
-    return ioctlResult(counter, attr_mod.PERF_EVENT_IOC_MODIFY_ATTRIBUTES, @intFromPtr(&attr));
+    attr.flags.disabled = counter.disabled;
+    const result = ioctlResult(counter, attr_mod.PERF_EVENT_IOC_MODIFY_ATTRIBUTES, @intFromPtr(&attr));
+    if (result < 0 and !counter.simulated) {
+        const request = if (counter.disabled) attr_mod.PERF_EVENT_IOC_DISABLE else attr_mod.PERF_EVENT_IOC_ENABLE;
+        // Best effort: the refusal is the error to report.
+        _ = ioctlResult(counter, request, 0);
+    }
+    return result;
 }
 
 pub export fn pm_id(h: i32, out: *[1]u64) i32 {

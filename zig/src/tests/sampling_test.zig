@@ -315,3 +315,84 @@ test "mode require with the ring flag: the require checks run at pm_ring_map" {
     try testing.expectEqual(@as(i32, 0), exports.pm_page_info(handle, &info));
     try testing.expectEqual(@as(f64, 0), info[page_info_has_page]);
 }
+
+// ---- the sampling ioctls: REFRESH, PERIOD, PAUSE_OUTPUT ---------------------
+
+fn drainTally(handle: i32) !Tally {
+    var tally: Tally = .{};
+    try drainAll(handle, &tally, false);
+    return tally;
+}
+
+test "pm_refresh: a disabled sampler enabled for 3 overflows writes exactly 3 samples, then is off" {
+    const handle = try openSampling(.{ .period = 1_000_000 }); // 1 ms of cpu-clock
+    defer _ = exports.pm_close(handle);
+    try testing.expectEqual(@as(i32, 0), exports.pm_refresh(handle, 3));
+    spinFor(100); // ~100 periods: far more than 3 even under QEMU TCG
+    try testing.expectEqual(@as(u32, 3), (try drainTally(handle)).samples);
+    spinFor(20);
+    try testing.expectEqual(@as(u32, 0), (try drainTally(handle)).samples); // the kernel disabled it
+    // Once the limit has run out, an enable samples without one.
+    try testing.expectEqual(@as(i32, 0), exports.pm_enable(handle, 0));
+    spinFor(50);
+    try testing.expect((try drainTally(handle)).samples > 3);
+    try testing.expectEqual(@as(i32, 0), exports.pm_disable(handle, 0));
+}
+
+test "pm_period: the kernel refuses 0 and bit 63; a shorter period samples more often" {
+    const handle = try openSampling(.{ .period = 10_000_000 }); // 10 ms
+    defer _ = exports.pm_close(handle);
+    try testing.expectEqual(@as(i32, -E.INVAL), exports.pm_period(handle, 0, 0));
+    try testing.expectEqual(@as(i32, -E.INVAL), exports.pm_period(handle, 0, 1 << 31));
+    try testing.expectEqual(@as(i32, 0), exports.pm_enable(handle, 0));
+    spinFor(100);
+    const slow = (try drainTally(handle)).samples;
+    try testing.expectEqual(@as(i32, 0), exports.pm_period(handle, 1_000_000, 0)); // 1 ms
+    spinFor(100);
+    const fast = (try drainTally(handle)).samples;
+    try testing.expectEqual(@as(i32, 0), exports.pm_disable(handle, 0));
+    if (count_windows_apply) {
+        try testing.expect(slow >= 5 and slow <= 15);
+        try testing.expect(fast >= 50 and fast <= 150);
+    } else {
+        std.debug.print(count_windows_skip_reason, .{});
+        try testing.expect(fast > slow);
+    }
+}
+
+test "pm_period, pm_refresh, pm_pause_output: EINVAL without sampling or a ring; EOPNOTSUPP when simulated" {
+    var bytes = support.attrBytes(attr_mod.PERF_TYPE_SOFTWARE, attr_mod.PERF_COUNT_SW_TASK_CLOCK, .{});
+    const counting = exports.pm_open(&bytes, 0, -1, -1, mode_off);
+    try testing.expect(counting > 0);
+    defer _ = exports.pm_close(counting);
+    try testing.expectEqual(@as(i32, -E.INVAL), exports.pm_period(counting, 1000, 0));
+    try testing.expectEqual(@as(i32, -E.INVAL), exports.pm_refresh(counting, 1));
+    try testing.expectEqual(@as(i32, -E.INVAL), exports.pm_pause_output(counting, 1));
+    const ringless = try openSampling(.{ .period = 1_000_000, .data_pages = 0 });
+    defer _ = exports.pm_close(ringless);
+    try testing.expectEqual(@as(i32, -E.INVAL), exports.pm_pause_output(ringless, 1));
+    const simulated = exports.pm_sim_open(mode_auto);
+    defer _ = exports.pm_close(simulated);
+    const opnotsupp: i32 = -95;
+    try testing.expectEqual(opnotsupp, exports.pm_period(simulated, 1000, 0));
+    try testing.expectEqual(opnotsupp, exports.pm_refresh(simulated, 1));
+    try testing.expectEqual(opnotsupp, exports.pm_pause_output(simulated, 1));
+}
+
+test "pm_pause_output: nothing is written while paused; after resume one LOST record counts it" {
+    const handle = try openSampling(.{ .period = 1_000_000 });
+    defer _ = exports.pm_close(handle);
+    try testing.expectEqual(@as(i32, 0), exports.pm_pause_output(handle, 1));
+    try testing.expectEqual(@as(i32, 0), exports.pm_enable(handle, 0));
+    spinFor(50);
+    const paused = try drainTally(handle);
+    try testing.expectEqual(@as(u32, 0), paused.samples);
+    try testing.expectEqual(@as(u32, 0), paused.lost_records);
+    try testing.expectEqual(@as(i32, 0), exports.pm_pause_output(handle, 0));
+    spinFor(20);
+    try testing.expectEqual(@as(i32, 0), exports.pm_disable(handle, 0));
+    const resumed = try drainTally(handle);
+    try testing.expectEqual(@as(u32, 1), resumed.lost_records);
+    try testing.expect(resumed.lost >= 1);
+    try testing.expect(resumed.samples_after_lost >= 1);
+}

@@ -37,9 +37,6 @@ const EIO = knownErrno("EIO");
 const REFRESH_MAX = 2 ** 31 - 1;
 const TWO_32 = 2 ** 32;
 
-/** Moves a watchpoint's counter to another spec; set by Counter's static block. */
-let respec: (counter: Counter, spec: EventSpec) => void;
-
 /**
  * Closes the handle of a counter that was collected without close(): its
  * fd, its mapping, its ring and (for a watchpoint) its debug register.
@@ -714,22 +711,28 @@ export class Counter implements Disposable {
     this.#pause(false, "pause_output");
   }
 
-  static {
-    // A watchpoint's move: its counter's spec (the event it reports, and the
-    // watched buffer the spec keeps alive) changes only if the kernel moved
-    // the breakpoint.
-    respec = (counter, spec) => {
-      const result = modifyBreakpoint(counter.#handle, counter.#spec, spec);
-      if (result < 0) {
-        throw nativeFailure(result, {
-          op: "modify_attributes",
-          event: spec.name,
-          kind: spec.kind,
-          type: spec.type,
-        });
-      }
-      counter.#spec = spec;
-    };
+  /**
+   * Moves this counter's breakpoint to `spec`
+   * (`PERF_EVENT_IOC_MODIFY_ATTRIBUTES`), keeping its fd and debug
+   * register; from then on it reports `spec` as its event, and `spec` keeps
+   * the new watched buffer alive in place of the old one. For
+   * {@link Watchpoint.retarget}: only a breakpoint can move.
+   *
+   * @param spec The breakpoint to move to.
+   * @throws {PerfError} The kernel's refusal (`ENOSPC`, `EINVAL`), or
+   * `STALE_HANDLE` after close; the counter is unchanged then.
+   */
+  protected moveBreakpoint(spec: EventSpec): void {
+    const result = modifyBreakpoint(this.#handle, this.#spec, spec);
+    if (result < 0) {
+      throw nativeFailure(result, {
+        op: "modify_attributes",
+        event: spec.name,
+        kind: spec.kind,
+        type: spec.type,
+      });
+    }
+    this.#spec = spec;
   }
 
   /**
@@ -906,17 +909,4 @@ class PartsCounter extends Counter {
     super.close();
     if (first !== undefined) throw first;
   }
-}
-
-/**
- * Moves a watchpoint's counter to the breakpoint `spec`
- * (`PERF_EVENT_IOC_MODIFY_ATTRIBUTES`), keeping its fd and debug register;
- * from then on the counter reports `spec` as its event, and `spec` keeps
- * the new watched buffer alive in place of the old one.
- *
- * @throws {PerfError} The kernel's refusal (`ENOSPC`, `EINVAL`), or
- * `STALE_HANDLE` after close.
- */
-export function moveBreakpoint(counter: Counter, spec: EventSpec): void {
-  respec(counter, spec);
 }

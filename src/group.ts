@@ -56,20 +56,6 @@ const TIME_ENABLED_SLOT = GROUP_SLOTS.TIME_ENABLED;
 const TIME_RUNNING_SLOT = GROUP_SLOTS.TIME_RUNNING;
 const SOURCE_USERSPACE = GROUP_SOURCE.USERSPACE;
 
-let adopt: (counters: Counter[], handles: number[]) => Group;
-
-/**
- * A Group over counters already opened as one group in the core, leader
- * first (the simulated groups of `testing.ts`).
- *
- * @param counters The counters, leader first, in join order.
- * @param handles Their core handles, in the same order.
- * @returns The group; closing it closes the counters.
- */
-export function adoptGroup(counters: Counter[], handles: number[]): Group {
-  return adopt(counters, handles);
-}
-
 /**
  * One read of a whole group. A group that was never on the PMU
  * (`timeRunning` 0: never enabled yet, or never scheduled) has no counts:
@@ -466,7 +452,15 @@ export class Group implements Disposable {
   /** The schedule check still to make at the first enable (see `needsScheduleCheck`). */
   #scheduleCheck: { specs: EventSpec[]; options: ResolvedOptions } | undefined;
 
-  private constructor(counters: Counter[], handles: number[]) {
+  /**
+   * Wraps counters already opened as one group in the core, leader first.
+   * Use {@link Group.open}; this is for subclasses in this package (the
+   * simulated groups of `testing.ts`).
+   *
+   * @param counters The counters, leader first, in join order.
+   * @param handles Their core handles, in the same order.
+   */
+  protected constructor(counters: Counter[], handles: number[]) {
     this.#counters = Object.freeze([...counters]);
     this.#handles = Int32Array.from(handles);
     // Kernel ids fit a double exactly: they count events opened since boot.
@@ -493,10 +487,6 @@ export class Group implements Disposable {
       this.#slots,
     );
     if (bound < 0) throw nativeFailure(bound, { op: "open", event: counters[0].event.name });
-  }
-
-  static {
-    adopt = (counters, handles) => new Group(counters, handles);
   }
 
   /**

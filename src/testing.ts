@@ -21,7 +21,7 @@
 import { Counter } from "./counter.ts";
 import { openSimulated } from "./_open.ts";
 import { type CounterOptions, resolveOnly } from "./_options.ts";
-import { adoptGroup, type Group, GROUP_MAX_EVENTS } from "./group.ts";
+import { Group, GROUP_MAX_EVENTS } from "./group.ts";
 import { PerfError } from "./errors.ts";
 import type { EventSpec } from "./event.ts";
 import { native } from "./loader/native.ts";
@@ -187,7 +187,7 @@ export class SimulatedCounter extends Counter {
       throw error;
     }
     try {
-      return adoptGroup(members, members.map((member) => member.#handle));
+      return new SimulatedGroup(members, members.map((member) => member.#handle));
     } catch (error) {
       for (const member of members.reverse()) member.close();
       throw error;
@@ -272,5 +272,12 @@ export class SimulatedCounter extends Counter {
       if (value !== undefined) this.set(field as SimulatedField, value as number | bigint);
     }
     return this;
+  }
+}
+
+/** A Group over simulated counters already joined as one group in the core. */
+class SimulatedGroup extends Group {
+  constructor(counters: Counter[], handles: number[]) {
+    super(counters, handles);
   }
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { AdoptedCounter, type Counter, moveBreakpoint } from "./counter.ts";
+import { Counter } from "./counter.ts";
 import { openEvent, recordLayout } from "./_open.ts";
 import type { EventSpec } from "./event.ts";
 import { PerfError } from "./errors.ts";
@@ -18,7 +18,8 @@ import {
   type NotForWatchpoints,
   resolveOptions,
 } from "./_options.ts";
-import type { PerfRecord, RecordsOptions, RingStats } from "./sampling.ts";
+import type { PerfRecord, RecordsOptions, RingOutput, RingStats } from "./sampling.ts";
+import type { RecordLayout } from "./_records.ts";
 import {
   accessOf,
   type AnyTypedArray,
@@ -95,6 +96,18 @@ function splitOptions(
   return { watch: { access, length }, rest };
 }
 
+/** The counter of a watchpoint: a Counter whose breakpoint can move. */
+class BreakpointCounter extends Counter {
+  constructor(handle: number, spec: EventSpec, layout?: RecordLayout, output?: RingOutput) {
+    super(handle, spec, layout, output);
+  }
+
+  /** See Counter's `moveBreakpoint`. */
+  move(spec: EventSpec): void {
+    this.moveBreakpoint(spec);
+  }
+}
+
 /**
  * A hardware watchpoint: counts the accesses to 1, 2, 4 or 8 bytes of
  * memory by this thread (and, with `inherit`, by threads it starts later).
@@ -118,11 +131,11 @@ function splitOptions(
  * ```
  */
 export class Watchpoint implements Disposable {
-  #counter: Counter;
+  #counter: BreakpointCounter;
   #address: bigint;
   #length: WatchLength;
 
-  private constructor(counter: Counter, address: bigint, length: WatchLength) {
+  private constructor(counter: BreakpointCounter, address: bigint, length: WatchLength) {
     this.#counter = counter;
     this.#address = address;
     this.#length = length;
@@ -160,7 +173,12 @@ export class Watchpoint implements Disposable {
     const spec = watchSpec(request);
     const layout = recordLayout(resolved.sampling, TOTAL_TIMES);
     const output = resolved.sampling?.output;
-    const counter = new AdoptedCounter(openEvent(spec, resolved, undefined), spec, layout, output);
+    const counter = new BreakpointCounter(
+      openEvent(spec, resolved, undefined),
+      spec,
+      layout,
+      output,
+    );
     trackWatchpoints([counter]);
     return new Watchpoint(counter, request.address, request.length);
   }
@@ -358,7 +376,7 @@ export class Watchpoint implements Disposable {
    */
   retarget(target: WatchTarget, options?: { access?: WatchAccess; length?: WatchLength }): void {
     const request = resolveMove(target, options, { access: this.access, length: this.#length });
-    moveBreakpoint(this.#counter, watchSpec(request));
+    this.#counter.move(watchSpec(request));
     this.#address = request.address;
     this.#length = request.length;
   }

@@ -162,3 +162,17 @@ describe("the layers: src/ffi/ is a leaf, the CLI uses the public API", () => {
     assert.ok(specifiers(join(SRC, "ffi", "deno.ts")).includes("./symbols.ts"));
   });
 });
+
+describe("no back doors between modules", () => {
+  it("no class fills a module variable from a static block to reach its private fields", () => {
+    const found: string[] = [];
+    for (const file of tsFiles(SRC)) {
+      const text = readFileSync(file, "utf8");
+      if (/^\s*static\s*\{/m.test(text)) found.push(`${rel(file)}: a static {} block`);
+      for (const match of text.matchAll(/^let (\w+): \(/gm)) {
+        found.push(`${rel(file)}: module-level function variable ${match[1]}`);
+      }
+    }
+    assert.deepEqual(found, [], "subclass, or pass what is needed through src/_open.ts");
+  });
+});

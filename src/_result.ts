@@ -5,7 +5,7 @@
 // fail with a PerfError too.
 
 import { errnoMessage, errnoName, PerfError } from "./errors.ts";
-import { CORE_CODES } from "./ffi/symbols.ts";
+import { CORE_CODES, HANDLES_MAX, RETRY_POLICY } from "./ffi/symbols.ts";
 
 /** What was being done when the core failed. */
 export interface FailureContext {
@@ -27,11 +27,18 @@ export interface FailureContext {
   value?: number;
 }
 
+/** 50000 as "50 000". */
+function grouped(n: number): string {
+  return String(n).replace(/\B(?=(\d{3})+$)/g, " ");
+}
+
 const CORE_MESSAGES: Readonly<Record<string, string>> = {
-  RETRY_EXHAUSTED: "the userspace read did not settle within 50 000 attempts",
+  RETRY_EXHAUSTED: `the userspace read did not settle within ${
+    grouped(RETRY_POLICY.ATTEMPTS_MAX)
+  } attempts`,
   STALE_HANDLE: "the counter is closed",
   BAD_HANDLE: "not a valid counter handle",
-  TABLE_FULL: "all 4095 counter slots are in use",
+  TABLE_FULL: `all ${HANDLES_MAX} counter slots are in use`,
   NO_USER_RDPMC: "the kernel does not allow userspace reads of this counter (cap_user_rdpmc=0)",
   NO_ARCH_READER: "perfmmap has no userspace counter reader for this CPU architecture",
   USER_INDEX_ZERO: "the counter is enabled but has no hardware register for userspace (index 0)",

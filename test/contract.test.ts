@@ -22,7 +22,7 @@ import { exclusions, mayRetryRestricted } from "../src/_open.ts";
 import { privileges } from "../src/_sysfs.ts";
 import { parseEvent } from "../src/event.ts";
 import { native } from "../src/loader/native.ts";
-import { CORE_CODES, OPEN_FLAGS } from "../src/ffi/symbols.ts";
+import { CORE_CODES, HANDLES_MAX, OPEN_FLAGS, RETRY_POLICY } from "../src/ffi/symbols.ts";
 import { expectPerfError, sleepSync } from "./_helpers.ts";
 import type { SimulatedField } from "../src/testing.ts";
 
@@ -31,7 +31,6 @@ const CAP_BIT0_IS_DEPRECATED = 1 << 1;
 const CAP_USER_RDPMC = 1 << 2;
 const CAP_USER_TIME = 1 << 3;
 const CAP_USER_TIME_SHORT = 1 << 5;
-const HANDLES_MAX = 4095;
 const SLOT_MASK = 0xfff;
 // 50 000 attempts with 49 000 sched_yield calls take long in an emulated CPU.
 const SLOW = { timeout: 300_000 };
@@ -587,5 +586,22 @@ describe("handles", () => {
       return undefined;
     });
     assert.notEqual(reused, undefined, `the slot was not reused within ${HANDLES_MAX} opens`);
+  });
+});
+
+describe("the core's limits have one home: TypeScript mirrors Zig's numbers", () => {
+  const noZig = !existsSync(join(ROOT, "zig", "src", "self_read.zig")) &&
+    "no zig/ sources here (the arm64 guest ships the built library only)";
+  if (noZig) console.log(`SKIP reason: ${noZig}`);
+  const zigConst = (file: string, name: string): number => {
+    const text = readFileSync(join(ROOT, "zig", "src", file), "utf8");
+    const match = text.match(new RegExp(`pub const ${name} = ([0-9_]+);`));
+    assert.ok(match, `zig/src/${file} has no \`pub const ${name} = <n>;\``);
+    return Number(match[1].replaceAll("_", ""));
+  };
+  it("the retry policy and the handle table's size", { skip: noZig }, () => {
+    assert.equal(RETRY_POLICY.FAST_ATTEMPTS, zigConst("self_read.zig", "attempts_fast_max"));
+    assert.equal(RETRY_POLICY.ATTEMPTS_MAX, zigConst("self_read.zig", "attempts_max"));
+    assert.equal(HANDLES_MAX, zigConst("handles.zig", "handles_max"));
   });
 });

@@ -11,7 +11,7 @@ import process from "node:process";
 import { SimulatedCounter } from "../src/testing.ts";
 import { counterHandle } from "./_helpers.ts";
 import { native } from "../src/loader/native.ts";
-import { CORE_CODES } from "../src/ffi/symbols.ts";
+import { CORE_CODES, HANDLES_MAX } from "../src/ffi/symbols.ts";
 import type { Moved } from "./fixtures/drop.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -134,7 +134,7 @@ describe("closing a handle whose slot was reused", () => {
     // Slots are handed out in turn: within 4095 opens one gets the old slot.
     const slotMask = 0xfff;
     let reused: SimulatedCounter | undefined;
-    const bound = 4095; // the table's size (the core's handles_max)
+    const bound = HANDLES_MAX; // the table's size
     for (let i = 0; i < bound && reused === undefined; i++) {
       const next = SimulatedCounter.create();
       if ((counterHandle(next) & slotMask) === (stale & slotMask)) reused = next;

@@ -5,6 +5,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Counter, Group, PerfError } from "../mod.ts";
 import { SimulatedCounter } from "../src/testing.ts";
+import { HANDLES_MAX } from "../src/ffi/symbols.ts";
 import {
   allFds,
   allMappings,
@@ -88,7 +89,7 @@ describe("leaks", () => {
       assert.equal(error.code, "TABLE_FULL");
       // The hint says what frees slots: close, `using`, or (later) the GC.
       assert.match(error.hint ?? "", /close counters.*`using`.*garbage collector/);
-      assert.ok(open.length <= 4095, `${open.length} handles were open at once`);
+      assert.ok(open.length <= HANDLES_MAX, `${open.length} handles were open at once`);
       expectPerfError(() => Counter.open("task-clock"), "TABLE_FULL");
     } finally {
       for (const counter of open) counter.close();

@@ -503,3 +503,13 @@ export const ATTR_SIZE = 136;
 export const DETAILED_BYTES = 128;
 /** Bytes of `pm_stats` output. */
 export const STATS_BYTES = 64;
+
+/**
+ * The core's retry policy for a userspace read (zig/src/self_read.zig):
+ * attempts that spin, then attempts with a `sched_yield` between them, up
+ * to the last one; then `RETRY_EXHAUSTED`.
+ */
+export const RETRY_POLICY = { FAST_ATTEMPTS: 1000, ATTEMPTS_MAX: 50_000 } as const;
+
+/** Handles the core's table holds at once (zig/src/handles.zig); one more is `TABLE_FULL`. */
+export const HANDLES_MAX = 4095;

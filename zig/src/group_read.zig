@@ -33,28 +33,33 @@ const Counter = counter_mod.Counter;
 const Page = page_mod.Page;
 const Failure = errno.Failure;
 
-/// The output slots, shared by pm_read_values and pm_group_read (ABI.md):
-/// the header, then `member_slots` slots per member.
-pub const slot_nr = 0;
-pub const slot_time_enabled = 1;
-pub const slot_time_running = 2;
-pub const slot_members = 3;
-/// Within one member's slots.
-pub const member_value = 0;
-pub const member_id = 1;
-pub const member_lost = 2;
-pub const member_slots = 3;
+/// The output slots, shared by pm_read_values and pm_group_read (ABI.md),
+/// named as `GROUP_SLOTS` in src/ffi/symbols.ts (test/abi.test.ts compares
+/// them): the header, then `member_stride` slots per member from
+/// `members` on, each `value`, `id`, `lost` from the member's first slot.
+pub const GroupSlots = struct {
+    pub const nr = 0;
+    pub const time_enabled = 1;
+    pub const time_running = 2;
+    pub const members = 3;
+    pub const member_stride = 3;
+    pub const value = 0;
+    pub const id = 1;
+    pub const lost = 2;
+};
+
+const Slots = GroupSlots;
 
 /// Slots a record of `nr` members fills.
 pub fn slotsFor(nr: usize) usize {
-    return slot_members + member_slots * nr;
+    return Slots.members + Slots.member_stride * nr;
 }
 
 comptime {
-    assert(slot_nr == 0 and slot_time_enabled == 1 and slot_time_running == 2);
-    assert(slot_members == slot_time_running + 1);
-    assert(member_value == 0 and member_id == 1 and member_lost == 2);
-    assert(member_lost < member_slots);
+    assert(Slots.nr == 0 and Slots.time_enabled == 1 and Slots.time_running == 2);
+    assert(Slots.members == Slots.time_running + 1);
+    assert(Slots.value == 0 and Slots.id == 1 and Slots.lost == 2);
+    assert(Slots.lost < Slots.member_stride);
     // The largest record the core decodes fits the largest output.
     assert(slotsFor(read_format.group_members_max) == read_format.words_max);
 }
@@ -253,21 +258,21 @@ inline fn attemptMember(comptime simulated: bool, comptime exact: bool, member: 
 /// Member `i` served by one clean attempt: its slots and its stats.
 inline fn served(comptime exact: bool, member: *Counter, i: usize, slots: []u64, value: u64) void {
     const base = slotsFor(i);
-    put(slots, base + member_value, value, exact);
+    put(slots, base + Slots.value, value, exact);
     // Kernel ids count the events opened since boot: far below 2^63, so the
     // signed conversion alone is exact (put's correction never applies).
     assert(member.id < 1 << 53);
-    slots[base + member_id] = if (exact) member.id else @bitCast(@as(f64, @floatFromInt(@as(i64, @intCast(member.id)))));
-    slots[base + member_lost] = 0; // 0 as u64 and as f64 alike
+    slots[base + Slots.id] = if (exact) member.id else @bitCast(@as(f64, @floatFromInt(@as(i64, @intCast(member.id)))));
+    slots[base + Slots.lost] = 0; // 0 as u64 and as f64 alike
     member.stats.reads_userspace += 1;
     member.stats.last_attempts = 1;
     member.stats.last_yields = 0;
 }
 
 inline fn putHeader(slots: []u64, nr: usize, times: [2]u64, exact: bool) void {
-    put(slots, slot_nr, nr, exact);
-    put(slots, slot_time_enabled, times[0], exact);
-    put(slots, slot_time_running, times[1], exact);
+    put(slots, Slots.nr, nr, exact);
+    put(slots, Slots.time_enabled, times[0], exact);
+    put(slots, Slots.time_running, times[1], exact);
 }
 
 /// After a fast pass that did not serve every member: finds every member
@@ -301,9 +306,9 @@ fn read(members: []const *Counter, slots: []u64, exact: bool, fast: Fast, failur
         assert(reading.source == .userspace);
         if (leads) times = .{ reading.time_enabled_ns, reading.time_running_ns };
         const base = slotsFor(i);
-        put(slots, base + member_value, reading.value, exact);
-        put(slots, base + member_id, member.id, exact);
-        put(slots, base + member_lost, 0, exact);
+        put(slots, base + Slots.value, reading.value, exact);
+        put(slots, base + Slots.id, member.id, exact);
+        put(slots, base + Slots.lost, 0, exact);
     }
     putHeader(slots, members.len, times, exact);
     for (members) |member| member.stats.reads_userspace += 1;
@@ -429,16 +434,16 @@ fn readSyscall(members: []const *Counter, slots: []u64, exact: bool, tried: usiz
 /// read's syscall path): `-ERANGE` when it does not fit.
 pub fn putDecoded(slots: []u64, decoded: *const read_format.Decoded, exact: bool, failure: *Failure) errno.Error!void {
     if (slotsFor(decoded.nr) > slots.len) return errno.fail(failure, errno.fromErrno(.RANGE));
-    put(slots, slot_nr, decoded.nr, exact);
-    put(slots, slot_time_enabled, decoded.time_enabled, exact);
-    put(slots, slot_time_running, decoded.time_running, exact);
+    put(slots, Slots.nr, decoded.nr, exact);
+    put(slots, Slots.time_enabled, decoded.time_enabled, exact);
+    put(slots, Slots.time_running, decoded.time_running, exact);
     var i: u32 = 0;
     while (i < decoded.nr) : (i += 1) {
         const member = decoded.member(i);
         const base = slotsFor(i);
-        put(slots, base + member_value, member.value, exact);
-        put(slots, base + member_id, member.id, exact);
-        put(slots, base + member_lost, member.lost, exact);
+        put(slots, base + Slots.value, member.value, exact);
+        put(slots, base + Slots.id, member.id, exact);
+        put(slots, base + Slots.lost, member.lost, exact);
     }
 }
 
@@ -448,14 +453,14 @@ fn putSimulated(members: []const *Counter, slots: []u64, exact: bool, failure: *
     assert(members[0].simulated);
     if (slotsFor(members.len) > slots.len) return errno.fail(failure, errno.fromErrno(.RANGE));
     const leader_state = &members[0].sim_state;
-    put(slots, slot_nr, members.len, exact);
-    put(slots, slot_time_enabled, @atomicLoad(u64, &leader_state.syscall_time_enabled, .acquire), exact);
-    put(slots, slot_time_running, @atomicLoad(u64, &leader_state.syscall_time_running, .acquire), exact);
+    put(slots, Slots.nr, members.len, exact);
+    put(slots, Slots.time_enabled, @atomicLoad(u64, &leader_state.syscall_time_enabled, .acquire), exact);
+    put(slots, Slots.time_running, @atomicLoad(u64, &leader_state.syscall_time_running, .acquire), exact);
     for (members, 0..) |member, i| {
         const base = slotsFor(i);
-        put(slots, base + member_value, @atomicLoad(u64, &member.sim_state.syscall_value, .acquire), exact);
-        put(slots, base + member_id, member.id, exact);
-        put(slots, base + member_lost, 0, exact);
+        put(slots, base + Slots.value, @atomicLoad(u64, &member.sim_state.syscall_value, .acquire), exact);
+        put(slots, base + Slots.id, member.id, exact);
+        put(slots, base + Slots.lost, 0, exact);
     }
 }
 

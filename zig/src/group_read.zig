@@ -136,24 +136,35 @@ pub fn bind(list: []const i32, out: [*]u64, cap_slots: u32) BindError!void {
 /// `failure`.
 pub fn readBound(h: i32, exact: bool, failure: *Failure) ListError!Source {
     if (readOnce(h, exact, failure)) |source| return source else |err| switch (err) {
-        error.Busy => return readWaiting(h, exact, failure),
-        else => return err,
+        error.MemberSuspended => return readWaiting(h, exact, failure),
+        else => |other| return @errorCast(other),
     }
 }
 
 /// A member suspended for a remap is waited for outside the leader's slot,
-/// as `handles.enter` waits for a suspended counter: the remap waits for
-/// the readers of that slot.
+/// as `handles.enter` waits for a suspended counter (the remap waits for
+/// the readers of that slot), as many times: then `Busy`.
 noinline fn readWaiting(h: i32, exact: bool, failure: *Failure) ListError!Source {
     var waits: u32 = 0;
     while (waits < handles.lock_attempts_max) : (waits += 1) {
         syscalls.schedYield();
-        if (readOnce(h, exact, failure)) |source| return source else |err| if (err != error.Busy) return err;
+        if (readOnce(h, exact, failure)) |source| return source else |err| switch (err) {
+            error.MemberSuspended => {},
+            else => |other| return @errorCast(other),
+        }
     }
     return error.Busy;
 }
 
-inline fn readOnce(h: i32, exact: bool, failure: *Failure) ListError!Source {
+/// A member's `Busy`: suspended for a remap (the leader's own `Busy` comes
+/// from its entry, which has waited already).
+const ReadError = ListError || error{MemberSuspended};
+
+fn memberError(err: handles.LookupError) ReadError {
+    return if (err == error.Busy) error.MemberSuspended else err;
+}
+
+inline fn readOnce(h: i32, exact: bool, failure: *Failure) ReadError!Source {
     const entry = try handles.enterAny(h);
     defer handles.leaveEntry(entry, h);
     const leader = entry.counter;
@@ -166,10 +177,11 @@ inline fn readOnce(h: i32, exact: bool, failure: *Failure) ListError!Source {
     // One pass for each kind of group and each slot format: neither is a
     // branch per member.
     var rest: Fast = undefined;
-    const whole = if (leader.simulated)
-        (if (exact) try readFast(true, true, leader, list, slots, &rest) else try readFast(true, false, leader, list, slots, &rest))
+    const fast = if (leader.simulated)
+        (if (exact) readFast(true, true, leader, list, slots, &rest) else readFast(true, false, leader, list, slots, &rest))
     else
-        (if (exact) try readFast(false, true, leader, list, slots, &rest) else try readFast(false, false, leader, list, slots, &rest));
+        (if (exact) readFast(false, true, leader, list, slots, &rest) else readFast(false, false, leader, list, slots, &rest));
+    const whole = fast catch |err| return memberError(err);
     if (whole) return .userspace;
     return readRest(leader, list, slots, exact, rest, failure);
 }
@@ -259,9 +271,9 @@ inline fn attemptMember(comptime simulated: bool, comptime exact: bool, member: 
 inline fn served(comptime exact: bool, member: *Counter, i: usize, slots: []u64, value: u64) void {
     const base = slotsFor(i);
     put(slots, base + Slots.value, value, exact);
-    // Kernel ids count the events opened since boot: far below 2^63, so the
-    // signed conversion alone is exact (put's correction never applies).
-    assert(member.id < 1 << 53);
+    // Kernel ids count the events opened since boot: below 2^63, so the
+    // signed conversion alone does (put's correction never applies).
+    assert(member.id < 1 << 63);
     slots[base + Slots.id] = if (exact) member.id else @bitCast(@as(f64, @floatFromInt(@as(i64, @intCast(member.id)))));
     slots[base + Slots.lost] = 0; // 0 as u64 and as f64 alike
     member.stats.reads_userspace += 1;
@@ -279,12 +291,12 @@ inline fn putHeader(slots: []u64, nr: usize, times: [2]u64, exact: bool) void {
 /// again (a member closed or suspended since fails here, as it would have
 /// failed the pass), takes back the userspace reads the pass counted, and
 /// runs the retry policy from the first member not served.
-noinline fn readRest(leader: *Counter, list: []const i32, slots: []u64, exact: bool, fast: Fast, failure: *Failure) ListError!Source {
+noinline fn readRest(leader: *Counter, list: []const i32, slots: []u64, exact: bool, fast: Fast, failure: *Failure) ReadError!Source {
     assert(fast.served < list.len);
     var group: [read_format.group_members_max]*Counter = undefined;
     group[0] = leader;
     for (list[1..], 1..) |handle, i| {
-        group[i] = handles.member(handle) orelse return handles.memberFailure(handle);
+        group[i] = handles.member(handle) orelse return memberError(handles.memberFailure(handle));
     }
     const members = group[0..list.len];
     for (members[0..fast.served]) |member| member.stats.reads_userspace -= 1;

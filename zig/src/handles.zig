@@ -251,10 +251,11 @@ pub inline fn leaveEntry(entry: Entry, handle: i32) void {
 /// live counter `handle` names, or null (closed, stale, or suspended for a
 /// remap; `memberFailure` tells which). No entry of its own: its close and
 /// its remap wait for the leader's readers (`drainedFor`). The load of the
-/// handle comes after the caller's entry, as `enterOwner`'s does.
+/// handle comes after the caller's entry and is ordered with it as `enter`'s
+/// own load is (seq_cst: a plain load on x86, LDAR on aarch64, as acquire).
 pub inline fn member(handle: i32) ?*Counter {
     const counter = &counters[@as(u32, @bitCast(handle)) & slot_mask];
-    if (handle > 0 and @atomicLoad(i32, &counter.handle, .acquire) == handle) return counter;
+    if (handle > 0 and @atomicLoad(i32, &counter.handle, .seq_cst) == handle) return counter;
     return null;
 }
 

@@ -7,6 +7,7 @@ const page_mod = @import("../page.zig");
 const exports = @import("../exports.zig");
 const group_read = @import("../group_read.zig");
 const self_read = @import("../self_read.zig");
+const handles = @import("../handles.zig");
 const support = @import("support.zig");
 
 const testing = std.testing;
@@ -39,11 +40,13 @@ const field_syscall_time_running = 17;
 /// What a page of a hardware event on a machine with a TSC shows.
 const capabilities_hardware = page_mod.cap_bit0_is_deprecated | page_mod.cap_user_rdpmc | page_mod.cap_user_time;
 
-const stats_last_attempts = 4;
-const stats_last_yields = 5;
-const stats_index_zero_fallbacks = 6;
-const stats_userspace_reads = 0;
-const stats_syscall_reads = 1;
+const stats_last_attempts = exports.Stats.last_attempts;
+const stats_last_yields = exports.Stats.last_yields;
+const stats_index_zero_fallbacks = exports.Stats.index_zero_fallbacks;
+const stats_userspace_reads = exports.Stats.userspace_reads;
+const stats_syscall_reads = exports.Stats.syscall_reads;
+const eagain = -11;
+const eopnotsupp = -95;
 
 const members_max = 8;
 
@@ -53,7 +56,7 @@ fn simSet(handle: i32, field: u32, value: u64) void {
 }
 
 fn stat(handle: i32, slot: usize) f64 {
-    var out: [8]f64 = undefined;
+    var out: [exports.Stats.slots]f64 = undefined;
     std.debug.assert(exports.pm_stats(handle, &out) == 0);
     return out[slot];
 }
@@ -392,4 +395,83 @@ test "a software group on the kernel: read(2) at once, the record pm_read_values
     try testing.expect(values_slots[memberSlot(0, Slots.value)] >= group_slots[memberSlot(0, Slots.value)]);
     try testing.expect(values_slots[Slots.time_enabled] >= group_slots[Slots.time_enabled]);
     try testing.expectEqual(@as(f64, 0), stat(leader, stats_last_attempts));
+}
+
+/// Suspends a counter as a remap does (pm_set_output, pm_ring_map), holds
+/// it suspended for `hold_ms`, then resumes it: on its own thread.
+const Suspension = struct {
+    handle: i32,
+    hold_ms: u32,
+    suspended: std.atomic.Value(bool) = .init(false),
+    resumed: std.atomic.Value(bool) = .init(false),
+    failed: std.atomic.Value(bool) = .init(false),
+
+    fn run(suspension: *Suspension) void {
+        handles.acquireLock() catch return suspension.failed.store(true, .release);
+        const counter = handles.lookupLocked(suspension.handle) catch unreachable;
+        handles.suspendReaders(counter) catch {
+            handles.releaseLock();
+            return suspension.failed.store(true, .release);
+        };
+        handles.releaseLock();
+        suspension.suspended.store(true, .release);
+        support.sleepMilliseconds(suspension.hold_ms);
+        handles.acquireLock() catch unreachable;
+        suspension.resumed.store(true, .release);
+        handles.resumeReaders(counter);
+        handles.releaseLock();
+    }
+};
+
+test "a member suspended for a remap: the group read waits outside the leader's slot, then reads it" {
+    var group = try SimGroup.open(3, mode_auto | flag_fallback);
+    defer group.close();
+    var slots: [group_read.slotsFor(3)]u64 = undefined;
+    try testing.expectEqual(@as(i32, source_userspace), group.read(&slots, false));
+    var suspension: Suspension = .{ .handle = group.handles[1], .hold_ms = 20 };
+    const thread = try std.Thread.spawn(.{}, Suspension.run, .{&suspension});
+    while (!suspension.suspended.load(.acquire) and !suspension.failed.load(.acquire)) std.atomic.spinLoopHint();
+    const source = group.read(&slots, false);
+    const waited = suspension.resumed.load(.acquire);
+    thread.join();
+    try testing.expect(!suspension.failed.load(.acquire));
+    try testing.expectEqual(@as(i32, source_userspace), source);
+    try testing.expect(waited); // it returned only after the resume
+    try testing.expectEqual(@as(f64, 2 * SimGroup.offset_base + SimGroup.register_value), slotFloat(&slots, memberSlot(1, Slots.value)));
+}
+
+const SpinningRead = struct {
+    leader: i32,
+    result: std.atomic.Value(i32) = .init(0),
+    done: std.atomic.Value(bool) = .init(false),
+
+    fn run(read: *SpinningRead) void {
+        read.result.store(exports.pm_group_read(read.leader, 0), .release);
+        read.done.store(true, .release);
+    }
+};
+
+test "a member's remap waits for a group read in progress: EAGAIN while the read spins on another member" {
+    // The read enters only the leader's slot, so the remap of member 1 must
+    // watch that slot: member 2's odd lock keeps the read inside for its
+    // 50 000 attempts, far longer than the remap's bounded wait.
+    var group = try SimGroup.open(3, mode_auto);
+    defer group.close();
+    var slots: [group_read.slotsFor(3)]u64 = undefined;
+    try testing.expectEqual(@as(i32, source_userspace), group.read(&slots, false));
+    simSet(group.handles[2], field_lock, 1);
+    var read: SpinningRead = .{ .leader = group.handles[0] };
+    const thread = try std.Thread.spawn(.{}, SpinningRead.run, .{&read});
+    var refused: u32 = 0;
+    var other: i32 = 0;
+    while (!read.done.load(.acquire) and refused == 0) {
+        const rc = exports.pm_set_output(group.handles[1], -1);
+        if (rc == eagain) refused += 1 else if (rc != eopnotsupp) other = rc;
+    }
+    simSet(group.handles[2], field_lock, 2);
+    thread.join();
+    try testing.expectEqual(@as(i32, 0), other);
+    try testing.expect(refused > 0);
+    const result = read.result.load(.acquire);
+    try testing.expect(result == source_userspace or result == retry_exhausted);
 }

@@ -22,7 +22,7 @@ import { exclusions, mayRetryRestricted } from "../src/_open.ts";
 import { privileges } from "../src/_sysfs.ts";
 import { parseEvent } from "../src/event.ts";
 import { native } from "../src/loader/native.ts";
-import { CORE_CODES, HANDLES_MAX, OPEN_FLAGS, RETRY_POLICY } from "../src/ffi/symbols.ts";
+import { HANDLES_MAX, OPEN_FLAGS, RETRY_POLICY } from "../src/ffi/symbols.ts";
 import { expectPerfError, sleepSync } from "./_helpers.ts";
 import type { SimulatedField } from "../src/testing.ts";
 
@@ -153,22 +153,8 @@ describe("errno tables match the kernel's numbers", () => {
     assert.ok(named >= 5, `only ${named} knownErrno() uses found in src/ (the scan is broken)`);
   });
 
-  const noZig = !existsSync(join(ROOT, "zig", "src", "errno.zig")) &&
-    "no zig/ sources here (the arm64 guest ships the built library only)";
-  if (noZig) console.log(`SKIP reason: ${noZig}`);
-  it("the core's own codes are the same in zig/src/errno.zig and src/ffi/symbols.ts", {
-    skip: noZig,
-  }, () => {
-    const zig = readFileSync(join(ROOT, "zig", "src", "errno.zig"), "utf8");
-    const block = zig.match(/pub const Code = enum\(u32\) \{([^}]*)\}/);
-    assert.ok(block, "zig/src/errno.zig has no `pub const Code = enum(u32)`");
-    const zigCodes = new Map(
-      [...block[1].matchAll(/([A-Z_]+) = (\d+),/g)].map(([, name, n]) => [Number(n), name]),
-    );
-    const tsCodes = new Map(Object.entries(CORE_CODES).map(([n, name]) => [Number(n), name]));
-    assert.deepEqual([...zigCodes].sort(), [...tsCodes].sort());
-    for (const [number] of ERRNO) assert.ok(number < 4096, "errnos stay below the core's codes");
-  });
+  // The core's own codes against zig/src/errno.zig: test/abi.test.ts, with
+  // the rest of the ABI.
 });
 
 describe("what a user sees of the retry policy and the times (simulated page)", () => {

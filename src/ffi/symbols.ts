@@ -4,7 +4,10 @@
  * It mirrors `zig/ABI.md` (version 4) exactly: change both or neither. The
  * shape is Deno's (`parameters`/`result`); the Bun adapter translates
  * `"buffer"` to `"ptr"`. Hot symbols take `i32` handles and return `f64` or
- * `i32`, never `u64`, so that no call creates a BigInt.
+ * `i32`, never `u64`, so that no call creates a BigInt. `test/abi.test.ts`
+ * compares this file with the core's sources: every `export fn`, every
+ * output layout (`DETAILED` is `Detailed` in `zig/src/exports.zig`, and so
+ * on), the core's codes and the version.
  *
  * @module
  */
@@ -431,6 +434,11 @@ export const STATS = {
   MAPPINGS: 7,
 } as const;
 
+/** Slot of `pm_id`'s 8-byte output (u64). */
+export const ID = {
+  VALUE: 0,
+} as const;
+
 /** Slots of `pm_ring_info`'s 128-byte output (f64). */
 export const RING_INFO = {
   DATA_PAGES: 0,
@@ -499,10 +507,19 @@ export const CORE_CODES = {
 
 /** Size of `struct perf_event_attr` we build (`PERF_ATTR_SIZE_VER8`). */
 export const ATTR_SIZE = 136;
-/** Bytes of `pm_read_detailed`/`pm_page_info` output. */
+/**
+ * Bytes of `pm_read_detailed` output, and of the one buffer the adapters
+ * give every fixed-size output: each of the other `*_BYTES` fits in it.
+ */
 export const DETAILED_BYTES = 128;
+/** Bytes of `pm_page_info` output. */
+export const PAGE_INFO_BYTES = 128;
 /** Bytes of `pm_stats` output. */
 export const STATS_BYTES = 64;
+/** Bytes of `pm_ring_info` output. */
+export const RING_INFO_BYTES = 128;
+/** Bytes of `pm_id` output. */
+export const ID_BYTES = 8;
 
 /**
  * The core's retry policy for a userspace read (zig/src/self_read.zig):

@@ -20,9 +20,103 @@ const arch = @import("arch.zig");
 const group_read = @import("group_read.zig");
 
 const Counter = counter_mod.Counter;
+const GroupSlots = group_read.GroupSlots;
 const Failure = errno.Failure;
 
 pub const abi_version = 4;
+
+/// The output layouts of the exports that fill slots (8 bytes each; ABI.md),
+/// one block per layout, named as `src/ffi/symbols.ts` names them there
+/// (`value_u64` here is `VALUE_U64` there) with `slots` the output's size:
+/// test/abi.test.ts parses both files and fails when they differ, and every
+/// export writes its slots by these names, never by a number.
+pub const Detailed = struct {
+    pub const value = 0;
+    pub const time_enabled = 1;
+    pub const time_running = 2;
+    pub const source = 3;
+    pub const attempts = 4;
+    pub const yields = 5;
+    pub const index = 6;
+    pub const pmc_width = 7;
+    pub const value_u64 = 8;
+    pub const time_enabled_u64 = 9;
+    pub const time_running_u64 = 10;
+    pub const slots = 16;
+};
+
+pub const PageInfo = struct {
+    pub const has_page = 0;
+    pub const version = 1;
+    pub const compat_version = 2;
+    pub const capabilities = 3;
+    pub const cap_user_rdpmc = 4;
+    pub const cap_user_time = 5;
+    pub const cap_user_time_zero = 6;
+    pub const cap_user_time_short = 7;
+    pub const index = 8;
+    pub const pmc_width = 9;
+    pub const arch_has_reader = 10;
+    pub const userspace_active = 11;
+    pub const config1_at_open = 12;
+    pub const time_shift = 13;
+    pub const time_mult = 14;
+    pub const page_size_field = 15;
+    pub const slots = 16;
+};
+
+pub const Stats = struct {
+    pub const userspace_reads = 0;
+    pub const syscall_reads = 1;
+    pub const exhausted = 2;
+    pub const exhaustion_log_lines = 3;
+    pub const last_attempts = 4;
+    pub const last_yields = 5;
+    pub const index_zero_fallbacks = 6;
+    pub const mappings = 7;
+    pub const slots = 8;
+};
+
+pub const RingInfo = struct {
+    pub const data_pages = 0;
+    pub const data_bytes = 1;
+    pub const pending_bytes = 2;
+    pub const data_head = 3;
+    pub const data_tail = 4;
+    pub const reads = 5;
+    pub const records = 6;
+    pub const bytes = 7;
+    pub const split_records = 8;
+    pub const resyncs = 9;
+    pub const page_size = 10;
+    pub const slots = 16;
+};
+
+pub const Id = struct {
+    pub const value = 0;
+    pub const slots = 1;
+};
+
+/// Every layout's slots are distinct and inside the output.
+fn assertLayout(comptime Layout: type) void {
+    var used: [Layout.slots]bool = @splat(false);
+    for (std.meta.declarations(Layout)) |name| {
+        if (std.mem.eql(u8, name, "slots")) continue;
+        const slot = @field(Layout, name);
+        assert(slot < Layout.slots);
+        assert(!used[slot]);
+        used[slot] = true;
+    }
+}
+
+comptime {
+    for (.{ Detailed, PageInfo, Stats, RingInfo, Id }) |Layout| assertLayout(Layout);
+    // pm_read_detailed and pm_page_info fill 128 bytes, pm_stats 64.
+    assert(Detailed.slots * 8 == 128 and PageInfo.slots * 8 == 128 and RingInfo.slots * 8 == 128);
+    assert(Stats.slots * 8 == 64 and Id.slots * 8 == 8);
+    // The u64 twins follow the f64 slots they repeat.
+    assert(Detailed.value_u64 == Detailed.pmc_width + 1);
+}
 
 fn lookupFailure(err: handles.LookupError) Failure {
     return switch (err) {
@@ -281,17 +375,17 @@ pub export fn pm_modify_attributes(h: i32, attr_bytes: *[attr_mod.PERF_ATTR_SIZE
     return result;
 }
 
-pub export fn pm_id(h: i32, out: *[1]u64) i32 {
+pub export fn pm_id(h: i32, out: *[Id.slots]u64) i32 {
     const counter = handles.enter(h) catch |err| return lookupFailure(err).result();
     defer handles.leave(counter);
     if (counter.simulated) {
-        out[0] = counter.id; // given by pm_sim_open
+        out[Id.value] = counter.id; // given by pm_sim_open
         return 0;
     }
     var id: u64 = 0;
     const result = ioctlResult(counter, attr_mod.PERF_EVENT_IOC_ID, @intFromPtr(&id));
     if (result < 0) return result;
-    out[0] = id;
+    out[Id.value] = id;
     return 0;
 }
 
@@ -361,24 +455,24 @@ noinline fn readPolicy(counter: *Counter, attempts_done: u32) f64 {
     return countToFloat(reading.value);
 }
 
-pub export fn pm_read_detailed(h: i32, out: *[16]u64) i32 {
+pub export fn pm_read_detailed(h: i32, out: *[Detailed.slots]u64) i32 {
     const counter = handles.enter(h) catch |err| return lookupFailure(err).result();
     defer handles.leave(counter);
     var failure: Failure = undefined;
     const reading = reader.read(counter, true, 0, &failure) catch return failure.result();
-    const floats: *[16]f64 = @ptrCast(out);
+    const floats: *[Detailed.slots]f64 = @ptrCast(out);
     floats.* = @splat(0);
-    floats[0] = @floatFromInt(reading.value);
-    floats[1] = @floatFromInt(reading.time_enabled_ns);
-    floats[2] = @floatFromInt(reading.time_running_ns);
-    floats[3] = @floatFromInt(@backingInt(reading.source));
-    floats[4] = @floatFromInt(counter.stats.last_attempts);
-    floats[5] = @floatFromInt(counter.stats.last_yields);
-    floats[6] = @floatFromInt(reading.index);
-    floats[7] = @floatFromInt(reading.pmc_width);
-    out[8] = reading.value;
-    out[9] = reading.time_enabled_ns;
-    out[10] = reading.time_running_ns;
+    floats[Detailed.value] = @floatFromInt(reading.value);
+    floats[Detailed.time_enabled] = @floatFromInt(reading.time_enabled_ns);
+    floats[Detailed.time_running] = @floatFromInt(reading.time_running_ns);
+    floats[Detailed.source] = @floatFromInt(@backingInt(reading.source));
+    floats[Detailed.attempts] = @floatFromInt(counter.stats.last_attempts);
+    floats[Detailed.yields] = @floatFromInt(counter.stats.last_yields);
+    floats[Detailed.index] = @floatFromInt(reading.index);
+    floats[Detailed.pmc_width] = @floatFromInt(reading.pmc_width);
+    out[Detailed.value_u64] = reading.value;
+    out[Detailed.time_enabled_u64] = reading.time_enabled_ns;
+    out[Detailed.time_running_u64] = reading.time_running_ns;
     return 0;
 }
 
@@ -400,13 +494,13 @@ fn valuesSimulated(counter: *Counter, slots: []u64, exact: bool) i32 {
     assert(counter.simulated);
     if (slots.len < group_read.slotsFor(1)) return errno.fromErrno(.RANGE).result();
     const state = &counter.sim_state;
-    const first = group_read.slot_members;
-    putSlot(slots, group_read.slot_nr, 1, exact);
-    putSlot(slots, group_read.slot_time_enabled, @atomicLoad(u64, &state.syscall_time_enabled, .acquire), exact);
-    putSlot(slots, group_read.slot_time_running, @atomicLoad(u64, &state.syscall_time_running, .acquire), exact);
-    putSlot(slots, first + group_read.member_value, @atomicLoad(u64, &state.syscall_value, .acquire), exact);
-    putSlot(slots, first + group_read.member_id, 0, exact);
-    putSlot(slots, first + group_read.member_lost, 0, exact);
+    const first = GroupSlots.members;
+    putSlot(slots, GroupSlots.nr, 1, exact);
+    putSlot(slots, GroupSlots.time_enabled, @atomicLoad(u64, &state.syscall_time_enabled, .acquire), exact);
+    putSlot(slots, GroupSlots.time_running, @atomicLoad(u64, &state.syscall_time_running, .acquire), exact);
+    putSlot(slots, first + GroupSlots.value, @atomicLoad(u64, &state.syscall_value, .acquire), exact);
+    putSlot(slots, first + GroupSlots.id, 0, exact);
+    putSlot(slots, first + GroupSlots.lost, 0, exact);
     return 1;
 }
 
@@ -459,49 +553,47 @@ pub export fn pm_sim_join(h: i32, leader_handle: i32) i32 {
     return 0;
 }
 
-pub export fn pm_page_info(h: i32, out: *[16]f64) i32 {
+pub export fn pm_page_info(h: i32, out: *[PageInfo.slots]f64) i32 {
     const counter = handles.enter(h) catch |err| return lookupFailure(err).result();
     defer handles.leave(counter);
     out.* = @splat(0);
-    out[10] = if (arch.reader.has_reader or counter.simulated) 1 else 0;
-    out[12] = @floatFromInt(counter.config1_used);
+    out[PageInfo.arch_has_reader] = if (arch.reader.has_reader or counter.simulated) 1 else 0;
+    out[PageInfo.config1_at_open] = @floatFromInt(counter.config1_used);
     const page = counter.page() orelse return 0;
     const load = page_mod.load;
     const capabilities_word = load(u64, &page.capabilities);
     const capabilities = page_mod.decodeCapabilities(capabilities_word, load(u32, &page.size));
     const leader = if (counter.leader_slot != 0) handles.liveAt(counter.leader_slot) else null;
-    out[0] = 1;
-    out[1] = @floatFromInt(load(u32, &page.version));
-    out[2] = @floatFromInt(load(u32, &page.compat_version));
-    out[3] = @floatFromInt(capabilities_word);
-    out[4] = @floatFromInt(@intFromBool(capabilities.user_rdpmc));
-    out[5] = @floatFromInt(@intFromBool(capabilities.user_time));
-    out[6] = @floatFromInt(@intFromBool(capabilities.user_time_zero));
-    out[7] = @floatFromInt(@intFromBool(capabilities.user_time_short));
-    out[8] = @floatFromInt(load(u32, &page.index));
-    out[9] = @floatFromInt(load(u16, &page.pmc_width));
+    out[PageInfo.has_page] = 1;
+    out[PageInfo.version] = @floatFromInt(load(u32, &page.version));
+    out[PageInfo.compat_version] = @floatFromInt(load(u32, &page.compat_version));
+    out[PageInfo.capabilities] = @floatFromInt(capabilities_word);
+    out[PageInfo.cap_user_rdpmc] = @floatFromInt(@intFromBool(capabilities.user_rdpmc));
+    out[PageInfo.cap_user_time] = @floatFromInt(@intFromBool(capabilities.user_time));
+    out[PageInfo.cap_user_time_zero] = @floatFromInt(@intFromBool(capabilities.user_time_zero));
+    out[PageInfo.cap_user_time_short] = @floatFromInt(@intFromBool(capabilities.user_time_short));
+    out[PageInfo.index] = @floatFromInt(load(u32, &page.index));
+    out[PageInfo.pmc_width] = @floatFromInt(load(u16, &page.pmc_width));
     const active = counter_mod.userspaceAllowed(counter, leader) and capabilities.user_rdpmc and !counter.access.off;
-    out[11] = @floatFromInt(@intFromBool(active));
-    out[13] = @floatFromInt(load(u16, &page.time_shift));
-    out[14] = @floatFromInt(load(u32, &page.time_mult));
-    out[15] = @floatFromInt(load(u32, &page.size));
+    out[PageInfo.userspace_active] = @floatFromInt(@intFromBool(active));
+    out[PageInfo.time_shift] = @floatFromInt(load(u16, &page.time_shift));
+    out[PageInfo.time_mult] = @floatFromInt(load(u32, &page.time_mult));
+    out[PageInfo.page_size_field] = @floatFromInt(load(u32, &page.size));
     return 0;
 }
 
-pub export fn pm_stats(h: i32, out: *[8]f64) i32 {
+pub export fn pm_stats(h: i32, out: *[Stats.slots]f64) i32 {
     const counter = handles.enter(h) catch |err| return lookupFailure(err).result();
     defer handles.leave(counter);
     const stats = &counter.stats;
-    out.* = .{
-        @floatFromInt(stats.reads_userspace),
-        @floatFromInt(stats.reads_syscall),
-        @floatFromInt(stats.retry_exhausted),
-        @floatFromInt(stats.exhaustion_log_lines),
-        @floatFromInt(stats.last_attempts),
-        @floatFromInt(stats.last_yields),
-        @floatFromInt(stats.index_zero_fallbacks),
-        @floatFromInt(counter.mappings_made),
-    };
+    out[Stats.userspace_reads] = @floatFromInt(stats.reads_userspace);
+    out[Stats.syscall_reads] = @floatFromInt(stats.reads_syscall);
+    out[Stats.exhausted] = @floatFromInt(stats.retry_exhausted);
+    out[Stats.exhaustion_log_lines] = @floatFromInt(stats.exhaustion_log_lines);
+    out[Stats.last_attempts] = @floatFromInt(stats.last_attempts);
+    out[Stats.last_yields] = @floatFromInt(stats.last_yields);
+    out[Stats.index_zero_fallbacks] = @floatFromInt(stats.index_zero_fallbacks);
+    out[Stats.mappings] = @floatFromInt(counter.mappings_made);
     return 0;
 }
 
@@ -541,23 +633,23 @@ pub export fn pm_ring_read(h: i32, out: [*]u8, cap: u32) i32 {
     return @intCast(bytes);
 }
 
-pub export fn pm_ring_info(h: i32, out: *[16]f64) i32 {
+pub export fn pm_ring_info(h: i32, out: *[RingInfo.slots]f64) i32 {
     const counter = handles.enter(h) catch |err| return lookupFailure(err).result();
     defer handles.leave(counter);
     out.* = @splat(0);
-    out[10] = @floatFromInt(system.pageSize());
+    out[RingInfo.page_size] = @floatFromInt(system.pageSize());
     const view = ring.viewOf(counter) orelse return 0;
     const stats = &counter.ring_stats;
-    out[0] = @floatFromInt(counter.ring_data_pages);
-    out[1] = @floatFromInt(view.data_bytes);
-    out[2] = @floatFromInt(ring_reader.pendingBytes(view));
-    out[3] = @floatFromInt(@atomicLoad(u64, &view.control.data_head, .acquire));
-    out[4] = @floatFromInt(@atomicLoad(u64, &view.control.data_tail, .monotonic));
-    out[5] = @floatFromInt(stats.reads);
-    out[6] = @floatFromInt(stats.records);
-    out[7] = @floatFromInt(stats.bytes);
-    out[8] = @floatFromInt(stats.split_records);
-    out[9] = @floatFromInt(stats.resyncs);
+    out[RingInfo.data_pages] = @floatFromInt(counter.ring_data_pages);
+    out[RingInfo.data_bytes] = @floatFromInt(view.data_bytes);
+    out[RingInfo.pending_bytes] = @floatFromInt(ring_reader.pendingBytes(view));
+    out[RingInfo.data_head] = @floatFromInt(@atomicLoad(u64, &view.control.data_head, .acquire));
+    out[RingInfo.data_tail] = @floatFromInt(@atomicLoad(u64, &view.control.data_tail, .monotonic));
+    out[RingInfo.reads] = @floatFromInt(stats.reads);
+    out[RingInfo.records] = @floatFromInt(stats.records);
+    out[RingInfo.bytes] = @floatFromInt(stats.bytes);
+    out[RingInfo.split_records] = @floatFromInt(stats.split_records);
+    out[RingInfo.resyncs] = @floatFromInt(stats.resyncs);
     return 0;
 }
 

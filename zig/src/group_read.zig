@@ -33,28 +33,33 @@ const Counter = counter_mod.Counter;
 const Page = page_mod.Page;
 const Failure = errno.Failure;
 
-/// The output slots, shared by pm_read_values and pm_group_read (ABI.md):
-/// the header, then `member_slots` slots per member.
-pub const slot_nr = 0;
-pub const slot_time_enabled = 1;
-pub const slot_time_running = 2;
-pub const slot_members = 3;
-/// Within one member's slots.
-pub const member_value = 0;
-pub const member_id = 1;
-pub const member_lost = 2;
-pub const member_slots = 3;
+/// The output slots, shared by pm_read_values and pm_group_read (ABI.md),
+/// named as `GROUP_SLOTS` in src/ffi/symbols.ts (test/abi.test.ts compares
+/// them): the header, then `member_stride` slots per member from
+/// `members` on, each `value`, `id`, `lost` from the member's first slot.
+pub const GroupSlots = struct {
+    pub const nr = 0;
+    pub const time_enabled = 1;
+    pub const time_running = 2;
+    pub const members = 3;
+    pub const member_stride = 3;
+    pub const value = 0;
+    pub const id = 1;
+    pub const lost = 2;
+};
+
+const Slots = GroupSlots;
 
 /// Slots a record of `nr` members fills.
 pub fn slotsFor(nr: usize) usize {
-    return slot_members + member_slots * nr;
+    return Slots.members + Slots.member_stride * nr;
 }
 
 comptime {
-    assert(slot_nr == 0 and slot_time_enabled == 1 and slot_time_running == 2);
-    assert(slot_members == slot_time_running + 1);
-    assert(member_value == 0 and member_id == 1 and member_lost == 2);
-    assert(member_lost < member_slots);
+    assert(Slots.nr == 0 and Slots.time_enabled == 1 and Slots.time_running == 2);
+    assert(Slots.members == Slots.time_running + 1);
+    assert(Slots.value == 0 and Slots.id == 1 and Slots.lost == 2);
+    assert(Slots.lost < Slots.member_stride);
     // The largest record the core decodes fits the largest output.
     assert(slotsFor(read_format.group_members_max) == read_format.words_max);
 }
@@ -67,47 +72,6 @@ comptime {
     assert(@backingInt(Source.userspace) == 1);
     assert(@backingInt(Source.syscall) == 2);
 }
-
-/// The members a call has entered (handles.zig), leader first, and how each
-/// was entered, so that each is left the same way. Declared `undefined`:
-/// `enter` sets what is used (zeroing 2 KiB would cost more than a read).
-pub const Members = struct {
-    counters: [read_format.group_members_max]*Counter,
-    owner: [read_format.group_members_max]bool,
-    count: u32,
-
-    /// Enters one more handle's slot, as pm_read does: the opener's thread
-    /// with a plain store, any other with an atomic add. `leave` leaves
-    /// every slot entered, also after a failure.
-    pub inline fn enterOne(members: *Members, handle: i32) handles.LookupError!*Counter {
-        assert(members.count < read_format.group_members_max);
-        var owner = false;
-        const counter = entered: {
-            if (handles.isOwner(handle)) {
-                if (handles.enterOwner(handle)) |counter| {
-                    owner = true;
-                    break :entered counter;
-                } else |_| {}
-            }
-            break :entered try handles.enter(handle);
-        };
-        members.counters[members.count] = counter;
-        members.owner[members.count] = owner;
-        members.count += 1;
-        return counter;
-    }
-
-    pub fn leave(members: *Members) void {
-        for (members.counters[0..members.count], members.owner[0..members.count]) |counter, owner| {
-            if (owner) handles.leaveOwner(counter) else handles.leave(counter);
-        }
-        members.count = 0;
-    }
-
-    pub fn slice(members: *const Members) []const *Counter {
-        return members.counters[0..members.count];
-    }
-};
 
 /// Whether `member`, the `position`-th handle given, belongs where it is:
 /// the leader first, then members of that leader in the order they joined
@@ -163,67 +127,100 @@ pub fn bind(list: []const i32, out: [*]u64, cap_slots: u32) BindError!void {
     @atomicStore(i32, &binding.handle, leader.handle, .release);
 }
 
-/// pm_group_read: the bound group of the leader `h`. Enters each member's
-/// slot and makes its one clean seqlock attempt (pm_read's fast path), in
-/// one pass; at the first member not served so, the whole retry policy
-/// takes over from that member on, counting the attempt made. Every slot
-/// entered is left on return. `error.Failed` leaves the code in `failure`.
+/// pm_group_read: the bound group of the leader `h`. Enters the leader's
+/// slot only (handles.zig: a member's close and remap wait for the readers
+/// there), checks each member's handle once, and makes each member's one
+/// clean seqlock attempt (pm_read's fast path) in the same pass; at the
+/// first member not served so, the whole retry policy takes over from that
+/// member on, counting the attempt made. `error.Failed` leaves the code in
+/// `failure`.
 pub fn readBound(h: i32, exact: bool, failure: *Failure) ListError!Source {
-    var members: Members = undefined;
-    members.count = 0;
-    defer members.leave();
-    const leader = try members.enterOne(h);
-    const binding = &bindings[handles.slotOfCounter(leader)];
-    if (@atomicLoad(i32, &binding.handle, .acquire) != h) return error.NotBound;
-    assert(binding.count >= 1 and binding.list[0] == h);
-    const slots = binding.out[0..binding.cap_slots];
-    const list = binding.list[0..binding.count];
-    const fast = if (leader.simulated)
-        try readFast(true, &members, list, slots, exact)
-    else
-        try readFast(false, &members, list, slots, exact);
-    const group = members.slice();
-    if (fast.served < group.len) return read(group, slots, exact, fast, failure) catch error.Failed;
-    putHeader(slots, group.len, fast.times, exact);
-    for (group) |member| {
-        member.stats.reads_userspace += 1;
-        member.stats.last_attempts = 1;
-        member.stats.last_yields = 0;
+    if (readOnce(h, exact, failure)) |source| return source else |err| switch (err) {
+        error.MemberSuspended => return readWaiting(h, exact, failure),
+        else => |other| return @errorCast(other),
     }
-    return .userspace;
 }
 
-/// Enters the members after the leader (entered by the caller) and makes
-/// each one's fast attempt until one is not served; the rest are only
-/// entered. The state stays in locals: through `members` and a `Fast` in
-/// memory, each member's step waited for the previous one's stores.
-inline fn readFast(comptime simulated: bool, members: *Members, list: []const i32, slots: []u64, exact: bool) handles.LookupError!Fast {
-    assert(members.count == 1);
-    var fast: Fast = .{};
-    var fast_on = attemptMember(simulated, members.counters[0], 0, slots, exact, &fast);
-    var served: usize = @intFromBool(fast_on);
-    var count: u32 = 1;
-    defer members.count = count;
-    for (list[1..], 1..) |handle, i| {
-        var owner = false;
-        const member = entered: {
-            if (handles.isOwner(handle)) {
-                if (handles.enterOwner(handle)) |counter| {
-                    owner = true;
-                    break :entered counter;
-                } else |_| {}
-            }
-            break :entered try handles.enter(handle);
-        };
-        members.counters[i] = member;
-        members.owner[i] = owner;
-        count += 1;
-        if (!fast_on) continue;
-        fast_on = attemptMember(simulated, member, i, slots, exact, &fast);
-        served += @intFromBool(fast_on);
+/// A member suspended for a remap is waited for outside the leader's slot,
+/// as `handles.enter` waits for a suspended counter (the remap waits for
+/// the readers of that slot), as many times: then `Busy`.
+noinline fn readWaiting(h: i32, exact: bool, failure: *Failure) ListError!Source {
+    var waits: u32 = 0;
+    while (waits < handles.lock_attempts_max) : (waits += 1) {
+        syscalls.schedYield();
+        if (readOnce(h, exact, failure)) |source| return source else |err| switch (err) {
+            error.MemberSuspended => {},
+            else => |other| return @errorCast(other),
+        }
     }
-    fast.served = served;
-    return fast;
+    return error.Busy;
+}
+
+/// A member's `Busy`: suspended for a remap (the leader's own `Busy` comes
+/// from its entry, which has waited already).
+const ReadError = ListError || error{MemberSuspended};
+
+fn memberError(err: handles.LookupError) ReadError {
+    return if (err == error.Busy) error.MemberSuspended else err;
+}
+
+inline fn readOnce(h: i32, exact: bool, failure: *Failure) ReadError!Source {
+    const entry = try handles.enterAny(h);
+    defer handles.leaveEntry(entry, h);
+    const leader = entry.counter;
+    const binding = &bindings[handles.slotOf(h) catch unreachable];
+    if (@atomicLoad(i32, &binding.handle, .acquire) != h) return error.NotBound;
+    assert(binding.count >= 1 and binding.list[0] == h);
+    assert(binding.cap_slots >= slotsFor(binding.count));
+    const slots = binding.out[0..binding.cap_slots];
+    const list = binding.list[0..binding.count];
+    // One pass for each kind of group and each slot format: neither is a
+    // branch per member.
+    var rest: Fast = undefined;
+    const fast = if (leader.simulated)
+        (if (exact) readFast(true, true, leader, list, slots, &rest) else readFast(true, false, leader, list, slots, &rest))
+    else
+        (if (exact) readFast(false, true, leader, list, slots, &rest) else readFast(false, false, leader, list, slots, &rest));
+    const whole = fast catch |err| return memberError(err);
+    if (whole) return .userspace;
+    return readRest(leader, list, slots, exact, rest, failure);
+}
+
+/// The leader's fast attempt, then each member's (found by its handle),
+/// until one is not served: true when every member was, with the record's
+/// header written; else false with `rest` telling how far it came. Each
+/// member served is counted as served from userspace at once (`readRest`
+/// takes that back if the group is not). Out of line: with only the list,
+/// the slots and the times live, the member loop keeps them in registers.
+noinline fn readFast(
+    comptime simulated: bool,
+    comptime exact: bool,
+    leader: *Counter,
+    list: []const i32,
+    slots: []u64,
+    rest: *Fast,
+) handles.LookupError!bool {
+    var times: [2]u64 = undefined;
+    switch (attemptLeader(simulated, exact, leader, slots, &times)) {
+        .served => {},
+        .skipped => {
+            rest.* = .{ .served = 0 };
+            return false;
+        },
+        .attempted => {
+            rest.* = .{ .served = 0, .attempted = true };
+            return false;
+        },
+    }
+    for (list[1..], 1..) |handle, i| {
+        const member = handles.member(handle) orelse return handles.memberFailure(handle);
+        const outcome = attemptMember(simulated, exact, member, i, slots);
+        if (outcome == .served) continue;
+        rest.* = .{ .served = i, .attempted = outcome == .attempted, .times = times };
+        return false;
+    }
+    putHeader(slots, list.len, times, exact);
+    return true;
 }
 
 /// What the fast pass did: the members it served (in order, from the
@@ -235,49 +232,81 @@ pub const Fast = struct {
     times: [2]u64 = .{ 0, 0 },
 };
 
-/// Member `i`'s one clean attempt, its value straight into the slots; false
-/// (and the pass stops) for a page the core does not read now (`fast_page`
-/// null: mode off, no page, disabled, userspace off for good), a page
-/// without cap_user_rdpmc, a leader without cap_user_time or with a LOST
-/// format, or an attempt that was not clean. The policy then decides afresh.
-inline fn attemptMember(comptime simulated: bool, member: *Counter, i: usize, slots: []u64, exact: bool, fast: *Fast) bool {
+/// One member's fast attempt: `skipped` for a page the core does not read
+/// now (`fast_page` null: mode off, no page, disabled, userspace off for
+/// good) or without cap_user_rdpmc, `attempted` for an attempt that was
+/// not clean. The policy then decides afresh.
+const Outcome = enum { served, skipped, attempted };
+
+/// What the leader's page must show for its fast attempt: userspace reads
+/// and times, in the capability layout of every kernel since 3.12 (an
+/// older page's bit 0 goes to the policy, which decodes it).
+const leader_fast_capabilities = page_mod.cap_bit0_is_deprecated | page_mod.cap_user_rdpmc | page_mod.cap_user_time;
+
+/// The leader's attempt, which also gives the group's times: skipped as a
+/// member's is, and also without cap_user_time or with a LOST format.
+inline fn attemptLeader(comptime simulated: bool, comptime exact: bool, leader: *Counter, slots: []u64, times: *[2]u64) Outcome {
     const Env = MemberEnv(simulated);
-    const page = member.fast_page orelse return false;
+    const page = leader.fast_page orelse return .skipped;
+    if (leader.read_format & attr_mod.PERF_FORMAT_LOST != 0) return .skipped;
+    const capabilities = page_mod.load(u64, &page.capabilities);
+    if (capabilities & leader_fast_capabilities != leader_fast_capabilities) return .skipped;
+    var env: Env = .{ .page = page, .counter = leader };
+    const value = self_read.attemptValueAndTimes(Env, &env, times) orelse return .attempted;
+    served(exact, leader, 0, slots, value);
+    return .served;
+}
+
+inline fn attemptMember(comptime simulated: bool, comptime exact: bool, member: *Counter, i: usize, slots: []u64) Outcome {
+    const Env = MemberEnv(simulated);
+    const page = member.fast_page orelse return .skipped;
+    if (!self_read.userRdpmc(page)) return .skipped;
     var env: Env = .{ .page = page, .counter = member };
-    var value: u64 = undefined;
-    if (i == 0) {
-        if (member.read_format & attr_mod.PERF_FORMAT_LOST != 0) return false;
-        const capabilities = page_mod.decodeCapabilities(page_mod.load(u64, &page.capabilities), page_mod.load(u32, &page.size));
-        if (!capabilities.user_rdpmc or !capabilities.user_time) return false;
-        fast.attempted = true;
-        value = self_read.attemptValueAndTimes(Env, &env, capabilities.user_time_short, &fast.times) orelse return false;
-    } else {
-        if (!self_read.userRdpmc(page)) return false;
-        fast.attempted = true;
-        value = self_read.attemptValue(Env, &env) orelse return false;
-    }
-    fast.attempted = false;
+    const value = self_read.attemptValue(Env, &env) orelse return .attempted;
+    served(exact, member, i, slots, value);
+    return .served;
+}
+
+/// Member `i` served by one clean attempt: its slots and its stats.
+inline fn served(comptime exact: bool, member: *Counter, i: usize, slots: []u64, value: u64) void {
     const base = slotsFor(i);
-    put(slots, base + member_value, value, exact);
-    put(slots, base + member_id, member.id, exact);
-    slots[base + member_lost] = 0; // 0 as u64 and as f64 alike
-    return true;
+    put(slots, base + Slots.value, value, exact);
+    // Kernel ids count the events opened since boot: below 2^63, so the
+    // signed conversion alone does (put's correction never applies).
+    assert(member.id < 1 << 63);
+    slots[base + Slots.id] = if (exact) member.id else @bitCast(@as(f64, @floatFromInt(@as(i64, @intCast(member.id)))));
+    slots[base + Slots.lost] = 0; // 0 as u64 and as f64 alike
+    member.stats.reads_userspace += 1;
+    member.stats.last_attempts = 1;
+    member.stats.last_yields = 0;
 }
 
-fn putHeader(slots: []u64, nr: usize, times: [2]u64, exact: bool) void {
-    put(slots, slot_nr, nr, exact);
-    put(slots, slot_time_enabled, times[0], exact);
-    put(slots, slot_time_running, times[1], exact);
+inline fn putHeader(slots: []u64, nr: usize, times: [2]u64, exact: bool) void {
+    put(slots, Slots.nr, nr, exact);
+    put(slots, Slots.time_enabled, times[0], exact);
+    put(slots, Slots.time_running, times[1], exact);
 }
 
-/// The whole retry policy, out of line, from the first member the fast pass
-/// did not serve (the members before it keep their values and attempt).
-noinline fn read(members: []const *Counter, slots: []u64, exact: bool, fast: Fast, failure: *Failure) errno.Error!Source {
-    assert(fast.served < members.len);
-    for (members[0..fast.served]) |member| {
-        member.stats.last_attempts = 1;
-        member.stats.last_yields = 0;
+/// After a fast pass that did not serve every member: finds every member
+/// again (a member closed or suspended since fails here, as it would have
+/// failed the pass), takes back the userspace reads the pass counted, and
+/// runs the retry policy from the first member not served.
+noinline fn readRest(leader: *Counter, list: []const i32, slots: []u64, exact: bool, fast: Fast, failure: *Failure) ReadError!Source {
+    assert(fast.served < list.len);
+    var group: [read_format.group_members_max]*Counter = undefined;
+    group[0] = leader;
+    for (list[1..], 1..) |handle, i| {
+        group[i] = handles.member(handle) orelse return memberError(handles.memberFailure(handle));
     }
+    const members = group[0..list.len];
+    for (members[0..fast.served]) |member| member.stats.reads_userspace -= 1;
+    return read(members, slots, exact, fast, failure) catch error.Failed;
+}
+
+/// The whole retry policy from the first member the fast pass did not
+/// serve (the members before it keep their values and their one attempt).
+fn read(members: []const *Counter, slots: []u64, exact: bool, fast: Fast, failure: *Failure) errno.Error!Source {
+    assert(fast.served < members.len);
     if (!userspaceServes(members)) return readSyscall(members, slots, exact, fast.served, failure);
     if (slots.len < slotsFor(members.len)) return errno.fail(failure, errno.fromErrno(.RANGE));
     var times = fast.times;
@@ -289,9 +318,9 @@ noinline fn read(members: []const *Counter, slots: []u64, exact: bool, fast: Fas
         assert(reading.source == .userspace);
         if (leads) times = .{ reading.time_enabled_ns, reading.time_running_ns };
         const base = slotsFor(i);
-        put(slots, base + member_value, reading.value, exact);
-        put(slots, base + member_id, member.id, exact);
-        put(slots, base + member_lost, 0, exact);
+        put(slots, base + Slots.value, reading.value, exact);
+        put(slots, base + Slots.id, member.id, exact);
+        put(slots, base + Slots.lost, 0, exact);
     }
     putHeader(slots, members.len, times, exact);
     for (members) |member| member.stats.reads_userspace += 1;
@@ -417,16 +446,16 @@ fn readSyscall(members: []const *Counter, slots: []u64, exact: bool, tried: usiz
 /// read's syscall path): `-ERANGE` when it does not fit.
 pub fn putDecoded(slots: []u64, decoded: *const read_format.Decoded, exact: bool, failure: *Failure) errno.Error!void {
     if (slotsFor(decoded.nr) > slots.len) return errno.fail(failure, errno.fromErrno(.RANGE));
-    put(slots, slot_nr, decoded.nr, exact);
-    put(slots, slot_time_enabled, decoded.time_enabled, exact);
-    put(slots, slot_time_running, decoded.time_running, exact);
+    put(slots, Slots.nr, decoded.nr, exact);
+    put(slots, Slots.time_enabled, decoded.time_enabled, exact);
+    put(slots, Slots.time_running, decoded.time_running, exact);
     var i: u32 = 0;
     while (i < decoded.nr) : (i += 1) {
         const member = decoded.member(i);
         const base = slotsFor(i);
-        put(slots, base + member_value, member.value, exact);
-        put(slots, base + member_id, member.id, exact);
-        put(slots, base + member_lost, member.lost, exact);
+        put(slots, base + Slots.value, member.value, exact);
+        put(slots, base + Slots.id, member.id, exact);
+        put(slots, base + Slots.lost, member.lost, exact);
     }
 }
 
@@ -436,14 +465,14 @@ fn putSimulated(members: []const *Counter, slots: []u64, exact: bool, failure: *
     assert(members[0].simulated);
     if (slotsFor(members.len) > slots.len) return errno.fail(failure, errno.fromErrno(.RANGE));
     const leader_state = &members[0].sim_state;
-    put(slots, slot_nr, members.len, exact);
-    put(slots, slot_time_enabled, @atomicLoad(u64, &leader_state.syscall_time_enabled, .acquire), exact);
-    put(slots, slot_time_running, @atomicLoad(u64, &leader_state.syscall_time_running, .acquire), exact);
+    put(slots, Slots.nr, members.len, exact);
+    put(slots, Slots.time_enabled, @atomicLoad(u64, &leader_state.syscall_time_enabled, .acquire), exact);
+    put(slots, Slots.time_running, @atomicLoad(u64, &leader_state.syscall_time_running, .acquire), exact);
     for (members, 0..) |member, i| {
         const base = slotsFor(i);
-        put(slots, base + member_value, @atomicLoad(u64, &member.sim_state.syscall_value, .acquire), exact);
-        put(slots, base + member_id, member.id, exact);
-        put(slots, base + member_lost, 0, exact);
+        put(slots, base + Slots.value, @atomicLoad(u64, &member.sim_state.syscall_value, .acquire), exact);
+        put(slots, base + Slots.id, member.id, exact);
+        put(slots, base + Slots.lost, 0, exact);
     }
 }
 

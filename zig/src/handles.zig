@@ -38,6 +38,11 @@
 //! reused by a new thread before a sweep keeps the dead thread's counters
 //! until that thread ends too: a late release, never a wrong one. A
 //! counter is never swept while its opener lives, whichever thread uses it.
+//! A group read (group_read.zig) enters only its leader's slot and reaches
+//! the members through their handles, each checked once: one entry instead
+//! of one per member. So whatever retires or suspends a group member (its
+//! close, its remap) also waits for the readers of its leader's slot, while
+//! that leader lives or is parked (`drainedFor`).
 //! State that outlives one counter (reader counts, announcements, owners)
 //! lives in per-slot arrays, not in the Counter, which is zeroed at claim:
 //! a stale reader that failed its check may still undo its count there.
@@ -57,7 +62,7 @@ const generation_bits = 19;
 const generation_mask = (1 << generation_bits) - 1;
 /// Open/close hold the lock for a few syscalls; past this many tries
 /// (with sched_yield between them) something is wedged and the call fails.
-const lock_attempts_max = 1 << 20;
+pub const lock_attempts_max = 1 << 20;
 /// pm_close waits this many sched_yields for readers to leave the slot
 /// before it parks the slot instead (a reader in the yield phase of the
 /// retry policy can stay for 49 000 yields).
@@ -202,7 +207,7 @@ pub fn suspendReaders(counter: *Counter) error{Busy}!void {
     const handle = counter.handle;
     assert(handle > 0);
     @atomicStore(i32, &counter.handle, -handle, .seq_cst);
-    if (drained(slotOfCounter(counter), handle, true)) return;
+    if (drainedFor(counter, handle, true)) return;
     @atomicStore(i32, &counter.handle, handle, .release);
     return error.Busy;
 }
@@ -211,6 +216,56 @@ pub fn resumeReaders(counter: *Counter) void {
     assert(lockHeld());
     assert(counter.handle < 0);
     @atomicStore(i32, &counter.handle, -counter.handle, .release);
+}
+
+/// How a slot was entered: by its owner (plain store) or counted.
+pub const Entry = struct {
+    counter: *Counter,
+    owner: bool,
+};
+
+/// `enterOwner` when this thread owns the slot, else `enter`. `leaveEntry`
+/// must follow a success.
+pub inline fn enterAny(handle: i32) LookupError!Entry {
+    if (isOwner(handle)) {
+        if (enterOwner(handle)) |counter| return .{ .counter = counter, .owner = true } else |_| {}
+    }
+    return .{ .counter = try enter(handle), .owner = false };
+}
+
+/// `handle` is the one `enterAny` entered with (its slot is found from it,
+/// not from the counter's address).
+pub inline fn leaveEntry(entry: Entry, handle: i32) void {
+    const slot = @as(u32, @bitCast(handle)) & slot_mask;
+    assert(&counters[slot] == entry.counter);
+    if (entry.owner) {
+        // Release: every load from the page is done before the closer may unmap.
+        @atomicStore(i32, &owner_reading[slot], 0, .release);
+    } else {
+        const before = @atomicRmw(u32, &readers[slot], .Sub, 1, .release);
+        assert(before >= 1);
+    }
+}
+
+/// A member of a group whose leader's slot the caller has entered: the
+/// live counter `handle` names, or null (closed, stale, or suspended for a
+/// remap; `memberFailure` tells which). No entry of its own: its close and
+/// its remap wait for the leader's readers (`drainedFor`). The load of the
+/// handle comes after the caller's entry and is ordered with it as `enter`'s
+/// own load is (seq_cst: a plain load on x86, LDAR on aarch64, as acquire).
+pub inline fn member(handle: i32) ?*Counter {
+    const counter = &counters[@as(u32, @bitCast(handle)) & slot_mask];
+    if (handle > 0 and @atomicLoad(i32, &counter.handle, .seq_cst) == handle) return counter;
+    return null;
+}
+
+/// Why `member` found no counter: Busy while it is suspended for a remap
+/// (the caller leaves the leader's slot and tries again, as `enter` waits),
+/// else the lookup's error.
+pub fn memberFailure(handle: i32) LookupError {
+    const counter = &counters[@as(u32, @bitCast(handle)) & slot_mask];
+    if (handle > 0 and @atomicLoad(i32, &counter.handle, .acquire) == -handle) return error.Busy;
+    return lookupFailure(handle);
 }
 
 pub fn leave(counter: *Counter) void {
@@ -309,7 +364,7 @@ pub fn retireAndRelease(counter: *Counter) void {
     const handle = counter.handle;
     @atomicStore(i32, &counter.handle, 0, .seq_cst);
     owner_tid[slot] = 0;
-    if (drained(slot, handle, true)) {
+    if (drainedFor(counter, handle, true)) {
         counter_mod.close(counter);
         return;
     }
@@ -320,18 +375,52 @@ pub fn retireAndRelease(counter: *Counter) void {
     parked_count += 1;
 }
 
-/// Whether no reader is inside `slot` for `handle` (retired), after a
-/// bounded wait when `wait`.
-fn drained(slot: u32, handle: i32, wait: bool) bool {
-    const owner = @atomicLoad(usize, &owner_thread[slot], .monotonic);
-    if (owner != 0 and owner != threadPointer()) {
-        // Order the retired handle against the owner's plain announcement.
-        if (linux.errno(membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)) != .SUCCESS) return false;
+/// A slot entered under `handle`, which a retiring counter waits to empty.
+const Watched = struct { slot: u32, handle: i32 };
+
+/// Whether no reader that may touch `counter` (retired or suspended from
+/// `handle`) is inside: none in its own slot, and for a group member none
+/// in its leader's slot, where group reads enter (see the file comment).
+/// The leader counts while it lives or is parked under the member's
+/// `leader_handle`; a leader since released took its readers' departure
+/// with it. Caller holds the lock.
+fn drainedFor(counter: *const Counter, handle: i32, wait: bool) bool {
+    assert(lockHeld());
+    var watched: [2]Watched = .{ .{ .slot = slotOfCounter(counter), .handle = handle }, undefined };
+    var count: usize = 1;
+    if (counter.leader_slot != 0) {
+        const leader = &counters[counter.leader_slot];
+        const leader_handle = counter.leader_handle;
+        assert(leader_handle > 0);
+        const leads = @atomicLoad(i32, &leader.handle, .acquire) == leader_handle or
+            (parked[counter.leader_slot] and leader.parked_handle == leader_handle);
+        if (leads) {
+            watched[1] = .{ .slot = counter.leader_slot, .handle = leader_handle };
+            count = 2;
+        }
+    }
+    return drained(watched[0..count], wait);
+}
+
+/// Whether no reader is inside any of the `watched` slots, after a bounded
+/// wait when `wait`.
+fn drained(watched: []const Watched, wait: bool) bool {
+    assert(watched.len >= 1);
+    for (watched) |entry| {
+        const owner = @atomicLoad(usize, &owner_thread[entry.slot], .monotonic);
+        if (owner != 0 and owner != threadPointer()) {
+            // Order the retired handle against the owner's plain
+            // announcement: one barrier serves every slot watched.
+            if (linux.errno(membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)) != .SUCCESS) return false;
+            break;
+        }
     }
     var tries: u32 = 0;
     while (true) : (tries += 1) {
-        const busy = @atomicLoad(u32, &readers[slot], .seq_cst) != 0 or
-            @atomicLoad(i32, &owner_reading[slot], .seq_cst) == handle;
+        const busy = for (watched) |entry| {
+            if (@atomicLoad(u32, &readers[entry.slot], .seq_cst) != 0 or
+                @atomicLoad(i32, &owner_reading[entry.slot], .seq_cst) == entry.handle) break true;
+        } else false;
         if (!busy) return true;
         if (!wait or tries >= drain_spins_max + drain_yields_max) return false;
         if (tries >= drain_spins_max) syscalls.schedYield() else std.atomic.spinLoopHint();
@@ -346,7 +435,7 @@ pub fn reapParked() void {
     while (slot <= handles_max) : (slot += 1) {
         if (!parked[slot]) continue;
         const counter = &counters[slot];
-        if (!drained(slot, counter.parked_handle, false)) continue;
+        if (!drainedFor(counter, counter.parked_handle, false)) continue;
         counter_mod.close(counter);
         counter.parked_handle = 0;
         parked[slot] = false;

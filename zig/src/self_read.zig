@@ -268,8 +268,9 @@ pub inline fn attemptValue(comptime Env: type, env: *Env) ?u64 {
 /// `attemptValue` with the times, extrapolated as `attempt` does (for a
 /// page with cap_user_time, which the caller checked): a group read's
 /// fast attempt on its leader (group_read.zig), whose times are the
-/// group's. `times` is written only when a value is returned.
-pub inline fn attemptValueAndTimes(comptime Env: type, env: *Env, user_time_short: bool, times: *[2]u64) ?u64 {
+/// group's. `times` is written only when a value is returned. The
+/// capabilities are decoded only for times that need extrapolating.
+pub inline fn attemptValueAndTimes(comptime Env: type, env: *Env, times: *[2]u64) ?u64 {
     const page = env.page;
     const lock_before = load(u32, &page.lock);
     if (lock_before & 1 != 0) return null;
@@ -280,7 +281,10 @@ pub inline fn attemptValueAndTimes(comptime Env: type, env: *Env, user_time_shor
     const width = load(u16, &page.pmc_width);
     if (index == 0 or index > Env.index_max or !widthValid(width)) return null;
     const value = @as(u64, @bitCast(offset)) +% signExtend(env.readRegister(index), width);
-    const delta = if (enabled == running) 0 else timeDelta(Env, env, user_time_short);
+    const delta = if (enabled == running) 0 else delta: {
+        const capabilities = page_mod.decodeCapabilities(load(u64, &page.capabilities), load(u32, &page.size));
+        break :delta timeDelta(Env, env, capabilities.user_time_short);
+    };
     if (load(u32, &page.lock) != lock_before) return null;
     times.* = .{ enabled +% delta, running +% delta };
     return value;

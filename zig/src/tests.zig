@@ -26,4 +26,5 @@ test {
     _ = @import("tests/sampling_test.zig");
     _ = @import("tests/contract_test.zig");
     _ = @import("tests/group_read_test.zig");
+    _ = @import("tests/race_test.zig");
 }

@@ -7,9 +7,11 @@ const page_mod = @import("../page.zig");
 const exports = @import("../exports.zig");
 const group_read = @import("../group_read.zig");
 const self_read = @import("../self_read.zig");
+const handles = @import("../handles.zig");
 const support = @import("support.zig");
 
 const testing = std.testing;
+const Slots = group_read.GroupSlots;
 
 const mode_off = 0;
 const mode_auto = 1;
@@ -38,11 +40,13 @@ const field_syscall_time_running = 17;
 /// What a page of a hardware event on a machine with a TSC shows.
 const capabilities_hardware = page_mod.cap_bit0_is_deprecated | page_mod.cap_user_rdpmc | page_mod.cap_user_time;
 
-const stats_last_attempts = 4;
-const stats_last_yields = 5;
-const stats_index_zero_fallbacks = 6;
-const stats_userspace_reads = 0;
-const stats_syscall_reads = 1;
+const stats_last_attempts = exports.Stats.last_attempts;
+const stats_last_yields = exports.Stats.last_yields;
+const stats_index_zero_fallbacks = exports.Stats.index_zero_fallbacks;
+const stats_userspace_reads = exports.Stats.userspace_reads;
+const stats_syscall_reads = exports.Stats.syscall_reads;
+const eagain = -11;
+const eopnotsupp = -95;
 
 const members_max = 8;
 
@@ -52,7 +56,7 @@ fn simSet(handle: i32, field: u32, value: u64) void {
 }
 
 fn stat(handle: i32, slot: usize) f64 {
-    var out: [8]f64 = undefined;
+    var out: [exports.Stats.slots]f64 = undefined;
     std.debug.assert(exports.pm_stats(handle, &out) == 0);
     return out[slot];
 }
@@ -126,7 +130,7 @@ fn memberSlot(member: usize, field: usize) usize {
 test "layout: the group record's named slots are pm_read_values' numbers" {
     try testing.expectEqual(@as(usize, 3), group_read.slotsFor(0));
     try testing.expectEqual(@as(usize, 15), group_read.slotsFor(4));
-    try testing.expectEqual(@as(usize, 3 + 3 * 2 + 1), memberSlot(2, group_read.member_id));
+    try testing.expectEqual(@as(usize, 3 + 3 * 2 + 1), memberSlot(2, Slots.id));
 }
 
 test "a group of 4 simulated counters is read from userspace: values, ids, the leader's times" {
@@ -134,26 +138,26 @@ test "a group of 4 simulated counters is read from userspace: values, ids, the l
     defer group.close();
     var slots: [group_read.slotsFor(4)]u64 = undefined;
     try testing.expectEqual(@as(i32, source_userspace), group.read(&slots, false));
-    try testing.expectEqual(@as(f64, 4), slotFloat(&slots, group_read.slot_nr));
-    try testing.expectEqual(@as(f64, 4000), slotFloat(&slots, group_read.slot_time_enabled));
-    try testing.expectEqual(@as(f64, 4000), slotFloat(&slots, group_read.slot_time_running));
+    try testing.expectEqual(@as(f64, 4), slotFloat(&slots, Slots.nr));
+    try testing.expectEqual(@as(f64, 4000), slotFloat(&slots, Slots.time_enabled));
+    try testing.expectEqual(@as(f64, 4000), slotFloat(&slots, Slots.time_running));
     var ids: [4]u64 = undefined;
     for (0..4) |i| {
         const expected: f64 = @floatFromInt(SimGroup.offset_base * (i + 1) + SimGroup.register_value);
-        try testing.expectEqual(expected, slotFloat(&slots, memberSlot(i, group_read.member_value)));
+        try testing.expectEqual(expected, slotFloat(&slots, memberSlot(i, Slots.value)));
         var id: [1]u64 = undefined;
         try testing.expectEqual(@as(i32, 0), exports.pm_id(group.handles[i], &id));
         ids[i] = id[0];
-        try testing.expectEqual(@as(f64, @floatFromInt(id[0])), slotFloat(&slots, memberSlot(i, group_read.member_id)));
-        try testing.expectEqual(@as(f64, 0), slotFloat(&slots, memberSlot(i, group_read.member_lost)));
+        try testing.expectEqual(@as(f64, @floatFromInt(id[0])), slotFloat(&slots, memberSlot(i, Slots.id)));
+        try testing.expectEqual(@as(f64, 0), slotFloat(&slots, memberSlot(i, Slots.lost)));
         try testing.expectEqual(@as(f64, 1), stat(group.handles[i], stats_userspace_reads));
         try testing.expectEqual(@as(f64, 1), stat(group.handles[i], stats_last_attempts));
     }
     for (0..4) |i| for (i + 1..4) |j| try testing.expect(ids[i] != ids[j] and ids[i] != 0);
     // Exact slots: the same record as u64.
     try testing.expectEqual(@as(i32, source_userspace), group.read(&slots, true));
-    try testing.expectEqual(@as(u64, 4), slots[group_read.slot_nr]);
-    try testing.expectEqual(@as(u64, 4 * SimGroup.offset_base + SimGroup.register_value), slots[memberSlot(3, group_read.member_value)]);
+    try testing.expectEqual(@as(u64, 4), slots[Slots.nr]);
+    try testing.expectEqual(@as(u64, 4 * SimGroup.offset_base + SimGroup.register_value), slots[memberSlot(3, Slots.value)]);
 }
 
 test "the leader's times are extrapolated as one counter's are, when they differ" {
@@ -166,8 +170,8 @@ test "the leader's times are extrapolated as one counter's are, when they differ
     simSet(leader, field_timestamp, 100);
     var slots: [group_read.slotsFor(2)]u64 = undefined;
     try testing.expectEqual(@as(i32, source_userspace), group.read(&slots, false));
-    try testing.expectEqual(@as(f64, 1100), slotFloat(&slots, group_read.slot_time_enabled));
-    try testing.expectEqual(@as(f64, 600), slotFloat(&slots, group_read.slot_time_running));
+    try testing.expectEqual(@as(f64, 1100), slotFloat(&slots, Slots.time_enabled));
+    try testing.expectEqual(@as(f64, 600), slotFloat(&slots, Slots.time_running));
     // As pm_read_detailed gives them for the leader alone.
     var detailed: [16]u64 = undefined;
     try testing.expectEqual(@as(i32, 0), exports.pm_read_detailed(leader, &detailed));
@@ -183,12 +187,12 @@ test "a member whose page shows index 0 mid-run: after the fast phase the whole 
     simSet(group.handles[2], field_index, 0);
     try testing.expectEqual(@as(i32, source_syscall), group.read(&slots, false));
     // Every member, the ones before it included, from the group's read(2).
-    try testing.expectEqual(@as(f64, 4), slotFloat(&slots, group_read.slot_nr));
-    try testing.expectEqual(@as(f64, 9000), slotFloat(&slots, group_read.slot_time_enabled));
-    try testing.expectEqual(@as(f64, 3000), slotFloat(&slots, group_read.slot_time_running));
+    try testing.expectEqual(@as(f64, 4), slotFloat(&slots, Slots.nr));
+    try testing.expectEqual(@as(f64, 9000), slotFloat(&slots, Slots.time_enabled));
+    try testing.expectEqual(@as(f64, 3000), slotFloat(&slots, Slots.time_running));
     for (0..4) |i| {
         const expected: f64 = @floatFromInt(SimGroup.syscall_base * (i + 1));
-        try testing.expectEqual(expected, slotFloat(&slots, memberSlot(i, group_read.member_value)));
+        try testing.expectEqual(expected, slotFloat(&slots, memberSlot(i, Slots.value)));
     }
     try testing.expectEqual(@as(f64, self_read.attempts_fast_max), stat(group.handles[2], stats_last_attempts));
     try testing.expectEqual(@as(f64, 0), stat(group.handles[2], stats_last_yields));
@@ -240,7 +244,7 @@ test "read(2) with no spinning: no cap_user_rdpmc (a software event), no cap_use
         defer group.close();
         simSet(group.handles[0], field_capabilities, page_mod.cap_bit0_is_deprecated | page_mod.cap_user_rdpmc);
         try testing.expectEqual(@as(i32, source_syscall), group.read(&slots, false));
-        try testing.expectEqual(@as(f64, 9000), slotFloat(&slots, group_read.slot_time_enabled));
+        try testing.expectEqual(@as(f64, 9000), slotFloat(&slots, Slots.time_enabled));
     }
     {
         var group = try SimGroup.open(3, mode_off | flag_fallback);
@@ -275,8 +279,8 @@ test "refusals: not a group, out of order, repeats, stale, too small, unbound, b
     try testing.expectEqual(@as(i32, 0), exports.pm_group_bind(&subset, 2, &slots, slots.len));
     try testing.expectEqual(@as(i32, -16), exports.pm_group_bind(&h, 3, &slots, slots.len)); // EBUSY
     try testing.expectEqual(@as(i32, source_userspace), exports.pm_group_read(h[0], 0));
-    try testing.expectEqual(@as(f64, 2), slotFloat(&slots, group_read.slot_nr));
-    try testing.expectEqual(@as(f64, 3 * SimGroup.offset_base + SimGroup.register_value), slotFloat(&slots, memberSlot(1, group_read.member_value)));
+    try testing.expectEqual(@as(f64, 2), slotFloat(&slots, Slots.nr));
+    try testing.expectEqual(@as(f64, 3 * SimGroup.offset_base + SimGroup.register_value), slotFloat(&slots, memberSlot(1, Slots.value)));
     try testing.expectEqual(@as(i32, einval), exports.pm_group_read(h[0], 2));
     try testing.expectEqual(@as(i32, einval), exports.pm_group_read(h[1], 0)); // a member is no bound leader
     // The same answers with the parameters as doubles; any exact but 0 or 1 is exact > 1.
@@ -355,7 +359,7 @@ test "a writer thread moving every member's lock: no group read is ever torn" {
     while (reads < reads_wanted) : (reads += 1) {
         const source = group.read(&slots, true);
         for (0..4) |i| {
-            const value = slots[memberSlot(i, group_read.member_value)];
+            const value = slots[memberSlot(i, Slots.value)];
             if (source < 0 or value != @as(u64, @bitCast(torn_value))) {
                 if (wrong == 0) first_wrong = if (source < 0) @intCast(-source) else value;
                 wrong += 1;
@@ -391,14 +395,93 @@ test "a software group on the kernel: read(2) at once, the record pm_read_values
     try testing.expectEqual(@as(i32, 0), exports.pm_group_bind(&list, 2, &group_slots, group_slots.len));
     try testing.expectEqual(@as(i32, source_syscall), exports.pm_group_read(leader, 1));
     try testing.expectEqual(@as(i32, 2), exports.pm_read_values(leader, &values_slots, values_slots.len, 1));
-    try testing.expectEqual(@as(u64, 2), group_slots[group_read.slot_nr]);
+    try testing.expectEqual(@as(u64, 2), group_slots[Slots.nr]);
     for (0..2) |i| {
-        try testing.expectEqual(ids[i][0], group_slots[memberSlot(i, group_read.member_id)]);
-        try testing.expectEqual(values_slots[memberSlot(i, group_read.member_id)], group_slots[memberSlot(i, group_read.member_id)]);
+        try testing.expectEqual(ids[i][0], group_slots[memberSlot(i, Slots.id)]);
+        try testing.expectEqual(values_slots[memberSlot(i, Slots.id)], group_slots[memberSlot(i, Slots.id)]);
     }
     // The dummy event counts nothing; the clock moves forward.
-    try testing.expectEqual(values_slots[memberSlot(1, group_read.member_value)], group_slots[memberSlot(1, group_read.member_value)]);
-    try testing.expect(values_slots[memberSlot(0, group_read.member_value)] >= group_slots[memberSlot(0, group_read.member_value)]);
-    try testing.expect(values_slots[group_read.slot_time_enabled] >= group_slots[group_read.slot_time_enabled]);
+    try testing.expectEqual(values_slots[memberSlot(1, Slots.value)], group_slots[memberSlot(1, Slots.value)]);
+    try testing.expect(values_slots[memberSlot(0, Slots.value)] >= group_slots[memberSlot(0, Slots.value)]);
+    try testing.expect(values_slots[Slots.time_enabled] >= group_slots[Slots.time_enabled]);
     try testing.expectEqual(@as(f64, 0), stat(leader, stats_last_attempts));
+}
+
+/// Suspends a counter as a remap does (pm_set_output, pm_ring_map), holds
+/// it suspended for `hold_ms`, then resumes it: on its own thread.
+const Suspension = struct {
+    handle: i32,
+    hold_ms: u32,
+    suspended: std.atomic.Value(bool) = .init(false),
+    resumed: std.atomic.Value(bool) = .init(false),
+    failed: std.atomic.Value(bool) = .init(false),
+
+    fn run(suspension: *Suspension) void {
+        handles.acquireLock() catch return suspension.failed.store(true, .release);
+        const counter = handles.lookupLocked(suspension.handle) catch unreachable;
+        handles.suspendReaders(counter) catch {
+            handles.releaseLock();
+            return suspension.failed.store(true, .release);
+        };
+        handles.releaseLock();
+        suspension.suspended.store(true, .release);
+        support.sleepMilliseconds(suspension.hold_ms);
+        handles.acquireLock() catch unreachable;
+        suspension.resumed.store(true, .release);
+        handles.resumeReaders(counter);
+        handles.releaseLock();
+    }
+};
+
+test "a member suspended for a remap: the group read waits outside the leader's slot, then reads it" {
+    var group = try SimGroup.open(3, mode_auto | flag_fallback);
+    defer group.close();
+    var slots: [group_read.slotsFor(3)]u64 = undefined;
+    try testing.expectEqual(@as(i32, source_userspace), group.read(&slots, false));
+    var suspension: Suspension = .{ .handle = group.handles[1], .hold_ms = 20 };
+    const thread = try std.Thread.spawn(.{}, Suspension.run, .{&suspension});
+    while (!suspension.suspended.load(.acquire) and !suspension.failed.load(.acquire)) std.atomic.spinLoopHint();
+    const source = group.read(&slots, false);
+    const waited = suspension.resumed.load(.acquire);
+    thread.join();
+    try testing.expect(!suspension.failed.load(.acquire));
+    try testing.expectEqual(@as(i32, source_userspace), source);
+    try testing.expect(waited); // it returned only after the resume
+    try testing.expectEqual(@as(f64, 2 * SimGroup.offset_base + SimGroup.register_value), slotFloat(&slots, memberSlot(1, Slots.value)));
+}
+
+const SpinningRead = struct {
+    leader: i32,
+    result: std.atomic.Value(i32) = .init(0),
+    done: std.atomic.Value(bool) = .init(false),
+
+    fn run(read: *SpinningRead) void {
+        read.result.store(exports.pm_group_read(read.leader, 0), .release);
+        read.done.store(true, .release);
+    }
+};
+
+test "a member's remap waits for a group read in progress: EAGAIN while the read spins on another member" {
+    // The read enters only the leader's slot, so the remap of member 1 must
+    // watch that slot: member 2's odd lock keeps the read inside for its
+    // 50 000 attempts, far longer than the remap's bounded wait.
+    var group = try SimGroup.open(3, mode_auto);
+    defer group.close();
+    var slots: [group_read.slotsFor(3)]u64 = undefined;
+    try testing.expectEqual(@as(i32, source_userspace), group.read(&slots, false));
+    simSet(group.handles[2], field_lock, 1);
+    var read: SpinningRead = .{ .leader = group.handles[0] };
+    const thread = try std.Thread.spawn(.{}, SpinningRead.run, .{&read});
+    var refused: u32 = 0;
+    var other: i32 = 0;
+    while (!read.done.load(.acquire) and refused == 0) {
+        const rc = exports.pm_set_output(group.handles[1], -1);
+        if (rc == eagain) refused += 1 else if (rc != eopnotsupp) other = rc;
+    }
+    simSet(group.handles[2], field_lock, 2);
+    thread.join();
+    try testing.expectEqual(@as(i32, 0), other);
+    try testing.expect(refused > 0);
+    const result = read.result.load(.acquire);
+    try testing.expect(result == source_userspace or result == retry_exhausted);
 }

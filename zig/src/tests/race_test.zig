@@ -229,3 +229,164 @@ test "counters die with their thread: a sweep closes what an ended thread opened
     try testing.expectEqual(@as(f64, @floatFromInt(mine)), exports.pm_read(mine));
     try testing.expectEqual(@as(i32, 0), exports.pm_sweep());
 }
+
+const group_size = 4;
+const group_buffers = 8;
+const field_capabilities = 4;
+const field_syscall_value = 14;
+const source_userspace = 1;
+const source_syscall = 2;
+/// cap_bit0_is_deprecated | cap_user_rdpmc | cap_user_time: a hardware page.
+const capabilities_hardware = 0b1110;
+
+/// Groups of simulated counters read on one thread (which opens them, so
+/// its group reads take the owner entry) and on another (the shared entry),
+/// while a third closes their members. A group read enters only the
+/// leader's slot: a member's close must wait for it there, or the read
+/// would touch a page already unmapped (SIGSEGV) or a slot already reused.
+const GroupRace = struct {
+    /// The current group's leader, or 0 between groups.
+    leader: std.atomic.Value(i32) = .init(0),
+    /// The current group's handles, published with `leader`.
+    members: [group_size]std.atomic.Value(i32) = @splat(.init(0)),
+    /// Bumped by the owner for each group it opens.
+    generation: std.atomic.Value(u32) = .init(0),
+    stop: std.atomic.Value(bool) = .init(false),
+    wrong: std.atomic.Value(i64) = .init(0),
+    reads_userspace: std.atomic.Value(u64) = .init(0),
+    reads_stale: std.atomic.Value(u64) = .init(0),
+    /// The owner's lists and slots, one pair per group in turn: the core
+    /// keeps both for as long as the group lives.
+    lists: [group_buffers][group_size]i32 = undefined,
+    slots: [group_buffers][3 + 3 * group_size]u64 = undefined,
+};
+
+fn noteWrong(race: *GroupRace, value: i64) void {
+    _ = race.wrong.cmpxchgStrong(0, value, .monotonic, .monotonic);
+}
+
+/// A simulated group whose every member reads its own handle, from
+/// userspace and by its simulated read(2) alike; bound to buffer `which`.
+fn openGroup(race: *GroupRace, which: usize) bool {
+    const list = &race.lists[which];
+    for (list, 0..) |*handle, i| {
+        handle.* = exports.pm_sim_open(mode_auto | flag_fallback);
+        if (handle.* < 0) return false;
+        if (i > 0) std.debug.assert(exports.pm_sim_join(handle.*, list[0]) == 0);
+        std.debug.assert(exports.pm_sim_set(handle.*, field_capabilities, capabilities_hardware, 0) == 0);
+        std.debug.assert(exports.pm_sim_set(handle.*, field_offset, @intCast(handle.*), 0) == 0);
+        std.debug.assert(exports.pm_sim_set(handle.*, field_syscall_value, @intCast(handle.*), 0) == 0);
+    }
+    const slots = &race.slots[which];
+    std.debug.assert(exports.pm_group_bind(list, group_size, slots, slots.len) == 0);
+    for (&race.members, list) |*member, handle| member.store(handle, .release);
+    race.leader.store(list[0], .release);
+    _ = race.generation.fetchAdd(1, .release);
+    return true;
+}
+
+/// Checks one group read of `list` into `slots`: every member's own handle,
+/// or STALE_HANDLE once the closer got to one of them.
+fn checkGroupRead(race: *GroupRace, list: []const i32, slots: []const u64, source: i32) bool {
+    if (source == stale_handle) {
+        _ = race.reads_stale.fetchAdd(1, .monotonic);
+        return false;
+    }
+    if (source != source_userspace and source != source_syscall) {
+        noteWrong(race, source);
+        return false;
+    }
+    for (list, 0..) |handle, i| {
+        const value = slots[3 + 3 * i];
+        if (value != @as(u64, @intCast(handle))) noteWrong(race, @intCast(value));
+    }
+    _ = race.reads_userspace.fetchAdd(@intFromBool(source == source_userspace), .monotonic);
+    return true;
+}
+
+/// Opens a group, reads it until a member is found closed, closes what is
+/// left, and opens the next one in the next buffer.
+fn groupOwner(race: *GroupRace) void {
+    var which: usize = 0;
+    while (!race.stop.load(.acquire)) : (which = (which + 1) % group_buffers) {
+        if (!openGroup(race, which)) return noteWrong(race, -1);
+        const list = &race.lists[which];
+        while (checkGroupRead(race, list, &race.slots[which], exports.pm_group_read(list[0], 1))) {}
+        race.leader.store(0, .release);
+        var i: usize = group_size;
+        while (i > 0) {
+            i -= 1;
+            const rc = exports.pm_close(list[i]);
+            if (rc != 0 and rc != stale_handle) noteWrong(race, rc);
+        }
+    }
+}
+
+/// Reads whichever group is current through the shared entry. Its slots are
+/// the owner's, written by both threads, so only the result is checked.
+fn groupReader(race: *GroupRace) void {
+    while (!race.stop.load(.acquire)) {
+        const leader = race.leader.load(.acquire);
+        if (leader == 0) {
+            _ = linux.sched_yield();
+            continue;
+        }
+        const source = exports.pm_group_read(leader, 1);
+        const expected = source == source_userspace or source == source_syscall or source == stale_handle or
+            source == -22; // EINVAL: the slot's next counter, not bound yet
+        if (!expected) noteWrong(race, source);
+    }
+}
+
+/// Suspends the current group's members in turn, as a remap does (for a
+/// simulated counter pm_set_output stops after the suspension, with
+/// EOPNOTSUPP): a group read meanwhile waits, it never fails with EAGAIN.
+fn groupSuspender(race: *GroupRace) void {
+    var turn: usize = 0;
+    while (!race.stop.load(.acquire)) : (turn += 1) {
+        const member = race.members[1 + turn % (group_size - 1)].load(.acquire);
+        if (member == 0) continue;
+        const rc = exports.pm_set_output(member, -1);
+        const expected = rc == -95 or rc == stale_handle or
+            rc == -11; // EAGAIN: a reader stayed in the slot past the bounded wait
+        if (!expected) noteWrong(race, rc);
+        // A remap is rare: leave the table lock to the others most of the time.
+        _ = linux.sched_yield();
+    }
+}
+
+/// Closes one member of each group (the leader every fourth group) as soon
+/// as it is published, while the two readers read it.
+fn groupCloser(race: *GroupRace, cycles: u32) void {
+    var seen: u32 = 0;
+    var cycle: u32 = 0;
+    while (cycle < cycles) : (cycle += 1) {
+        var waits: u32 = 0;
+        while (race.generation.load(.acquire) == seen) : (waits += 1) {
+            if (waits > 100_000_000) return noteWrong(race, -2);
+            std.atomic.spinLoopHint();
+        }
+        seen = race.generation.load(.acquire);
+        support.spin(cycle % 64 * 16);
+        const index = if (cycle % 4 == 0) 0 else 1 + cycle % (group_size - 1);
+        const rc = exports.pm_close(race.members[index].load(.acquire));
+        if (rc != 0 and rc != stale_handle) noteWrong(race, rc);
+    }
+    race.stop.store(true, .release);
+}
+
+test "pm_group_read racing the close and the remap of a member on other threads: the group's own values or STALE_HANDLE, never a crash" {
+    var race: GroupRace = .{};
+    const cycles: u32 = @intCast(support.loopCount(1000, "group close cycles"));
+    const threads = [_]std.Thread{
+        try std.Thread.spawn(.{}, groupOwner, .{&race}),
+        try std.Thread.spawn(.{}, groupReader, .{&race}),
+        try std.Thread.spawn(.{}, groupCloser, .{ &race, cycles }),
+        try std.Thread.spawn(.{}, groupSuspender, .{&race}),
+    };
+    for (threads) |thread| thread.join();
+    try testing.expectEqual(@as(i64, 0), race.wrong.load(.acquire));
+    try testing.expect(race.reads_userspace.load(.acquire) > 0);
+    try testing.expect(race.reads_stale.load(.acquire) > 0);
+    try testing.expectEqual(@as(u32, 0), handles.parkedCount());
+}

@@ -5,7 +5,7 @@
  */
 
 import { type Native, native } from "./loader/native.ts";
-import { DETAILED, PAGE_INFO, STATS } from "./ffi/symbols.ts";
+import { DETAILED, ID, PAGE_INFO, STATS } from "./ffi/symbols.ts";
 import type { EventInput, EventSpec } from "./event.ts";
 import { nativeFailure } from "./_fail.ts";
 import { notCountedReason, scaleFactor } from "./_counted.ts";
@@ -424,7 +424,7 @@ export class Counter implements Disposable {
     if (this.#id !== undefined) return this.#id;
     const n = this.#native;
     this.#check(n.symbols.pm_id(this.#handle, n.out), "id");
-    return this.#id = n.outU64[0];
+    return this.#id = n.outU64[ID.VALUE];
   }
 
   /**

@@ -242,4 +242,32 @@ describe("the ABI: zig/src against src/ffi/symbols.ts", () => {
       assert.deepEqual(positional, [], "outputs written as one positional tuple");
     },
   );
+
+  it("the input enums: SIM_FIELDS against sim.Field, SYSCTL against sysfs.Knob", whereZig, () => {
+    const enumOf = (file: string, name: string): Map<string, number> => {
+      const body = zigSource(file).match(
+        new RegExp(`pub const ${name} = enum\\(u32\\) \\{([^}]*)\\}`),
+      );
+      assert.ok(body, `zig/src/${file} has no \`pub const ${name} = enum(u32)\``);
+      return new Map(
+        [...body[1].matchAll(/(\w+) = (\d+),/g)].map(([, key, n]) => [key, Number(n)]),
+      );
+    };
+    // The TypeScript names of the simulated page's fields are camelCase,
+    // and two say which struct field they set (the page's `version` and `size`).
+    const renamed: Record<string, string> = { version: "pageVersion", size: "pageSizeField" };
+    const camel = (name: string) => name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+    const sim = [...enumOf("sim.zig", "Field")].map(([key, n]) => [renamed[key] ?? camel(key), n]);
+    assert.deepEqual(
+      sim.sort(),
+      Object.entries(table.SIM_FIELDS).sort(),
+      "SIM_FIELDS against sim.Field",
+    );
+    const knobs = [...enumOf("sysfs.zig", "Knob")].map(([key, n]) => [upperSnake(key), n]);
+    assert.deepEqual(
+      knobs.sort(),
+      Object.entries(table.SYSCTL).sort(),
+      "SYSCTL against sysfs.Knob",
+    );
+  });
 });

@@ -42,8 +42,6 @@ export const SYMBOLS = {
   pm_arch: { parameters: [], result: "u32" },
   // uint32_t pm_attr_size(void);  /* 136 */
   pm_attr_size: { parameters: [], result: "u32" },
-  // uint32_t pm_page_size(void);
-  pm_page_size: { parameters: [], result: "u32" },
 
   // int32_t pm_open(const uint8_t *attr, int32_t pid, int32_t cpu,
   //                 int32_t group, uint32_t flags);
@@ -209,8 +207,6 @@ export const SYMBOLS = {
     ],
     result: "i32",
   },
-  // int32_t pm_ring_unmap(int32_t h);
-  pm_ring_unmap: { parameters: ["i32" /* int32_t h */], result: "i32" },
   // int32_t pm_ring_read(int32_t h, uint8_t *out, uint32_t cap);
   pm_ring_read: {
     parameters: [

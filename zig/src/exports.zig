@@ -155,10 +155,6 @@ pub export fn pm_attr_size() u32 {
     return attr_mod.PERF_ATTR_SIZE_VER8;
 }
 
-pub export fn pm_page_size() u32 {
-    return system.pageSize();
-}
-
 pub export fn pm_open(attr_bytes: *[attr_mod.PERF_ATTR_SIZE_VER8]u8, pid: i32, cpu: i32, group: i32, flags: u32) i32 {
     lockTable() catch |err| return claimFailure(err).result();
     defer handles.releaseLock();
@@ -606,18 +602,6 @@ pub export fn pm_ring_map(h: i32, data_pages: u32) i32 {
     defer handles.resumeReaders(counter);
     defer reader.refreshFast(counter);
     ring.map(counter, data_pages, &failure) catch return failure.result();
-    return 0;
-}
-
-pub export fn pm_ring_unmap(h: i32) i32 {
-    lockTable() catch |err| return claimFailure(err).result();
-    defer handles.releaseLock();
-    const counter = handles.lookupLocked(h) catch |err| return lookupFailure(err).result();
-    var failure: Failure = undefined;
-    handles.suspendReaders(counter) catch return errno.fromErrno(.AGAIN).result();
-    defer handles.resumeReaders(counter);
-    defer reader.refreshFast(counter);
-    ring.unmap(counter, &failure) catch return failure.result();
     return 0;
 }
 

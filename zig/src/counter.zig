@@ -201,13 +201,13 @@ fn narrowable(counter: *const Counter, leader: ?*const Counter) bool {
     return user_access == 1;
 }
 
-const sysctl_perf_user_access: u32 = @intFromEnum(sysfs.Knob.perf_user_access);
+const sysctl_perf_user_access: u32 = @backingInt(sysfs.Knob.perf_user_access);
 /// pm_sysctl numbers of the x86 rdpmc knob: cpu, then cpu_core and cpu_atom
 /// on hybrid CPUs (their files show the one setting all core PMUs share).
 const sysctls_x86_rdpmc = [_]u32{
-    @intFromEnum(sysfs.Knob.rdpmc_cpu),
-    @intFromEnum(sysfs.Knob.rdpmc_cpu_core),
-    @intFromEnum(sysfs.Knob.rdpmc_cpu_atom),
+    @backingInt(sysfs.Knob.rdpmc_cpu),
+    @backingInt(sysfs.Knob.rdpmc_cpu_core),
+    @backingInt(sysfs.Knob.rdpmc_cpu_atom),
 };
 
 /// The machine's userspace-read knob, or null where there is none or it

@@ -213,7 +213,7 @@ test "allow-list: prefixes, exact names, no traversal" {
 
 test "sysctl reads perf_event_paranoid; read_text and list_dir work and refuse" {
     var failure: Failure = undefined;
-    const paranoid = try sysctl(@intFromEnum(Knob.perf_event_paranoid), &failure);
+    const paranoid = try sysctl(@backingInt(Knob.perf_event_paranoid), &failure);
     try std.testing.expect(paranoid >= -1 and paranoid <= 4);
     try std.testing.expectError(error.Failed, sysctl(sysctl_paths.len, &failure));
     var out: [8192]u8 = undefined;

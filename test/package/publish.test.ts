@@ -108,14 +108,14 @@ describe("staged release", () => {
   });
 
   it(
-    "the published package.json has no scripts or devDependencies; the bin is a Bun script",
+    "the published package.json has no scripts or devDependencies; the bin is a Node script",
     SLOW,
     () => {
       const published = JSON.parse(readFileSync(`${tree("npm")}/package.json`, "utf8"));
       assert.equal(published.scripts, undefined);
       assert.equal(published.devDependencies, undefined);
       assert.equal(published.version, manifest("package.json").version);
-      assert.match(readFileSync(`${tree("npm")}/cli.js`, "utf8"), /^#!\/usr\/bin\/env bun\n/);
+      assert.match(readFileSync(`${tree("npm")}/cli.js`, "utf8"), /^#!\/usr\/bin\/env node\n/);
       assert.ok(existsSync(`${tree("npm")}/src/loader/_remote.js`));
     },
   );

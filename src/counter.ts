@@ -75,6 +75,7 @@ export class Counter implements Disposable {
   #closed = false;
   #id: bigint | undefined;
   #ring: Ring | undefined;
+  #ringContext: { event: string } | undefined;
   // Only held, never read: see the constructor's `output`.
   #output: RingOutput | undefined;
 
@@ -102,7 +103,11 @@ export class Counter implements Disposable {
     this.#output = output;
     const ownRing = layout !== undefined && output === undefined;
     if (ownRing) {
-      this.#ring = new Ring(handle, layout, { event: spec.name }, () => this.#closed);
+      // The ring names the counter's event as it is when it fails: a
+      // watchpoint's event changes when it moves (moveBreakpoint).
+      const context = { event: spec.name };
+      this.#ringContext = context;
+      this.#ring = new Ring(handle, layout, context, () => this.#closed);
     }
     registerHandle(this, handle, ownRing ? layout : undefined);
     collected.register(this, handle, this);
@@ -733,6 +738,7 @@ export class Counter implements Disposable {
       });
     }
     this.#spec = spec;
+    if (this.#ringContext !== undefined) this.#ringContext.event = spec.name;
   }
 
   /**

@@ -823,6 +823,20 @@ describe("Watchpoint.retarget (PERF_EVENT_IOC_MODIFY_ATTRIBUTES)", () => {
     assert.equal(writes.read(), 151);
   });
 
+  it("a sampling watchpoint's ring names the new address after a move", {
+    skip: arm64Skip(EXACT_COUNTS_ARM64),
+  }, () => {
+    const data = new Float64Array(8);
+    using writes = Watchpoint.open({ array: data, index: 1 }, {
+      sample: { period: 1 },
+      sampleType: ["ip"],
+    });
+    writes.retarget({ array: data, index: 6 });
+    const error = expectPerfError(() => writes.records({ maxWaitMs: 0 }), "INVALID_OPTION");
+    assert.equal(error.event, writes.event.name);
+    assert.match(writes.event.name, new RegExp(`mem:0x${writes.address.toString(16)}/`));
+  });
+
   it("access defaults to the watchpoint's own, length to its own for a buffer or address", {
     skip: arm64Skip(EXACT_COUNTS_ARM64),
   }, () => {

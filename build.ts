@@ -8,6 +8,7 @@
  *   build.ts --all                            all four targets
  *   build.ts --target <zig-triple>            one target
  *   build.ts test                             `zig build test` (unit tests on the host)
+ *   build.ts fmt-check                        `zig fmt --check` of zig/ (what npm test runs)
  *   build.ts test-exe --target aarch64-linux-gnu
  *                                             the unit-test executable at zig/zig-out/bin/perfmmap-tests
  *   build.ts --release                        all targets, checksums and the staged
@@ -115,7 +116,7 @@ function runZig(zig: Zig, args: string[], summary = "none"): void {
 }
 
 interface Options {
-  command: "build" | "test" | "test-exe" | "release";
+  command: "build" | "test" | "test-exe" | "fmt-check" | "release";
   targets: string[];
 }
 
@@ -124,7 +125,7 @@ function parseArgs(args: string[]): Options {
   let targets: string[] | null = null;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
-    if (arg === "test" || arg === "test-exe") command = arg;
+    if (arg === "test" || arg === "test-exe" || arg === "fmt-check") command = arg;
     else if (arg === "--release") command = "release";
     else if (arg === "--all") targets = [...TARGETS];
     else if (arg === "--target") {
@@ -148,6 +149,19 @@ function main(): void {
     exit(spawnSync(execPath, args, { stdio: "inherit" }).status ?? 1);
   }
   const zig = findZig(pinnedVersion());
+  if (options.command === "fmt-check") {
+    // Lists the files zig fmt would change, and fails when there are any.
+    const result = spawnSync(
+      zig.command,
+      [...zig.prefix, "fmt", "--check", "build.zig", "src", "tools"],
+      { cwd: zigDir, stdio: "inherit" },
+    );
+    if (result.error) fail(`could not run ${zig.label}: ${result.error.message}`);
+    if (result.status !== 0) {
+      fail("zig fmt --check: run `zig fmt zig/` (the files are listed above)");
+    }
+    return;
+  }
   if (options.command === "test") {
     // One line with the pass/skip/fail counts; skip reasons print as they happen.
     runZig(zig, ["test"], "line");

@@ -25,6 +25,7 @@ step() {
 }
 
 step "zig unit tests (build.ts test)" "$deno" run -A build.ts test
+step "zig fmt --check (build.ts fmt-check)" "$deno" run -A build.ts fmt-check
 step "deno fmt --check" "$deno" fmt --check
 step "deno lint" "$deno" lint
 step "deno check" "$deno" check mod.ts cli.ts build.ts scripts/release.ts src/testing.ts src/mitata.ts src/deno_bench.ts examples/demo.ts examples/profile.ts examples/leak.ts bench/read_cost.ts bench/run.ts bench/_worker.ts bench/mitata.ts bench/deno.bench.ts bench/ring_rate.ts

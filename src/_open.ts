@@ -193,9 +193,7 @@ function checkOutput(spec: EventSpec, sampling: ResolvedSampling, readFormat: nu
   if (theirs.sampleType !== ours.sampleType || theirs.readFormat !== ours.readFormat) {
     throw new PerfError(
       "INVALID_OPTION",
-      `ring.output "${
-        (output as unknown as { event: EventSpec }).event.name
-      }" writes samples with another sampleType`,
+      `ring.output "${output.event.name}" writes samples with another sampleType`,
       {
         op: "open",
         event: spec.name,

@@ -5,7 +5,7 @@
  */
 
 import { type Native, native } from "./loader/native.ts";
-import { DETAILED, ID, PAGE_INFO, STATS } from "./ffi/symbols.ts";
+import { coreResult, DETAILED, ID, PAGE_INFO, STATS } from "./ffi/symbols.ts";
 import type { EventInput, EventSpec } from "./event.ts";
 import { nativeFailure } from "./_fail.ts";
 import { notCountedReason, scaleFactor } from "./_counted.ts";
@@ -33,6 +33,8 @@ import { integerArgument } from "./_input.ts";
 /** `readSyscall`'s record (f64 slots), made at its first call: room for the largest group. */
 let groupRecord: { bytes: Uint8Array; slots: Float64Array } | undefined;
 const EIO = knownErrno("EIO");
+const STALE_HANDLE = coreResult("STALE_HANDLE");
+const NO_RING = coreResult("NO_RING");
 /** The largest `refresh` count: the kernel's event_limit is an int. */
 const REFRESH_MAX = 2 ** 31 - 1;
 const TWO_32 = 2 ** 32;
@@ -449,7 +451,7 @@ export class Counter implements Disposable {
   #sampler(op: string): Ring {
     if (this.#ring !== undefined && !this.#closed) return this.#ring;
     // The core says STALE_HANDLE after close, NO_RING otherwise.
-    const result = this.#closed ? -10002 : -10011;
+    const result = this.#closed ? STALE_HANDLE : NO_RING;
     throw this.#fail(result, op);
   }
 
@@ -653,7 +655,7 @@ export class Counter implements Disposable {
   #pause(paused: boolean, op: string): void {
     // A ring of its own, or the one it writes into (ring.output, a group's).
     if (!this.#closed && this.#ring === undefined && this.#output === undefined) {
-      throw this.#fail(-10011, op); // the core's NO_RING
+      throw this.#fail(NO_RING, op);
     }
     const result = this.#native.symbols.pm_pause_output(this.#handle, paused ? 1 : 0);
     if (result < 0) throw this.#ioctlFail(result, op);

@@ -7,7 +7,7 @@
 
 import { type Native, native } from "./loader/native.ts";
 import {
-  CORE_CODES,
+  coreResult,
   GROUP_SLOTS,
   GROUP_SOURCE,
   IOC_FLAG_GROUP,
@@ -42,9 +42,7 @@ import { trackWatchpoints, type WatchpointEvent, watchpointSpec } from "./_watch
 export const GROUP_MAX_EVENTS: number = GROUP_RECORD_MEMBERS_MAX;
 
 /** The core's STALE_HANDLE result, for a group used after close. */
-const STALE_HANDLE = -Number(
-  Object.entries(CORE_CODES).find(([, name]) => name === "STALE_HANDLE")![0],
-);
+const STALE_HANDLE = coreResult("STALE_HANDLE");
 
 const GROUP_FORMAT = READ_FORMAT.TOTAL_TIME_ENABLED |
   READ_FORMAT.TOTAL_TIME_RUNNING | READ_FORMAT.ID | READ_FORMAT.GROUP;

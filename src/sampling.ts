@@ -25,6 +25,8 @@
  * @module
  */
 
+import type { EventSpec } from "./event.ts";
+
 /**
  * How often to take a sample: every `period` events (for a clock, every
  * `period` nanoseconds), or about `frequency` times per second of the
@@ -98,6 +100,8 @@ export interface RingOutput {
   readonly sampling: boolean;
   /** Whether it was closed (an output must be open). */
   readonly closed: boolean;
+  /** Its event (named in the error when the sample layouts differ). */
+  readonly event: EventSpec;
   /** Its ring's records; see {@link Counter.drain}. */
   drain(): PerfRecord[];
 }

@@ -501,6 +501,18 @@ export const CORE_CODES = {
   10011: "NO_RING",
 } as const;
 
+/** The name of one of the core's own codes. */
+export type CoreCodeName = (typeof CORE_CODES)[keyof typeof CORE_CODES];
+
+/**
+ * The negative result the core returns for its code `name` (what a failed
+ * call returns), for TypeScript that reports the same failure itself.
+ */
+export function coreResult(name: CoreCodeName): number {
+  for (const [code, known] of Object.entries(CORE_CODES)) if (known === name) return -Number(code);
+  throw new Error(`no core code ${name}`); // unreachable: the type lists the names
+}
+
 /** Size of `struct perf_event_attr` we build (`PERF_ATTR_SIZE_VER8`). */
 export const ATTR_SIZE = 136;
 /**

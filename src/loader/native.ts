@@ -66,7 +66,7 @@ function supportedRuntime(): Runtime {
     "perfmmap runs on Deno, Bun and Node 26, not on this runtime",
     {
       op: "load",
-      hint: "run the script with `deno run --allow-ffi` or with `bun`",
+      hint: "run the script with `deno run --allow-ffi`, with `bun`, or with Node 26.4+",
     },
   );
 }

@@ -99,6 +99,17 @@ arm64_failed=$(grep -oE '^arm64: [0-9]+ passed, [0-9]+ failed' "$logs/arm64.txt"
 passed=$((${deno_passed:-0} + ${bun_passed:-0} + ${node_passed:-0} + ${arm64_passed:-0}))
 failed=$((${deno_failed:-0} + ${bun_failed:-0} + ${node_failed:-0} + ${arm64_failed:-0}))
 skipped=$((${deno_skipped:-0} + ${bun_skipped:-0} + ${node_skipped:-0}))
+# The names of what failed, last, so that a log's tail says which test it was.
+failures=$( {
+  sed 's/\x1b\[[0-9;]*m//g' "$logs/deno.txt" | sed -n '/ FAILURES /,$p' | grep -E ' => ' | sed 's/ => .*//; s/^/deno: /'
+  grep -E '^\(fail\) ' "$logs/bun.txt" | sed 's/^/bun: /'
+  sed -n '/^✖ failing tests:/,$p' "$logs/node.txt" | grep -E '^✖ ' | grep -v 'failing tests' | sed 's/^/node: /'
+  grep -E '^ *FAIL ' "$logs/arm64.txt" | sed 's/^ */arm64: /'
+} 2>/dev/null | sort -u | head -40 || true)
+if [[ -n $failures ]]; then
+  echo "failed tests:" >&2
+  echo "$failures" | sed 's/^/  /' >&2
+fi
 echo "deno: ${deno_passed:-0} passed, ${deno_failed:-0} failed, ${deno_skipped:-0} skipped" >&2
 echo "bun: ${bun_passed:-0} passed, ${bun_failed:-0} failed, ${bun_skipped:-0} skipped" >&2
 echo "node: ${node_passed:-0} passed, ${node_failed:-0} failed, ${node_skipped:-0} skipped${node_skip:+ (the run was skipped: $node_skip)}" >&2

@@ -479,7 +479,8 @@ describe("sampling: waiting and sustained use", () => {
       1000,
     );
     assert.equal(records, 0);
-    assert.ok(ms < 100, `ended after ${ms.toFixed(0)} ms`);
+    // At once: nowhere near the 60 s wait, with room for a loaded machine.
+    assert.ok(ms < 1000, `ended after ${ms.toFixed(0)} ms`);
   });
 
   // The counter is disabled, so no record comes: the iterator is in its

@@ -80,7 +80,10 @@ export interface MeasureResult {
   batch: number;
   /** Samples taken of the function (and as many of the empty function). */
   samples: number;
-  /** Warm-up samples taken first and thrown away. */
+  /**
+   * Samples of the function taken and thrown away: the warm-up, and any
+   * taken again (see {@link MeasureOptions.samples}).
+   */
   warmup: number;
   /**
    * The fraction of each sample the group was on the PMU
@@ -94,7 +97,12 @@ export interface MeasureResult {
 export interface MeasureOptions {
   /** The events to count, as for `Counter.open` (default {@link MEASURE_DEFAULT_EVENTS}). */
   events?: readonly string[];
-  /** Samples to take (default 200, at most 1 000 000). */
+  /**
+   * Samples to take (default 200, at most 1 000 000). When the counts per
+   * call moved by a step within them (a JIT that compiled the function or
+   * the empty one late, as on a busy machine), they count as warm-up and
+   * are taken again, up to 3 times within a quarter of `maxMs`.
+   */
   samples?: number;
   /** Samples to take and throw away first (default 20). */
   warmup?: number;
@@ -227,6 +235,74 @@ function record(
   for (let i = 0; i < n; i++) into[i].push(((after[i] - before[i]) * scale) / batch);
 }
 
+/** Samples are taken again at most this many times (see {@link steady}). */
+const RETAKES_MAX = 3;
+/** ... and only while less than this share of maxMs has gone. */
+const RETAKE_SHARE = 0.25;
+/** Halves whose medians are this close (relative) agree, whatever their spread. */
+const STEADY_RELATIVE = 0.05;
+
+/**
+ * Takes `warm` pairs of samples and throws them away, then up to `samples`
+ * pairs into `tally` (until `deadline`, at least one); returns the pairs
+ * kept. Each pair is a sample of `fn` and one of `empty`; pairs alternate
+ * which goes first (counting from `first`), so drift within a pair falls
+ * on both.
+ */
+function takePairs(
+  fn: () => unknown,
+  empty: () => unknown,
+  batch: number,
+  group: Group,
+  before: Float64Array,
+  after: Float64Array,
+  tally: Tally,
+  plan: { warm: number; samples: number; first: number; deadline: number },
+): number {
+  let taken = 0;
+  for (let s = 0; s < plan.warm + plan.samples; s++) {
+    const warm = s < plan.warm;
+    for (const which of (plan.first + s) % 2 === 0 ? [0, 1] : [1, 0]) {
+      sample(group, which === 0 ? fn : empty, batch, before, after);
+      if (!warm) {
+        record(which === 0 ? tally.fn : tally.empty, before, after, batch, tally, which === 0);
+      }
+    }
+    if (!warm) taken++;
+    if (performance.now() > plan.deadline && taken > 0) break;
+  }
+  return taken;
+}
+
+function clearTally(tally: Tally): void {
+  for (const values of [...tally.fn, ...tally.empty]) values.length = 0;
+  tally.running.length = 0;
+  tally.multiplexed = 0;
+  tally.notCounted = 0;
+}
+
+/** Whether no series of the tally moved by a step (see {@link steadySeries}). */
+function steady(tally: Tally): boolean {
+  return [...tally.fn, ...tally.empty].every(steadySeries);
+}
+
+/**
+ * Whether a series of counts per call, in the order taken, kept one level:
+ * the medians of its first and second halves differ by no more than 5%, or
+ * than 3 MADs of the noisier half. A step between the halves, or late in
+ * the first, leaves them apart; noise of any size does not. Fewer than 8
+ * values always pass.
+ */
+export function steadySeries(values: readonly number[]): boolean {
+  if (values.length < 8) return true;
+  const middle = values.length >> 1;
+  const a = distribution(values.slice(0, middle));
+  const b = distribution(values.slice(middle));
+  const apart = Math.abs(a.median - b.median);
+  const scale = Math.max(Math.abs(a.median), Math.abs(b.median));
+  return apart <= STEADY_RELATIVE * scale || apart <= 3 * Math.max(a.mad, b.mad);
+}
+
 /**
  * Counts what one call of `fn` costs in each event: warm-up, then samples
  * of `batch` calls each, interleaved with samples of an empty function
@@ -294,20 +370,27 @@ export function measure(fn: () => unknown, options?: MeasureOptions): MeasureRes
     notCounted: 0,
     running: [],
   };
-  const deadline = performance.now() + resolved.maxMs;
+  const start = performance.now();
+  const deadline = start + resolved.maxMs;
+  const retakeBy = start + resolved.maxMs * RETAKE_SHARE;
   let taken = 0;
-  for (let s = 0; s < resolved.warmup + resolved.samples; s++) {
-    const warm = s < resolved.warmup;
-    // Alternate which goes first, so drift within a pair falls on both.
-    for (const which of s % 2 === 0 ? [0, 1] : [1, 0]) {
-      sample(group, which === 0 ? fn : empty, batch, before, after);
-      if (!warm) {
-        record(which === 0 ? tally.fn : tally.empty, before, after, batch, tally, which === 0);
-      }
-    }
-    if (!warm) taken++;
-    if (performance.now() > deadline && taken > 0) break;
+  let warmed = 0;
+  for (let retakes = 0;; retakes++) {
+    taken = takePairs(fn, empty, batch, group, before, after, tally, {
+      warm: resolved.warmup,
+      samples: resolved.samples,
+      first: warmed,
+      deadline,
+    });
+    warmed += resolved.warmup;
+    // A step within the samples (a JIT that compiled the function or the
+    // empty one late, as on a busy machine): the medians would mix two
+    // programs. The samples taken count as warm-up, and are taken again.
+    if (retakes === RETAKES_MAX || performance.now() > retakeBy || steady(tally)) break;
+    warmed += taken;
+    clearTally(tally);
   }
+  result.warmup = warmed;
   result.samples = taken;
   result.events = resolved.events.map((event) => {
     const reason = refused.get(event);

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { distribution, measure, type MeasuredEvent, PerfError } from "../mod.ts";
 import { expectPerfError, hardwareSkip, perfFds, perfMappings } from "./_helpers.ts";
 import { sampleScale } from "../src/_sampler.ts";
+import { steadySeries } from "../src/measure.ts";
 
 function spin(n: number): number {
   let x = 0;
@@ -64,6 +65,52 @@ describe("measure", () => {
       JSON.stringify(clock),
     );
     assert.ok(result.batch > 1, "task-clock is time-like, so calls are batched");
+  });
+
+  it("a series is steady unless its halves sit at two levels", () => {
+    assert.ok(steadySeries([5, 5, 5]), "too short to judge");
+    assert.ok(steadySeries(Array(20).fill(7)));
+    const noisy = Array.from({ length: 40 }, (_, i) => 100 + ((i * 37) % 23) - 11);
+    assert.ok(steadySeries(noisy), "noise of any size is no step");
+    assert.ok(steadySeries([...Array(10).fill(100), ...Array(10).fill(104)]), "within 5%");
+    assert.ok(
+      !steadySeries([...Array(10).fill(163), ...Array(10).fill(13)]),
+      "a step between halves",
+    );
+    assert.ok(
+      !steadySeries([...Array(8).fill(163), ...Array(12).fill(13)]),
+      "a step late in the first half",
+    );
+    assert.ok(!steadySeries([...Array(20).fill(0), ...Array(20).fill(3)]), "from zero");
+  });
+
+  it("a step within the samples (a late JIT) makes them warm-up: they are taken again", () => {
+    // Slow for the first call, the 20 warm-up samples and 40 of the 60
+    // samples of 100 calls each; then fast. A median over all 60 is the slow
+    // level; the samples taken again are all fast.
+    let calls = 0;
+    const slowCalls = 1 + 100 * (20 + 40);
+    const fn = () => (calls++ < slowCalls ? spin(2000) : 0);
+    const result = measure(fn, { events: ["page-faults", "task-clock"], batch: 100, samples: 60 });
+    const clock = counted(result.events[1]);
+    const slow = counted(
+      measure(() => spin(2000), {
+        events: ["task-clock"],
+        batch: 100,
+        samples: 20,
+      }).events[0],
+    ).perCall.median;
+    assert.ok(
+      result.warmup >= 20 + 60,
+      `warm-up ${result.warmup}: the first 60 samples were thrown away`,
+    );
+    assert.ok(clock.perCall.median < slow / 4, `${clock.perCall.median} ns per call, slow ${slow}`);
+  });
+
+  it("a steady function is sampled once: the warm-up is as asked", () => {
+    const result = measure(() => spin(100), { events: ["page-faults"], samples: 30, warmup: 7 });
+    assert.equal(result.warmup, 7);
+    assert.equal(result.samples, 30);
   });
 
   it("exact events are not batched", () => {

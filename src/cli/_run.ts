@@ -426,6 +426,49 @@ function spawnFailure(command: string, error: unknown): SpawnFailure {
   return new SpawnFailure(name, `${command}: ${describeError(error)}`, error);
 }
 
+/** AT_PAGESZ in the aux vector. */
+const AT_PAGESZ = 6n;
+/** MAX_ARG_STRLEN, in pages: the kernel's bound on one argument string. */
+const ARG_STRING_PAGES = 32;
+
+/**
+ * The kernel's bound on one argument string, NUL included (MAX_ARG_STRLEN:
+ * 32 pages), from the page size in this process's aux vector (64-bit,
+ * little-endian: every target here); undefined when it cannot be read.
+ */
+export function argStringMax(): number | undefined {
+  let auxv: Uint8Array;
+  try {
+    auxv = readFileSync("/proc/self/auxv");
+  } catch {
+    return undefined; // Deno without --allow-read: the spawn's own error says it
+  }
+  const view = new DataView(auxv.buffer, auxv.byteOffset, auxv.byteLength);
+  for (let at = 0; at + 16 <= auxv.byteLength; at += 16) {
+    const type = view.getBigUint64(at, true);
+    if (type === AT_PAGESZ) return Number(view.getBigUint64(at + 8, true)) * ARG_STRING_PAGES;
+    if (type === 0n) break;
+  }
+  return undefined;
+}
+
+/**
+ * E2BIG before any spawn for an argument the kernel cannot take: the same
+ * answer in every runtime, whatever else the spawn would have tripped on
+ * first (Bun reports a caller's fd closed meanwhile, EBADF, before it).
+ */
+function checkArgumentLengths(command: readonly string[]): void {
+  const max = argStringMax();
+  if (max === undefined) return;
+  const encoder = new TextEncoder();
+  for (const arg of command) {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: most arguments need no encoding.
+    if (arg.length * 3 + 1 <= max || encoder.encode(arg).length + 1 <= max) continue;
+    const error = Object.assign(new Error("E2BIG"), { code: "E2BIG" });
+    throw spawnFailure(command[0], error);
+  }
+}
+
 /** Starts the launcher; a failure to exec it becomes a {@link SpawnFailure}. */
 async function startLauncher(
   launcher: string,
@@ -459,6 +502,7 @@ export async function runOnce(
   relay: SignalRelay,
   passed: readonly number[] = [],
 ): Promise<RunResult> {
+  checkArgumentLengths(command);
   const { stdio, controlFd } = launcherStdio(passed);
   const { child, exited } = await startLauncher(
     launcher,

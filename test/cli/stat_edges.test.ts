@@ -15,9 +15,10 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
+import { spawn } from "node:child_process";
 import process from "node:process";
 import { checkCommand, stat } from "../../src/cli/stat.ts";
-import { launcherStdio } from "../../src/cli/_run.ts";
+import { argStringMax, launcherStdio } from "../../src/cli/_run.ts";
 import { CliError } from "../../src/cli/_errors.ts";
 import { DENO_FLAGS, oneLine, runCli, runCliWithFds, runtime } from "./_helpers.ts";
 
@@ -136,6 +137,51 @@ describe("stat at its edges", () => {
     } finally {
       process.env.PATH = saved;
     }
+  });
+
+  it("an argument over the kernel's bound is E2BIG before any spawn, whatever else is wrong", async () => {
+    const max = argStringMax();
+    assert.ok(max !== undefined && max >= 32 * 4096, `MAX_ARG_STRLEN ${max}`);
+    // Children come and go meanwhile, so fds open and close around stat:
+    // under Bun it passes the fds it finds, and its spawn reported one that
+    // was closed in between (EBADF) before the argument, most of the time.
+    let churning = true;
+    const churn = (async () => {
+      while (churning) {
+        await new Promise((done) => spawn("true", [], { stdio: "pipe" }).on("close", done));
+      }
+    })();
+    const answers = new Set<string>();
+    try {
+      for (let i = 0; i < 20; i++) {
+        await stat(["-e", "task-clock", "--", "true", "x".repeat(max)]).then(
+          () => answers.add("ran"),
+          (error: unknown) =>
+            answers.add(error instanceof CliError ? error.message : String(error)),
+        );
+      }
+    } finally {
+      churning = false;
+      await churn;
+    }
+    assert.deepEqual([...answers], ["true: Argument list too long (E2BIG)"]);
+  });
+
+  it("an argument of exactly the kernel's bound, NUL included, reaches the command", () => {
+    const max = argStringMax()!;
+    const r = runCli([
+      "stat",
+      "-e",
+      "task-clock",
+      "--",
+      "sh",
+      "-c",
+      'echo "${#1}"',
+      "sh",
+      "x".repeat(max - 1),
+    ]);
+    assert.equal(r.status, 0, oneLine(r.stderr));
+    assert.equal(r.stdout, `${max - 1}\n`);
   });
 
   it("a spawn that fails (E2BIG) names the errno and exits 126, as a shell does", async () => {

@@ -150,6 +150,15 @@ function checkBracket(): void {
   });
 }
 
+/** Pairs of `values` out of order: i < j with values[i] >= values[j]. */
+function inversions(values: readonly number[]): number {
+  let count = 0;
+  for (let i = 0; i < values.length; i++) {
+    for (let j = i + 1; j < values.length; j++) if (values[i] >= values[j]) count++;
+  }
+  return count;
+}
+
 function checkGrow(): void {
   check("grow", () => {
     using c = Counter.open("cycles", { userspace: "require" });
@@ -174,8 +183,16 @@ function checkGrow(): void {
         least[i] = Math.min(least[i], c.read() - before);
       }
     }
-    const grows = least.every((d, i) => i === 0 || d > least[i - 1]);
-    return [grows && least[0] > 0, `sizes=${sizes.join(",")} least_deltas=${least.join(",")}`];
+    // Grows with the work: at most one pair of sizes out of order, and the
+    // largest above the smallest. Once in Bun (max boot, no icount) the
+    // smallest size came out slow in all 10 rounds (46 159 cycles for 25
+    // blocks, 33 750 for 50) while the other four still doubled.
+    const outOfOrder = inversions(least);
+    const grows = outOfOrder <= 1 && least[least.length - 1] > least[0];
+    return [
+      grows && least[0] > 0,
+      `sizes=${sizes.join(",")} least_deltas=${least.join(",")} out_of_order=${outOfOrder}`,
+    ];
   });
 }
 

@@ -56,7 +56,7 @@ test "software events open, enable, read, reset and close" {
         const fd_flags = linux.fcntl(exports.pm_fd(handle), linux.F.GETFD, 0);
         try testing.expect(fd_flags & linux.FD_CLOEXEC != 0);
         try testing.expectEqual(@as(i32, 0), exports.pm_enable(handle, 0));
-        try workFor(config);
+        try workFor(config, handle);
         const before_reset = try readValue(handle);
         try testing.expect(before_reset > 0);
         try testing.expectEqual(@as(i32, 0), exports.pm_reset(handle, 0));
@@ -78,15 +78,27 @@ test "software events open, enable, read, reset and close" {
     }
 }
 
-fn workFor(config: u64) !void {
+fn workFor(config: u64, handle: i32) !void {
     switch (config) {
         // 50 ms of this thread's CPU time: far more than a preemption
         // between reset and read can add (0.35 ms was seen in the loaded
         // QEMU guest), so such a stall cannot make the reset look ignored.
         attr_mod.PERF_COUNT_SW_TASK_CLOCK => support.spinCpuMilliseconds(50),
         attr_mod.PERF_COUNT_SW_PAGE_FAULTS => try touchFreshPages(16),
-        attr_mod.PERF_COUNT_SW_CONTEXT_SWITCHES => support.sleepMilliseconds(2),
+        attr_mod.PERF_COUNT_SW_CONTEXT_SWITCHES => try sleepUntilSwitched(handle),
         else => unreachable, // test-only table above
+    }
+}
+
+/// Sleeps 1 ms at a time until `handle` (a context-switches counter, alone
+/// or in a group) has counted a switch, 100 times at most. A sleep switches
+/// out unless its timer fires first: under QEMU TCG the vCPU can be away for
+/// longer than the sleep (seen once in the max boot: 0 after a 1 ms sleep).
+fn sleepUntilSwitched(handle: i32) !void {
+    var sleeps: u32 = 0;
+    while (sleeps < 100) : (sleeps += 1) {
+        support.sleepMilliseconds(1);
+        if (try readValue(handle) > 0) return;
     }
 }
 
@@ -129,7 +141,7 @@ test "a group read returns every member with times and ids" {
     try testing.expectEqual(@as(i32, 0), exports.pm_enable(leader, attr_mod.PERF_IOC_FLAG_GROUP));
     support.spin(1_000_000);
     try touchFreshPages(8);
-    support.sleepMilliseconds(1);
+    try sleepUntilSwitched(handles[2]);
     var slots: [3 + 3 * 8]u64 = undefined;
     try testing.expectEqual(@as(i32, handles.len), exports.pm_read_values(leader, &slots, slots.len, 1));
     errdefer std.debug.print("group record: {any}\n", .{slots[0 .. 3 + 3 * handles.len]});

@@ -1,12 +1,20 @@
 // Shared helpers for the test files. Nothing here runs at import time.
 
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import process from "node:process";
 import { Counter, PerfError, probe } from "../mod.ts";
 import { handleOf } from "../src/_open.ts";
 
-/** This thread's time on a CPU in ns, from the kernel's schedstat (null if absent). */
+/**
+ * This thread's time on a CPU in ns, from the kernel's schedstat (null if
+ * absent). The kernel brings a running thread's figure up to date only at a
+ * tick or a switch (4 ms apart here, CONFIG_HZ=250), so busy(4) once spun
+ * 1.5 ms; getrusage(RUSAGE_SELF), which process.cpuUsage() calls, brings it
+ * up to date first.
+ */
 export function threadCpuNs(): number | null {
   try {
+    process.cpuUsage();
     return Number(readFileSync("/proc/thread-self/schedstat", "utf8").split(" ")[0]);
   } catch {
     return null;

@@ -66,8 +66,13 @@ interface _Files {
   allowedNet(host: string): boolean;
   /** The file's bytes, or `undefined` if it does not exist. */
   read(path: string): Promise<Uint8Array | undefined>;
-  /** Writes `bytes` to a fresh temporary file beside `path`, then renames it over `path`. */
-  writeAtomically(path: string, bytes: Uint8Array, mode: number): Promise<void>;
+  /** Creates `directory` and its parents (mode 0755), if missing. */
+  makeDirectory(directory: string): Promise<unknown>;
+  /** Writes a file that must not exist yet. */
+  writeNew(path: string, bytes: Uint8Array, mode: number): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  /** Removes `path`, if it exists; never throws. */
+  removeQuietly(path: string): Promise<void>;
   /** Whether `path` is a directory, something else, or cannot be looked at. */
   kind(path: string): "directory" | "other" | undefined;
 }
@@ -86,18 +91,10 @@ function denoFiles(deno: _DenoFs): _Files {
         throw error;
       }
     },
-    writeAtomically: async (path, bytes, mode) => {
-      const directory = path.slice(0, path.lastIndexOf("/"));
-      await deno.mkdir(directory, { recursive: true, mode: 0o755 });
-      const temporary = temporaryName(path);
-      try {
-        await deno.writeFile(temporary, bytes, { mode, createNew: true });
-        await deno.rename(temporary, path);
-      } catch (error) {
-        await deno.remove(temporary).catch(() => {});
-        throw error;
-      }
-    },
+    makeDirectory: (directory) => deno.mkdir(directory, { recursive: true, mode: 0o755 }),
+    writeNew: (path, bytes, mode) => deno.writeFile(path, bytes, { mode, createNew: true }),
+    rename: (from, to) => deno.rename(from, to),
+    removeQuietly: (path) => deno.remove(path).catch(() => {}),
     kind: (path) => {
       if (!granted({ name: "read", path })) return undefined;
       try {
@@ -122,18 +119,10 @@ function nodeFiles(node: _NodeFs): _Files {
         throw error;
       }
     },
-    writeAtomically: async (path, bytes, mode) => {
-      const directory = path.slice(0, path.lastIndexOf("/"));
-      await fs.mkdir(directory, { recursive: true, mode: 0o755 });
-      const temporary = temporaryName(path);
-      try {
-        await fs.writeFile(temporary, bytes, { mode, flag: "wx" });
-        await fs.rename(temporary, path);
-      } catch (error) {
-        await fs.rm(temporary, { force: true }).catch(() => {});
-        throw error;
-      }
-    },
+    makeDirectory: (directory) => fs.mkdir(directory, { recursive: true, mode: 0o755 }),
+    writeNew: (path, bytes, mode) => fs.writeFile(path, bytes, { mode, flag: "wx" }),
+    rename: (from, to) => fs.rename(from, to),
+    removeQuietly: (path) => fs.rm(path, { force: true }).catch(() => {}),
     kind: (path) => {
       try {
         return node.statSync(path).isDirectory() ? "directory" : "other";
@@ -152,11 +141,27 @@ function runtimeFiles(runtime: Runtime): _Files {
   return nodeFiles(meta.require("node:fs"));
 }
 
-// A name of our own in the target folder: rename(2) within one directory is
-// atomic, so a reader sees the old file, or no file, or the whole new one.
-function temporaryName(path: string): string {
+/**
+ * Writes `bytes` to a fresh file of our own beside `path`, then renames it
+ * over `path`: rename(2) within one directory is atomic, so a reader sees
+ * the old file, or no file, or the whole new one.
+ */
+async function writeAtomically(
+  files: _Files,
+  path: string,
+  bytes: Uint8Array,
+  mode: number,
+): Promise<void> {
   const slash = path.lastIndexOf("/");
-  return `${path.slice(0, slash)}/.${path.slice(slash + 1)}.${crypto.randomUUID()}.tmp`;
+  await files.makeDirectory(path.slice(0, slash));
+  const temporary = `${path.slice(0, slash)}/.${path.slice(slash + 1)}.${crypto.randomUUID()}.tmp`;
+  try {
+    await files.writeNew(temporary, bytes, mode);
+    await files.rename(temporary, path);
+  } catch (error) {
+    await files.removeQuietly(temporary);
+    throw error;
+  }
 }
 
 /** Lowercase hex SHA-256 of `bytes`. */
@@ -329,7 +334,7 @@ async function ensureFile(request: _Request): Promise<_Fetched> {
     );
   }
   try {
-    await files.writeAtomically(path, bytes, request.mode);
+    await writeAtomically(files, path, bytes, request.mode);
   } catch (error) {
     throw failure(
       "LIBRARY_CACHE_FAILED",

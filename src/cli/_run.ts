@@ -453,20 +453,22 @@ export function argStringMax(): number | undefined {
 }
 
 /**
- * E2BIG before any spawn for an argument the kernel cannot take: the same
- * answer in every runtime, whatever else the spawn would have tripped on
- * first (Bun reports a caller's fd closed meanwhile, EBADF, before it).
+ * The E2BIG that exec would give `command` for an argument the kernel cannot
+ * take, found before any spawn; undefined when every argument fits (or the
+ * bound cannot be read). The same answer in every runtime, whatever else a
+ * spawn would trip on first (Bun reports a caller's fd closed meanwhile,
+ * EBADF, before it).
  */
-function checkArgumentLengths(command: readonly string[]): void {
+export function argumentTooLong(command: readonly string[]): SpawnFailure | undefined {
   const max = argStringMax();
-  if (max === undefined) return;
+  if (max === undefined) return undefined;
   const encoder = new TextEncoder();
   for (const arg of command) {
     // UTF-8 takes at most 3 bytes per UTF-16 unit: most arguments need no encoding.
     if (arg.length * 3 + 1 <= max || encoder.encode(arg).length + 1 <= max) continue;
-    const error = Object.assign(new Error("E2BIG"), { code: "E2BIG" });
-    throw spawnFailure(command[0], error);
+    return new SpawnFailure("E2BIG", `${command[0]}: ${ERRNO_TEXT.E2BIG} (E2BIG)`, undefined);
   }
+  return undefined;
 }
 
 /** Starts the launcher; a failure to exec it becomes a {@link SpawnFailure}. */
@@ -502,7 +504,6 @@ export async function runOnce(
   relay: SignalRelay,
   passed: readonly number[] = [],
 ): Promise<RunResult> {
-  checkArgumentLengths(command);
   const { stdio, controlFd } = launcherStdio(passed);
   const { child, exited } = await startLauncher(
     launcher,

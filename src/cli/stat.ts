@@ -16,6 +16,7 @@ import {
 } from "./_format.ts";
 import { envAllowed, envVar, runAllowed, runtimeName, stderrIsTerminal, writeAll } from "./_io.ts";
 import {
+  argumentTooLong,
   describeError,
   ERRNO_TEXT,
   inheritedFds,
@@ -432,6 +433,8 @@ export async function stat(args: string[]): Promise<number> {
   const launcher = findLauncher(library.path);
   const missing = checkCommand(options.command[0]);
   if (missing !== undefined) throw new CliError(missing.message, missing.code);
+  const tooLong = argumentTooLong(options.command);
+  if (tooLong !== undefined) throw new CliError(tooLong.message, tooLong.exitCode);
   // Also the warm-up spawn; before -o is open, though Deno opens it close-on-exec anyway.
   const probed = await probeFds(launcher);
   const passed = procFds ?? probed;

@@ -88,6 +88,20 @@ export function quickestMs(fn: () => void, boundMs: number, attempts = 3): numbe
   return best;
 }
 
+/**
+ * Runs `fn` again for its time alone (with {@link quickestMs}): what it
+ * returns is disposed of, and what it throws is ignored (the first run's
+ * outcome was the one checked).
+ */
+export function runAgain(fn: () => unknown): void {
+  try {
+    const value = fn() as { [Symbol.dispose]?: () => void } | null | undefined;
+    if (typeof value === "object" && value !== null) value[Symbol.dispose]?.();
+  } catch {
+    // checked on the first run
+  }
+}
+
 /** {@link quickestMs} for an async `fn`. */
 export async function quickestMsAsync(
   fn: () => Promise<void>,

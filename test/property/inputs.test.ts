@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { Counter, type CounterOptions, type EventInput, parseEvent, PerfError } from "../../mod.ts";
 import { SimulatedCounter, type SimulatedField } from "../../src/testing.ts";
-import { perfFds, quickestMs } from "../_helpers.ts";
+import { perfFds, quickestMs, runAgain } from "../_helpers.ts";
 
 const RUNS = 200;
 const CALL_MS_MAX = 200;
@@ -31,19 +31,9 @@ function outcome(fn: () => unknown): string {
   }
   let ms = performance.now() - start;
   // A slow call is timed again (see quickestMs): its outcome was taken above.
-  if (ms > CALL_MS_MAX) ms = Math.min(ms, quickestMs(() => rerun(fn), CALL_MS_MAX, 2));
+  if (ms > CALL_MS_MAX) ms = Math.min(ms, quickestMs(() => runAgain(fn), CALL_MS_MAX, 2));
   if (ms > CALL_MS_MAX) throw new Error(`took ${ms.toFixed(1)} ms`);
   return result;
-}
-
-/** Runs `fn` again for its time alone, disposing of what it returns. */
-function rerun(fn: () => unknown): void {
-  try {
-    const value = fn() as { [Symbol.dispose]?: () => void } | undefined;
-    value?.[Symbol.dispose]?.();
-  } catch {
-    // Its outcome was taken by the first run.
-  }
 }
 
 /** Every number, with the edges weighted in. */

@@ -259,12 +259,14 @@ pub inline fn member(handle: i32) ?*Counter {
     return null;
 }
 
-/// Why `member` found no counter: Busy while it is suspended for a remap
-/// (the caller leaves the leader's slot and tries again, as `enter` waits),
-/// else the lookup's error.
+/// Why `member` found no counter: Busy while it is suspended for a remap,
+/// or live again since (the remap ended between `member`'s look and this
+/// one); the caller leaves the leader's slot and tries again, as `enter`
+/// waits. Else the lookup's error.
 pub fn memberFailure(handle: i32) LookupError {
     const counter = &counters[@as(u32, @bitCast(handle)) & slot_mask];
-    if (handle > 0 and @atomicLoad(i32, &counter.handle, .acquire) == -handle) return error.Busy;
+    const now = @atomicLoad(i32, &counter.handle, .acquire);
+    if (handle > 0 and (now == -handle or now == handle)) return error.Busy;
     return lookupFailure(handle);
 }
 

@@ -91,7 +91,14 @@ describe("measure", () => {
     let calls = 0;
     const slowCalls = 1 + 100 * (20 + 40);
     const fn = () => (calls++ < slowCalls ? spin(2000) : 0);
-    const result = measure(fn, { events: ["page-faults", "task-clock"], batch: 100, samples: 60 });
+    // A maxMs far above the run, so that its quarter never stops the retake
+    // (under QEMU TCG the first 80 samples took longer than the default's 2.5 s).
+    const result = measure(fn, {
+      events: ["page-faults", "task-clock"],
+      batch: 100,
+      samples: 60,
+      maxMs: 600_000,
+    });
     const clock = counted(result.events[1]);
     const slow = counted(
       measure(() => spin(2000), {

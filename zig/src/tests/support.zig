@@ -130,6 +130,14 @@ pub fn threadCpuNanoseconds() u64 {
     return @as(u64, @intCast(ts.sec)) * std.time.ns_per_s + @as(u64, @intCast(ts.nsec));
 }
 
+/// CLOCK_MONOTONIC in milliseconds: for waits bounded by time, which a
+/// count of spins is not (under QEMU a spin costs many times the host's).
+pub fn monotonicMilliseconds() u64 {
+    var ts: linux.timespec = undefined;
+    _ = linux.clock_gettime(.MONOTONIC, &ts);
+    return @as(u64, @intCast(ts.sec)) * std.time.ms_per_s + @as(u64, @intCast(ts.nsec)) / std.time.ns_per_ms;
+}
+
 /// Burns `milliseconds` of this thread's CPU time. Clocks that tick only
 /// while the thread runs (task-clock, cpu-clock) then move by the same
 /// amount on an idle host, a loaded one and an emulated guest.

@@ -16,6 +16,13 @@ const CRASH_FIXTURE = `${ROOT}test/fixtures/worker_terminate.ts`;
 const isDeno = "Deno" in globalThis;
 /** The child's whole run: 4 Workers start (Deno compiles each) and stop. */
 const CHILD_MS = 60_000;
+/**
+ * Above the child's bound and a Worker's answer plus its end: Bun's own
+ * default (5 s) cut the first test short in the arm64 guest, where the
+ * child took longer, and the cut test's late failure was then reported
+ * against the next one.
+ */
+const SLOW = { timeout: 300_000 };
 
 interface ChildResult {
   code: number | null;
@@ -119,7 +126,7 @@ async function threadEnded(tid: number): Promise<void> {
 }
 
 describe("Workers: terminate", () => {
-  it("terminating a Worker that waits in records() leaves the process alive", async () => {
+  it("terminating a Worker that waits in records() leaves the process alive", SLOW, async () => {
     const child = await runChild([CRASH_FIXTURE, "4"]);
     const seen = `exit ${child.code}, signal ${child.signal}\n${child.stdout}\n${child.stderr}`;
     assert.equal(child.signal, null, `the child died by a signal: ${seen}`);
@@ -128,6 +135,7 @@ describe("Workers: terminate", () => {
   });
 
   it("a terminated Worker's 100 counters are closed at the next open on another thread", {
+    ...SLOW,
     skip: noWorker,
   }, async () => {
     const fdsBefore = perfFds();
@@ -143,6 +151,7 @@ describe("Workers: terminate", () => {
   });
 
   it("pm_sweep closes them too, and leaves live threads' counters open", {
+    ...SLOW,
     skip: noWorker,
   }, async () => {
     using mine = Counter.open("task-clock");

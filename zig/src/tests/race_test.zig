@@ -355,8 +355,8 @@ fn groupSuspender(race: *GroupRace) void {
         if (!expected) noteWrong(race, rc);
         // A remap is rare: leave the table lock to the others most of the
         // time. After EAGAIN the remap held it through its whole bounded
-        // wait; under QEMU, back-to-back waits left the owner, which needs
-        // the lock some 20 times to open a group, starved for minutes.
+        // wait; under QEMU, back-to-back waits kept the owner, which needs
+        // the lock some 20 times to open a group, waiting for seconds.
         if (rc == -11) support.sleepMilliseconds(1) else _ = linux.sched_yield();
     }
 }

@@ -88,6 +88,12 @@ export function quickestMs(fn: () => void, boundMs: number, attempts = 3): numbe
   return best;
 }
 
+/** Disposes of `value` if it is an object with `Symbol.dispose`; else nothing. */
+export function disposeOf(value: unknown): void {
+  const closable = value as { [Symbol.dispose]?: () => void } | null;
+  if (typeof closable === "object" && closable !== null) closable[Symbol.dispose]?.();
+}
+
 /**
  * Runs `fn` again for its time alone (with {@link quickestMs}): what it
  * returns is disposed of, and what it throws is ignored (the first run's
@@ -95,8 +101,7 @@ export function quickestMs(fn: () => void, boundMs: number, attempts = 3): numbe
  */
 export function runAgain(fn: () => unknown): void {
   try {
-    const value = fn() as { [Symbol.dispose]?: () => void } | null | undefined;
-    if (typeof value === "object" && value !== null) value[Symbol.dispose]?.();
+    disposeOf(fn());
   } catch {
     // checked on the first run
   }

@@ -23,7 +23,14 @@ import {
   Watchpoint,
 } from "../mod.ts";
 import { SimulatedCounter, type SimulatedField } from "../src/testing.ts";
-import { perfFds, perfMappings, quickestMs, quickestMsAsync, runAgain } from "./_helpers.ts";
+import {
+  disposeOf,
+  perfFds,
+  perfMappings,
+  quickestMs,
+  quickestMsAsync,
+  runAgain,
+} from "./_helpers.ts";
 
 /** A row: what it runs, and the code it must give ("ok": accepted). */
 interface Row {
@@ -1054,12 +1061,6 @@ export function adversarialRows(): Row[] {
   ];
 }
 
-/** Runs a row again for its time alone: its result or error is disposed of. */
-function dispose(value: unknown): void {
-  const closable = value as { [Symbol.dispose]?: () => void } | null;
-  if (typeof closable === "object" && closable !== null) closable[Symbol.dispose]?.();
-}
-
 interface Footprint {
   fds: number;
   mappings: number;
@@ -1109,7 +1110,7 @@ describe("adversarial inputs", () => {
       let caught: unknown;
       const start = performance.now();
       try {
-        dispose(row.run());
+        disposeOf(row.run());
       } catch (error) {
         caught = error;
       }

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { Counter, type CounterOptions, type EventInput, parseEvent, PerfError } from "../../mod.ts";
 import { SimulatedCounter, type SimulatedField } from "../../src/testing.ts";
-import { perfFds, quickestMs, runAgain } from "../_helpers.ts";
+import { disposeOf, perfFds, quickestMs, runAgain } from "../_helpers.ts";
 
 const RUNS = 200;
 const CALL_MS_MAX = 200;
@@ -21,8 +21,7 @@ function outcome(fn: () => unknown): string {
   const start = performance.now();
   let result = "ok";
   try {
-    const value = fn() as { [Symbol.dispose]?: () => void } | undefined;
-    value?.[Symbol.dispose]?.();
+    disposeOf(fn());
   } catch (error) {
     if (!(error instanceof PerfError)) {
       throw new Error(`a raw ${String(error)}`, { cause: error });
